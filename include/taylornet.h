@@ -1,0 +1,266 @@
+/*
+ * taylornet.h -- train neural networks and their Taylor expansions, compute
+ * neural tangent kernels.  The one public header of libtaylornet.
+ *
+ * Conventions that hold for every function below (the full list is in
+ * docs/conventions.md; the mathematics in docs/math.md):
+ *
+ *   - Every function that can fail returns a tn_status.  On failure it
+ *     changes nothing the caller can see: no half-updated parameters, no
+ *     partial outputs presented as valid.  The context the handle was made
+ *     from keeps a human-readable message, read with tn_ctx_errmsg().
+ *     A NULL handle returns TN_E_INVALID_ARG (there is no context to hold a
+ *     message); a handle of the wrong type, or one already freed, may be
+ *     detected and then returns TN_E_MISUSE.  Nothing aborts on caller error.
+ *   - Arrays are caller-owned, contiguous, row-major double.  Inputs are
+ *     n x input_size (one example per row; images NHWC, flattened), outputs
+ *     n x output_dim.  The library never keeps a caller pointer after a call
+ *     returns.  Sizes are size_t.
+ *   - Parameters are one flat vector theta of length tn_net_num_params():
+ *     for each layer in order, its weights (a dense weight is out x in,
+ *     row-major, like PyTorch's Linear.weight) then its bias.
+ *   - Threads: one tn_ctx per thread.  Handles made from a context are used
+ *     by one thread at a time; distinct contexts share nothing mutable.  The
+ *     library has no global mutable state.
+ *   - Freeing NULL is a no-op.
+ *
+ * All enums have explicit values; they are part of the ABI and never change.
+ */
+#ifndef TAYLORNET_H
+#define TAYLORNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* TN_API marks the exported functions.  The library is built with hidden
+ * visibility, so everything else stays private. */
+#if defined(_WIN32) && defined(TN_BUILDING)
+#  define TN_API __declspec(dllexport)
+#elif defined(_WIN32)
+#  define TN_API __declspec(dllimport)
+#elif defined(TN_BUILDING) && defined(__GNUC__)
+#  define TN_API __attribute__((visibility("default")))
+#else
+#  define TN_API
+#endif
+
+/*=====================================================================
+ * Version and status
+ *===================================================================*/
+
+#define TN_VERSION_MAJOR 0
+#define TN_VERSION_MINOR 1
+#define TN_VERSION_PATCH 0
+#define TN_VERSION_NUMBER (TN_VERSION_MAJOR * 10000 + TN_VERSION_MINOR * 100 + TN_VERSION_PATCH)
+
+/** The version of the library actually loaded, as TN_VERSION_NUMBER. */
+TN_API unsigned tn_version_number(void);
+/** The same as a string, "0.1.0".  Static, never NULL. */
+TN_API const char *tn_version_string(void);
+
+typedef enum tn_status {
+    TN_OK = 0,
+    TN_E_INVALID_ARG = 1,   /* NULL where a pointer is required, a value out of range */
+    TN_E_SHAPE = 2,         /* a length that does not match the handle's sizes */
+    TN_E_NOMEM = 3,         /* allocation failed, or a size overflows */
+    TN_E_STATE = 4,         /* a call in the wrong order (e.g. forward before init) */
+    TN_E_NUMERIC = 5,       /* a loss or gradient that is not finite */
+    TN_E_IO = 6,            /* a file could not be opened, read or written */
+    TN_E_FORMAT = 7,        /* a file that is not a taylornet file, truncated or corrupted */
+    TN_E_VERSION = 8,       /* a file written by a newer format version */
+    TN_E_UNSUPPORTED = 9,   /* a valid request this build or layer type cannot serve */
+    TN_E_MISUSE = 10        /* a handle of the wrong type, or already freed */
+} tn_status;
+
+/** A short description of a status ("invalid argument").  Static text, never
+ *  NULL; unknown values give "unknown status". */
+TN_API const char *tn_status_string(tn_status s);
+
+/*=====================================================================
+ * Context
+ *
+ * A context holds what is per-thread: the BLAS thread count and the last
+ * error message.  Every other handle is made from one, directly or through
+ * a network, and reports its errors there.
+ *===================================================================*/
+
+typedef struct tn_ctx tn_ctx;
+
+/** Creates a context.  *out is set to NULL on failure.
+ *  Errors: TN_E_INVALID_ARG (out NULL), TN_E_NOMEM. */
+TN_API tn_status tn_ctx_create(tn_ctx **out);
+/** Frees a context.  Every handle made from it must be freed first. */
+TN_API void tn_ctx_free(tn_ctx *ctx);
+/** The message of the last failure of any handle of ctx ("" if none yet).
+ *  Successful calls leave it unchanged.  Valid until the next failing call
+ *  on ctx or tn_ctx_free.  For ctx NULL a static text, never NULL. */
+TN_API const char *tn_ctx_errmsg(const tn_ctx *ctx);
+/** Sets the number of threads BLAS may use for calls made through ctx
+ *  (default 1).  Passed to BLIS per call; BLIS's global settings are never
+ *  touched, so contexts on different threads do not interfere.
+ *  Errors: TN_E_INVALID_ARG (ctx NULL, n < 1 or n > 1024). */
+TN_API tn_status tn_ctx_set_threads(tn_ctx *ctx, int n);
+/** The thread count set by tn_ctx_set_threads; 0 for ctx NULL. */
+TN_API int tn_ctx_get_threads(const tn_ctx *ctx);
+
+/*=====================================================================
+ * Network
+ *
+ * Life cycle: tn_net_create -> tn_net_add_* and tn_net_set (any order) ->
+ * tn_net_init (draws theta) -> forward / jvp / vjp / train / save.
+ * Layers cannot be added and settings cannot change after tn_net_init.
+ *===================================================================*/
+
+typedef struct tn_net tn_net;
+
+typedef enum tn_activation {
+    TN_ACT_IDENTITY = 0,
+    TN_ACT_RELU = 1,
+    TN_ACT_LEAKY_RELU = 2,      /* x > 0 ? x : slope * x, slope TN_NET_LEAKY_SLOPE */
+    TN_ACT_TANH = 3,
+    TN_ACT_SIGMOID = 4,
+    TN_ACT_ERF = 5,
+    TN_ACT_GELU = 6,            /* exact: x * Phi(x) */
+    TN_ACT_SOFTPLUS = 7         /* log(1 + e^x) */
+} tn_activation;
+
+typedef enum tn_net_param {
+    TN_NET_PARAMETERIZATION = 100,  /* TN_PARAM_NTK (default) or TN_PARAM_STANDARD */
+    TN_NET_SIGMA_W = 101,           /* sigma_w > 0; default sqrt(2) if the net has a ReLU-family
+                                       activation, else 1 (resolved when read or at init) */
+    TN_NET_SIGMA_B = 102,           /* sigma_b >= 0; default 0.1 */
+    TN_NET_LEAKY_SLOPE = 103        /* slope of TN_ACT_LEAKY_RELU, finite, >= 0; default 0.01 */
+} tn_net_param;
+
+enum { TN_PARAM_NTK = 0, TN_PARAM_STANDARD = 1 };
+
+/** Creates an empty network for inputs of the given shape: ndim 1 is {d},
+ *  ndim 3 is {H, W, C} (NHWC; dense layers see it flattened).
+ *  Errors: TN_E_INVALID_ARG (NULL argument, ndim not 1 or 3, a zero
+ *  dimension), TN_E_NOMEM (allocation, or a size that overflows). */
+TN_API tn_status tn_net_create(tn_ctx *ctx, const size_t *input_shape, size_t ndim, tn_net **out);
+/** Appends a dense (fully connected) layer with `width` outputs.
+ *  NTK parameterization: z = (sigma_w / sqrt(n_in)) w x + sigma_b b, with
+ *  w, b ~ N(0, 1) in theta.  Standard: z = W x + b, W ~ N(0, sigma_w^2 / n_in),
+ *  b ~ N(0, sigma_b^2).  Errors: TN_E_INVALID_ARG (width 0), TN_E_STATE
+ *  (after tn_net_init), TN_E_NOMEM. */
+TN_API tn_status tn_net_add_dense(tn_net *net, size_t width);
+/** Appends an elementwise activation.  Errors: TN_E_INVALID_ARG (act out of
+ *  range), TN_E_STATE (after tn_net_init), TN_E_NOMEM. */
+TN_API tn_status tn_net_add_activation(tn_net *net, tn_activation act);
+/** Sets a tn_net_param; only before tn_net_init.
+ *  Errors: TN_E_INVALID_ARG (unknown p, value out of range), TN_E_STATE. */
+TN_API tn_status tn_net_set(tn_net *net, tn_net_param p, double value);
+/** Reads a tn_net_param (defaults resolved).  Errors: TN_E_INVALID_ARG. */
+TN_API tn_status tn_net_get(const tn_net *net, tn_net_param p, double *value);
+/** Draws theta from `seed` (may be called again to redraw).  The draw is
+ *  bit-identical on every IEEE-754 platform: xoshiro256** seeded through
+ *  splitmix64(seed), 53-bit uniforms, Marsaglia's polar method with a
+ *  logarithm of plain arithmetic (docs/conventions.md).  Parameters are drawn
+ *  in the flat order of theta.
+ *  Errors: TN_E_STATE (no layers, or no layer with parameters), TN_E_NOMEM. */
+TN_API tn_status tn_net_init(tn_net *net, uint64_t seed);
+/** The number of parameters P (known before init); 0 for NULL. */
+TN_API size_t tn_net_num_params(const tn_net *net);
+/** d, or H*W*C; 0 for NULL. */
+TN_API size_t tn_net_input_size(const tn_net *net);
+/** The number of outputs O per example (the width of the last layer); 0 for NULL. */
+TN_API size_t tn_net_output_dim(const tn_net *net);
+/** Copies theta (len must equal P).  Errors: TN_E_INVALID_ARG, TN_E_SHAPE,
+ *  TN_E_STATE (before init). */
+TN_API tn_status tn_net_get_params(const tn_net *net, double *theta, size_t len);
+/** Replaces theta (len must equal P; every value finite).
+ *  Errors: TN_E_INVALID_ARG (NULL, a value not finite), TN_E_SHAPE, TN_E_STATE. */
+TN_API tn_status tn_net_set_params(tn_net *net, const double *theta, size_t len);
+/** A deep copy, in the same context.  Errors: TN_E_INVALID_ARG, TN_E_NOMEM. */
+TN_API tn_status tn_net_clone(const tn_net *net, tn_net **out);
+/** y (n x O) = f(theta; x), x n x input_size.
+ *  Errors: TN_E_INVALID_ARG (NULL, n 0), TN_E_STATE (before init), TN_E_NOMEM. */
+TN_API tn_status tn_net_forward(tn_net *net, const double *x, size_t n, double *y);
+/** out (n x O) = J(theta; x) tangent, tangent of length P: the
+ *  Jacobian-vector product, the order-1 Taylor coefficient.  Errors as forward. */
+TN_API tn_status tn_net_jvp(tn_net *net, const double *x, size_t n,
+                            const double *tangent, double *out);
+/** grad (P) = sum_i J(theta; x_i)^T cotangent_i, cotangent n x O: the
+ *  vector-Jacobian product (no 1/n).  Errors as forward. */
+TN_API tn_status tn_net_vjp(tn_net *net, const double *x, size_t n,
+                            const double *cotangent, double *grad);
+/** Writes the network (architecture, settings and theta) to `path` in the
+ *  versioned binary format of docs/conventions.md, through a temporary file
+ *  in the same directory renamed over `path`, so a crash never leaves a
+ *  half-written file.  Errors: TN_E_INVALID_ARG, TN_E_STATE (before init),
+ *  TN_E_IO, TN_E_NOMEM. */
+TN_API tn_status tn_net_save(const tn_net *net, const char *path);
+/** Reads a network written by tn_net_save into a new handle of ctx.
+ *  Errors: TN_E_INVALID_ARG, TN_E_IO (cannot open or read), TN_E_FORMAT (not
+ *  a taylornet file, truncated, corrupted: checksum mismatch or inconsistent
+ *  fields), TN_E_VERSION (written by a newer format), TN_E_NOMEM. */
+TN_API tn_status tn_net_load(tn_ctx *ctx, const char *path, tn_net **out);
+/** Frees a network.  Trainers and other handles made from it must be freed first. */
+TN_API void tn_net_free(tn_net *net);
+
+/*=====================================================================
+ * Trainer
+ *
+ * Trains a network's parameters in place.  The network must outlive the
+ * trainer.  Loss conventions: MSE is (1/2N) sum_i |f(x_i) - y_i|^2;
+ * softmax cross-entropy is -(1/N) sum_i sum_c y_ic log softmax(f(x_i))_c with
+ * rows of y probabilities (one-hot for labels).  Optimizers follow
+ * torch.optim's update rules and defaults (docs/conventions.md).
+ *===================================================================*/
+
+typedef struct tn_trainer tn_trainer;
+
+typedef enum tn_train_param {
+    TN_TRAIN_LOSS = 100,            /* TN_LOSS_MSE (default) or TN_LOSS_SOFTMAX_XENT */
+    TN_TRAIN_OPTIMIZER = 101,       /* TN_OPT_*; default TN_OPT_SGD.  Changing it resets the
+                                       optimizer state */
+    TN_TRAIN_LEARNING_RATE = 102,   /* > 0; default 1e-3 (RMSProp 1e-2); may change between steps */
+    TN_TRAIN_MOMENTUM = 103,        /* [0, 1); default 0.9 for MOMENTUM/NESTEROV, 0 for RMSPROP */
+    TN_TRAIN_BETA1 = 104,           /* Adam beta1 in [0, 1); default 0.9 */
+    TN_TRAIN_BETA2 = 105,           /* Adam beta2 (default 0.999), RMSProp alpha (default 0.99), [0, 1) */
+    TN_TRAIN_EPSILON = 106,         /* > 0; default 1e-8 */
+    TN_TRAIN_WEIGHT_DECAY = 107,    /* >= 0, L2 added to the gradient as in torch.optim; default 0 */
+    TN_TRAIN_CLIP_NORM = 108,       /* >= 0; 0 = off (default); else g *= min(1, c / |g|) */
+    TN_TRAIN_ORDER = 200,           /* 0: full network (default); k >= 1: order-k Taylor model */
+    TN_TRAIN_REEXPAND_EVERY = 201,  /* 0: never (default); K: base theta0 <- theta every K steps */
+    TN_TRAIN_OUTPUT_SCALE = 300,    /* alpha, default 1 */
+    TN_TRAIN_CENTERED = 301         /* 1: model is alpha (f(theta) - f(theta0)) */
+} tn_train_param;
+
+enum { TN_LOSS_MSE = 0, TN_LOSS_SOFTMAX_XENT = 1 };
+enum { TN_OPT_SGD = 0, TN_OPT_MOMENTUM = 1, TN_OPT_NESTEROV = 2, TN_OPT_RMSPROP = 3, TN_OPT_ADAM = 4 };
+
+/** Creates a trainer of net's parameters (the net must be initialized).
+ *  Errors: TN_E_INVALID_ARG, TN_E_STATE (net not initialized), TN_E_NOMEM. */
+TN_API tn_status tn_trainer_create(tn_net *net, tn_trainer **out);
+/** Sets a tn_train_param.  Errors: TN_E_INVALID_ARG (unknown p, value out of
+ *  range, not a whole number where one is needed). */
+TN_API tn_status tn_trainer_set(tn_trainer *tr, tn_train_param p, double value);
+/** Reads a tn_train_param, defaults resolved for the current optimizer. */
+TN_API tn_status tn_trainer_get(const tn_trainer *tr, tn_train_param p, double *value);
+/** One optimizer update on the batch (x: n x input_size, y: n x O targets).
+ *  *loss (may be NULL) receives the loss before the update.  A loss or
+ *  gradient that is not finite, or an update that would make a parameter not
+ *  finite, returns TN_E_NUMERIC and leaves the parameters and optimizer state
+ *  bit-identical to before.  Errors: TN_E_INVALID_ARG, TN_E_NUMERIC, TN_E_NOMEM. */
+TN_API tn_status tn_trainer_step(tn_trainer *tr, const double *x, const double *y, size_t n,
+                                 double *loss);
+/** The loss of the trained model on a batch, without updating. */
+TN_API tn_status tn_trainer_loss(tn_trainer *tr, const double *x, const double *y, size_t n,
+                                 double *loss);
+/** y (n x O) = the trained model on x (the network f at its current theta). */
+TN_API tn_status tn_trainer_predict(tn_trainer *tr, const double *x, size_t n, double *y);
+/** The number of successful steps taken. 0 for NULL. */
+TN_API uint64_t tn_trainer_num_steps(const tn_trainer *tr);
+TN_API void tn_trainer_free(tn_trainer *tr);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TAYLORNET_H */

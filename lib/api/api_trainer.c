@@ -1,0 +1,71 @@
+/* api_trainer.c -- public entry points of the trainer: checks, then train/. */
+#include "check.h"
+#include "../net/net.h"
+#include "../train/trainer.h"
+
+TN_API tn_status tn_trainer_create(tn_net *net, tn_trainer **out)
+{
+    if (out) *out = NULL;
+    TNI_TRY(tni_check_handle(net, TNI_MAGIC_NET));
+    TNI_TRY(tni_check_ptr(net->ctx, "tn_trainer_create", out, "out"));
+    if (!net->initialized)
+        return tni_fail(net->ctx, TN_E_STATE,
+                        "tn_trainer_create: the network is not initialized (call tn_net_init)");
+    return tni_trainer_new(net, out);
+}
+
+TN_API tn_status tn_trainer_set(tn_trainer *tr, tn_train_param p, double value)
+{
+    TNI_TRY(tni_check_handle(tr, TNI_MAGIC_TRAINER));
+    return tni_trainer_set(tr, p, value);
+}
+
+TN_API tn_status tn_trainer_get(const tn_trainer *tr, tn_train_param p, double *value)
+{
+    TNI_TRY(tni_check_handle(tr, TNI_MAGIC_TRAINER));
+    TNI_TRY(tni_check_ptr(tr->ctx, "tn_trainer_get", value, "value"));
+    return tni_trainer_get(tr, p, value);
+}
+
+/* x, y and n as every batch call of the trainer needs them. */
+static tn_status batch_args(tn_trainer *tr, const char *fn, const double *x, const void *y,
+                            const char *yname, size_t n)
+{
+    TNI_TRY(tni_check_handle(tr, TNI_MAGIC_TRAINER));
+    TNI_TRY(tni_check_ptr(tr->ctx, fn, x, "x"));
+    TNI_TRY(tni_check_ptr(tr->ctx, fn, y, yname));
+    TNI_TRY(tni_check_rows(tr->ctx, fn, n));
+    TNI_TRY(tni_check_matrix(tr->ctx, fn, "x", n, tr->d));
+    return tni_check_matrix(tr->ctx, fn, yname, n, tr->O);
+}
+
+TN_API tn_status tn_trainer_step(tn_trainer *tr, const double *x, const double *y, size_t n,
+                                 double *loss)
+{
+    TNI_TRY(batch_args(tr, "tn_trainer_step", x, y, "y", n));
+    return tni_trainer_step(tr, x, y, n, loss);
+}
+
+TN_API tn_status tn_trainer_loss(tn_trainer *tr, const double *x, const double *y, size_t n,
+                                 double *loss)
+{
+    TNI_TRY(batch_args(tr, "tn_trainer_loss", x, y, "y", n));
+    TNI_TRY(tni_check_ptr(tr->ctx, "tn_trainer_loss", loss, "loss"));
+    return tni_trainer_loss(tr, x, y, n, loss);
+}
+
+TN_API tn_status tn_trainer_predict(tn_trainer *tr, const double *x, size_t n, double *y)
+{
+    TNI_TRY(batch_args(tr, "tn_trainer_predict", x, y, "y", n));
+    return tni_trainer_predict(tr, x, n, y);
+}
+
+TN_API uint64_t tn_trainer_num_steps(const tn_trainer *tr)
+{
+    return tni_check_handle(tr, TNI_MAGIC_TRAINER) == TN_OK ? tr->steps : 0;
+}
+
+TN_API void tn_trainer_free(tn_trainer *tr)
+{
+    if (tni_check_handle(tr, TNI_MAGIC_TRAINER) == TN_OK) tni_trainer_delete(tr);
+}

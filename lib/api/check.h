@@ -1,0 +1,57 @@
+/*
+ * check.h -- the argument checks every public entry point starts with.
+ * Each records "<function>: <what is wrong>" in the handle's context and
+ * returns the status, so entry points read as a list of preconditions.
+ */
+#ifndef TNI_CHECK_H
+#define TNI_CHECK_H
+
+#include "../core/core.h"
+
+/* Returns from the calling function with the status when it is not TN_OK. */
+#define TNI_TRY(expr)                          \
+    do {                                       \
+        tn_status tni_st_ = (expr);            \
+        if (tni_st_ != TN_OK) return tni_st_;  \
+    } while (0)
+
+/* A handle: NULL -> TN_E_INVALID_ARG (no context to hold a message),
+ * wrong tag -> TN_E_MISUSE. */
+static inline tn_status tni_check_handle(const void *h, uint32_t magic)
+{
+    if (h == NULL) return TN_E_INVALID_ARG;
+    if (*(const uint32_t *)h != magic) return TN_E_MISUSE;
+    return TN_OK;
+}
+
+static inline tn_status tni_check_ptr(tn_ctx *ctx, const char *fn, const void *p,
+                                      const char *name)
+{
+    return p ? TN_OK : tni_fail(ctx, TN_E_INVALID_ARG, "%s: %s is NULL", fn, name);
+}
+
+static inline tn_status tni_check_rows(tn_ctx *ctx, const char *fn, size_t n)
+{
+    return n ? TN_OK : tni_fail(ctx, TN_E_INVALID_ARG, "%s: n is 0 (no examples)", fn);
+}
+
+static inline tn_status tni_check_len(tn_ctx *ctx, const char *fn, const char *name,
+                                      size_t len, size_t want)
+{
+    return len == want ? TN_OK
+                       : tni_fail(ctx, TN_E_SHAPE, "%s: %s has length %zu, expected %zu", fn,
+                                  name, len, want);
+}
+
+/* Rows x cols must fit in memory arithmetic (it is about to be indexed). */
+static inline tn_status tni_check_matrix(tn_ctx *ctx, const char *fn, const char *name,
+                                         size_t rows, size_t cols)
+{
+    size_t n;
+    if (tni_mul_overflow(rows, cols, &n) || n > SIZE_MAX / sizeof(double))
+        return tni_fail(ctx, TN_E_INVALID_ARG, "%s: %s of %zu x %zu overflows", fn, name, rows,
+                        cols);
+    return TN_OK;
+}
+
+#endif

@@ -1,0 +1,65 @@
+/* ctx.c -- the per-thread context: thread count and the last error message. */
+#include "core.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+TN_API tn_status tn_ctx_create(tn_ctx **out)
+{
+    if (out == NULL) return TN_E_INVALID_ARG;
+    *out = NULL;
+    /* The context does not exist yet, so its allocation cannot go through it. */
+    tn_ctx *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL) return TN_E_NOMEM;
+    ctx->magic = TNI_MAGIC_CTX;
+    ctx->threads = 1;
+    *out = ctx;
+    return TN_OK;
+}
+
+TN_API void tn_ctx_free(tn_ctx *ctx)
+{
+    if (ctx == NULL) return;
+    ctx->magic = TNI_MAGIC_DEAD;
+    free(ctx);
+}
+
+TN_API const char *tn_ctx_errmsg(const tn_ctx *ctx)
+{
+    if (ctx == NULL) return "tn_ctx_errmsg: context is NULL";
+    if (ctx->magic != TNI_MAGIC_CTX) return "tn_ctx_errmsg: not a valid context";
+    return ctx->errmsg;
+}
+
+TN_API tn_status tn_ctx_set_threads(tn_ctx *ctx, int n)
+{
+    if (ctx == NULL) return TN_E_INVALID_ARG;
+    if (ctx->magic != TNI_MAGIC_CTX) return TN_E_MISUSE;
+    if (n < 1 || n > 1024)
+        return tni_fail(ctx, TN_E_INVALID_ARG,
+                        "tn_ctx_set_threads: thread count %d is outside [1, 1024]", n);
+    ctx->threads = n;
+    return TN_OK;
+}
+
+TN_API int tn_ctx_get_threads(const tn_ctx *ctx)
+{
+    return tni_ctx_ok(ctx) ? ctx->threads : 0;
+}
+
+tn_status tni_fail(tn_ctx *ctx, tn_status status, const char *fmt, ...)
+{
+    if (ctx != NULL && ctx->magic == TNI_MAGIC_CTX) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->errmsg, sizeof ctx->errmsg, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+void tni_ctx_fail_alloc_after(tn_ctx *ctx, long n)
+{
+    if (tni_ctx_ok(ctx)) ctx->alloc_countdown = n < 0 ? 0 : n;
+}

@@ -1,0 +1,29 @@
+/*
+ * netfile.h -- the versioned binary format of saved networks.
+ *
+ * Layout (all integers little-endian, doubles as their IEEE-754 bits):
+ *   8 bytes  magic 89 'T' 'N' 'N' 'E' 'T' 0D 0A (PNG-style: catches text-mode
+ *            and 7-bit damage)
+ *   u32      format version (TNI_NETFILE_VERSION)
+ *   u32      input ndim, then ndim x u64 input shape
+ *   u32      parameterization, u32 sigma_w explicitly set (0/1)
+ *   f64      sigma_w, sigma_b, leaky slope
+ *   u64      number of layers, then per layer: u32 kind, u32 activation, u64 width
+ *   u64      P, then P x f64 theta
+ *   u32      CRC-32 (IEEE) of every byte before it
+ * A reader refuses a newer version with TN_E_VERSION, and anything truncated,
+ * inconsistent or failing the checksum with TN_E_FORMAT.
+ */
+#ifndef TNI_NETFILE_H
+#define TNI_NETFILE_H
+
+#include "../core/core.h"
+
+#define TNI_NETFILE_VERSION 1u
+
+tn_status tni_netfile_save(const tn_net *net, const char *path);
+tn_status tni_netfile_load(tn_ctx *ctx, const char *path, tn_net **out);
+
+uint32_t tni_crc32(uint32_t crc, const unsigned char *p, size_t n);
+
+#endif

@@ -1,0 +1,42 @@
+/* activation.c -- elementwise activations in Taylor mode, in place.
+ * Forward saves the series c of phi'(z(t)); reverse applies the transposed
+ * Toeplitz Jacobian dy_j/dz_i = c_{j-i} (kernel/series.c). */
+#include "net.h"
+#include "../kernel/series.h"
+
+#include <string.h>
+
+static size_t act_out_degree(const tni_layer *L, size_t din, size_t order)
+{
+    if (tni_act_is_linear_pieces(L->act) || din == 0) return din;
+    return order;
+}
+
+static size_t act_series_blocks(const tni_layer *L, size_t order)
+{
+    return tni_act_is_linear_pieces(L->act) ? 1 : order + 1;
+}
+
+static void act_forward(const tni_layer *L, tni_layer_io *io)
+{
+    const size_t blk = io->batch * L->out_size;
+    /* Orders din+1..dout of z are zero: the series still produces them. */
+    if (io->dout > io->din)
+        memset(io->out + (io->din + 1) * blk, 0, (io->dout - io->din) * blk * sizeof(double));
+    tni_act_series(L->act, L->slope, io->dout, blk, io->out, blk, io->series, blk, io->scratch);
+}
+
+static void act_reverse(const tni_layer *L, tni_layer_io *io)
+{
+    const size_t blk = io->batch * L->out_size;
+    tni_act_series_reverse(tni_act_is_linear_pieces(L->act), io->din, io->dout, blk,
+                           io->cot_out, blk, io->series, blk);
+}
+
+const tni_layer_ops tni_activation_ops = {
+    .in_place = 1,
+    .out_degree = act_out_degree,
+    .series_blocks = act_series_blocks,
+    .forward = act_forward,
+    .reverse = act_reverse,
+};

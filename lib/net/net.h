@@ -1,0 +1,137 @@
+/*
+ * net.h -- the network: its layer list, parameter layout and settings, and
+ * the one Taylor engine that runs every computation over the layer list.
+ *
+ * Every layer implements two operations on truncated Taylor series (normalized
+ * coefficient blocks, docs/math.md §3):
+ *   forward: input coefficients x_0..x_din  ->  output coefficients z_0..z_dout
+ *   reverse: output cotangents on every order -> input cotangents and the
+ *            gradient of the layer's parameters.
+ * Order 0 is plain forward and VJP; order 1 gives the JVP; order k the
+ * Taylor model f_k(theta0 + Delta) = sum_j z_j^(L).  The degree of each block
+ * list (the highest order that can be nonzero) is tracked, so work on blocks
+ * that are identically zero (the network input above order 0, ReLU layers
+ * above their depth) is never done.
+ */
+#ifndef TNI_NET_H
+#define TNI_NET_H
+
+#include "../core/core.h"
+
+typedef enum {
+    TNI_LAYER_DENSE = 1,
+    TNI_LAYER_ACTIVATION = 2
+} tni_layer_kind;
+
+typedef struct tni_layer {
+    tni_layer_kind kind;
+    size_t in_size, out_size;       /* values per example */
+    size_t offset, count;           /* this layer's slice of theta */
+    tn_activation act;              /* TNI_LAYER_ACTIVATION */
+    double w_scale, b_scale;        /* dense: W = w_scale * theta_W, b = b_scale * theta_b */
+    double slope;                   /* leaky ReLU: the slope for z < 0 */
+} tni_layer;
+
+struct tni_tape;
+
+struct tn_net {
+    uint32_t magic;
+    tn_ctx *ctx;
+    size_t input_shape[3];
+    size_t input_ndim, input_size;
+    int parameterization;           /* TN_PARAM_NTK or TN_PARAM_STANDARD */
+    double sigma_w, sigma_b, leaky_slope;
+    int sigma_w_set;                /* 0: default resolved from the activations */
+    tni_layer *layers;
+    size_t nlayers, cap_layers;
+    size_t nparams;
+    int initialized;
+    double *theta;
+    struct tni_tape *tape;          /* workspace of tn_net_forward / jvp / vjp */
+};
+
+/* --- network (net.c) ---------------------------------------------------- */
+tn_status tni_net_new(tn_ctx *ctx, const size_t *shape, size_t ndim, tn_net **out);
+tn_status tni_net_append(tn_net *net, tni_layer_kind kind, size_t width, tn_activation act);
+double tni_net_sigma_w(const tn_net *net);          /* default resolved */
+/* Fixes the per-layer scales from the settings; called by init and load. */
+void tni_net_resolve_scales(tn_net *net);
+tn_status tni_net_clone(const tn_net *net, tn_net **out);
+void tni_net_delete(tn_net *net);
+size_t tni_net_output_dim(const tn_net *net);
+size_t tni_net_max_width(const tn_net *net);        /* largest per-example layer size */
+/* What other modules may read or change of a net. */
+tn_ctx *tni_net_ctx(const tn_net *net);
+const double *tni_net_theta(const tn_net *net);
+/* Exchanges the net's parameter array with *theta (same length P): commits
+ * a prepared update without a copy; *theta receives the old one. */
+void tni_net_swap_theta(tn_net *net, double **theta);
+
+/* Draws theta (init.c). */
+tn_status tni_net_init_params(tn_net *net, uint64_t seed);
+
+/* Plain forward / JVP / VJP over any number of rows: processed in chunks so
+ * memory stays bounded (api checks arguments first). */
+tn_status tni_net_forward(tn_net *net, const double *x, size_t n, double *y);
+tn_status tni_net_jvp(tn_net *net, const double *x, size_t n, const double *tangent, double *out);
+tn_status tni_net_vjp(tn_net *net, const double *x, size_t n, const double *cot, double *grad);
+
+/* --- the Taylor engine (engine.c) ---------------------------------------- */
+
+typedef struct tni_tape tni_tape;
+
+tn_status tni_tape_create(tn_ctx *ctx, const tn_net *net, tni_tape **out);
+void tni_tape_free(tni_tape *tp);
+
+/* Taylor forward at base theta0 along delta (NULL iff order 0) for `batch`
+ * rows of x.  x is read during this call only... and by tni_engine_reverse,
+ * which needs the input of the first layer: keep x alive until then. */
+tn_status tni_engine_forward(const tn_net *net, tni_tape *tp, const double *theta0,
+                             const double *delta, size_t order, const double *x, size_t batch);
+/* The last forward's output coefficients: blocks 0..*deg of batch x O. */
+const double *tni_engine_output(const tni_tape *tp, size_t *deg);
+/* y = sum_{j=deg..first} z_j (highest order first) of the last forward;
+ * zero when first > deg.  first = 0 gives the model output, first = 1 the
+ * output minus f(theta0). */
+void tni_engine_output_sum(const tni_tape *tp, size_t first, double *y);
+/* Reverse through the last forward.  cot: batch x O, the cotangent of the
+ * model output, applied to every order (the model is sum_j z_j).  grad (P)
+ * is overwritten with the gradient of <cot, model> with respect to theta at
+ * order 0, and to Delta at order >= 1 (the same thing: d f_k / d theta). */
+tn_status tni_engine_reverse(const tn_net *net, tni_tape *tp, const double *theta0,
+                             const double *delta, const double *cot, double *grad,
+                             int accumulate);   /* 1: grad += instead of = */
+
+/* --- layers (dense.c, activation.c) -------------------------------------- */
+
+/* What a layer's forward or reverse sees.  Blocks are batch * size values
+ * each, contiguous, order-major. */
+typedef struct tni_layer_io {
+    int threads;
+    size_t batch, order;
+    const double *theta0, *delta;   /* this layer's slices; delta NULL at order 0 */
+    const double *in;               /* input blocks 0..din */
+    size_t din;
+    double *out;                    /* output blocks 0..dout (== in for in-place layers) */
+    size_t dout;
+    double *series;                 /* what forward saves for reverse */
+    double *scratch;
+    double *cot_out;                /* reverse: output cotangents, blocks 0..dout */
+    double *cot_in;                 /* reverse: input cotangents to write, or NULL */
+    double *grad;                   /* reverse: this layer's gradient slice */
+    double grad_beta;               /* 0: overwrite grad, 1: accumulate into it */
+} tni_layer_io;
+
+typedef struct tni_layer_ops {
+    int in_place;                   /* output overwrites the input blocks */
+    size_t (*out_degree)(const tni_layer *L, size_t din, size_t order);
+    size_t (*series_blocks)(const tni_layer *L, size_t order);   /* per batch*out_size */
+    void (*forward)(const tni_layer *L, tni_layer_io *io);
+    void (*reverse)(const tni_layer *L, tni_layer_io *io);
+} tni_layer_ops;
+
+extern const tni_layer_ops tni_dense_ops;
+extern const tni_layer_ops tni_activation_ops;
+const tni_layer_ops *tni_layer_ops_of(const tni_layer *L);
+
+#endif

@@ -1,0 +1,358 @@
+/* trainer.c -- full, Taylorized, re-expanded and lazy training (trainer.h). */
+#include "trainer.h"
+#include "loss.h"
+#include "../net/net.h"
+#include "../kernel/series.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Settings whose default depends on the optimizer, once the user sets them
+ * they stay. */
+enum { SET_LR = 1u, SET_MOMENTUM = 2u, SET_BETA2 = 4u };
+
+/* Rows per call of predict / loss: keeps the workspace bounded. */
+#define TNI_EVAL_ROWS 1024
+
+static double default_lr(int kind)
+{
+    return kind == TN_OPT_RMSPROP ? 1e-2 : 1e-3;
+}
+
+static double default_momentum(int kind)
+{
+    return kind == TN_OPT_MOMENTUM || kind == TN_OPT_NESTEROV ? 0.9 : 0.0;
+}
+
+static double default_beta2(int kind)
+{
+    return kind == TN_OPT_RMSPROP ? 0.99 : 0.999;
+}
+
+/* Applies the optimizer-dependent defaults the user has not overridden and
+ * clears the optimizer state. */
+static void reset_optimizer(tn_trainer *tr, int kind)
+{
+    tr->opt.kind = kind;
+    if (!(tr->explicit_set & SET_LR)) tr->opt.lr = default_lr(kind);
+    if (!(tr->explicit_set & SET_MOMENTUM)) tr->opt.momentum = default_momentum(kind);
+    if (!(tr->explicit_set & SET_BETA2)) tr->opt.beta2 = default_beta2(kind);
+    tr->opt.t = 0;
+    for (int i = 0; i < 2; i++) memset(tr->state[i], 0, tr->P * sizeof(double));
+}
+
+tn_status tni_trainer_new(tn_net *net, tn_trainer **out)
+{
+    tn_ctx *ctx = tni_net_ctx(net);
+    tn_trainer *tr = tni_alloc_or_fail(ctx, "tn_trainer_create", 1, sizeof *tr);
+    if (tr == NULL) return TN_E_NOMEM;
+    tr->magic = TNI_MAGIC_TRAINER;
+    tr->net = net;
+    tr->ctx = ctx;
+    tr->P = tn_net_num_params(net);
+    tr->O = tn_net_output_dim(net);
+    tr->d = tn_net_input_size(net);
+    double **vecs[] = {&tr->theta0, &tr->delta, &tr->grad, &tr->theta_new, &tr->state[0],
+                       &tr->state[1], &tr->state_new[0], &tr->state_new[1]};
+    for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) {
+        *vecs[i] = tni_alloc(ctx, tr->P, sizeof(double));
+        if (*vecs[i] == NULL) {
+            tni_trainer_delete(tr);
+            return tni_fail(ctx, TN_E_NOMEM,
+                            "tn_trainer_create: out of memory for %zu parameters", tr->P);
+        }
+    }
+    tn_status st = tni_tape_create(ctx, net, &tr->tape);
+    if (st != TN_OK) {
+        tni_trainer_delete(tr);
+        return st;
+    }
+    tr->loss = TN_LOSS_MSE;
+    tr->opt.beta1 = 0.9;
+    tr->opt.eps = 1e-8;
+    tr->alpha = 1.0;
+    reset_optimizer(tr, TN_OPT_SGD);
+    memcpy(tr->theta0, tni_net_theta(net), tr->P * sizeof(double));
+    *out = tr;
+    return TN_OK;
+}
+
+void tni_trainer_delete(tn_trainer *tr)
+{
+    if (tr == NULL) return;
+    double *vecs[] = {tr->theta0, tr->delta, tr->grad, tr->theta_new, tr->state[0],
+                      tr->state[1], tr->state_new[0], tr->state_new[1], tr->g, tr->cot, tr->f0};
+    for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) tni_free(vecs[i]);
+    tni_tape_free(tr->tape);
+    tr->magic = TNI_MAGIC_DEAD;
+    tni_free(tr);
+}
+
+static int whole(double v, double lo, double hi)
+{
+    return v >= lo && v <= hi && v == floor(v);
+}
+
+tn_status tni_trainer_set(tn_trainer *tr, tn_train_param p, double v)
+{
+    static const char fn[] = "tn_trainer_set";
+    tn_ctx *ctx = tr->ctx;
+#define REQUIRE(cond, what)                                                                  \
+    do {                                                                                     \
+        if (!(cond)) return tni_fail(ctx, TN_E_INVALID_ARG, "%s: %s %g: " what, fn, name, v); \
+    } while (0)
+    const char *name = "value";
+    switch (p) {
+    case TN_TRAIN_LOSS:
+        name = "loss";
+        REQUIRE(v == TN_LOSS_MSE || v == TN_LOSS_SOFTMAX_XENT, "not a TN_LOSS_* value");
+        tr->loss = (int)v;
+        return TN_OK;
+    case TN_TRAIN_OPTIMIZER:
+        name = "optimizer";
+        REQUIRE(whole(v, TN_OPT_SGD, TN_OPT_ADAM), "not a TN_OPT_* value");
+        reset_optimizer(tr, (int)v);
+        return TN_OK;
+    case TN_TRAIN_LEARNING_RATE:
+        name = "learning rate";
+        REQUIRE(isfinite(v) && v > 0, "must be finite and > 0");
+        tr->opt.lr = v;
+        tr->explicit_set |= SET_LR;
+        return TN_OK;
+    case TN_TRAIN_MOMENTUM:
+        name = "momentum";
+        REQUIRE(v >= 0 && v < 1, "must be in [0, 1)");
+        tr->opt.momentum = v;
+        tr->explicit_set |= SET_MOMENTUM;
+        return TN_OK;
+    case TN_TRAIN_BETA1:
+        name = "beta1";
+        REQUIRE(v >= 0 && v < 1, "must be in [0, 1)");
+        tr->opt.beta1 = v;
+        return TN_OK;
+    case TN_TRAIN_BETA2:
+        name = "beta2";
+        REQUIRE(v >= 0 && v < 1, "must be in [0, 1)");
+        tr->opt.beta2 = v;
+        tr->explicit_set |= SET_BETA2;
+        return TN_OK;
+    case TN_TRAIN_EPSILON:
+        name = "epsilon";
+        REQUIRE(isfinite(v) && v > 0, "must be finite and > 0");
+        tr->opt.eps = v;
+        return TN_OK;
+    case TN_TRAIN_WEIGHT_DECAY:
+        name = "weight decay";
+        REQUIRE(isfinite(v) && v >= 0, "must be finite and >= 0");
+        tr->opt.weight_decay = v;
+        return TN_OK;
+    case TN_TRAIN_CLIP_NORM:
+        name = "clip norm";
+        REQUIRE(isfinite(v) && v >= 0, "must be finite and >= 0 (0 turns clipping off)");
+        tr->clip = v;
+        return TN_OK;
+    case TN_TRAIN_ORDER:
+        name = "order";
+        REQUIRE(whole(v, 0, TNI_MAX_ORDER), "must be a whole number in [0, tn_taylor_max_order()]");
+        tr->order = (int)v;
+        memcpy(tr->theta0, tni_net_theta(tr->net), tr->P * sizeof(double));
+        return TN_OK;
+    case TN_TRAIN_REEXPAND_EVERY:
+        name = "re-expansion period";
+        REQUIRE(whole(v, 0, 9007199254740992.0), "must be a whole number >= 0");
+        tr->reexpand_every = (uint64_t)v;
+        return TN_OK;
+    case TN_TRAIN_OUTPUT_SCALE:
+        name = "output scale";
+        REQUIRE(isfinite(v) && v > 0, "must be finite and > 0");
+        tr->alpha = v;
+        return TN_OK;
+    case TN_TRAIN_CENTERED:
+        name = "centered";
+        REQUIRE(v == 0 || v == 1, "must be 0 or 1");
+        tr->centered = (int)v;
+        return TN_OK;
+    }
+#undef REQUIRE
+    return tni_fail(ctx, TN_E_INVALID_ARG, "%s: %d is not a tn_train_param", fn, (int)p);
+}
+
+tn_status tni_trainer_get(const tn_trainer *tr, tn_train_param p, double *value)
+{
+    switch (p) {
+    case TN_TRAIN_LOSS: *value = tr->loss; return TN_OK;
+    case TN_TRAIN_OPTIMIZER: *value = tr->opt.kind; return TN_OK;
+    case TN_TRAIN_LEARNING_RATE: *value = tr->opt.lr; return TN_OK;
+    case TN_TRAIN_MOMENTUM: *value = tr->opt.momentum; return TN_OK;
+    case TN_TRAIN_BETA1: *value = tr->opt.beta1; return TN_OK;
+    case TN_TRAIN_BETA2: *value = tr->opt.beta2; return TN_OK;
+    case TN_TRAIN_EPSILON: *value = tr->opt.eps; return TN_OK;
+    case TN_TRAIN_WEIGHT_DECAY: *value = tr->opt.weight_decay; return TN_OK;
+    case TN_TRAIN_CLIP_NORM: *value = tr->clip; return TN_OK;
+    case TN_TRAIN_ORDER: *value = tr->order; return TN_OK;
+    case TN_TRAIN_REEXPAND_EVERY: *value = (double)tr->reexpand_every; return TN_OK;
+    case TN_TRAIN_OUTPUT_SCALE: *value = tr->alpha; return TN_OK;
+    case TN_TRAIN_CENTERED: *value = tr->centered; return TN_OK;
+    }
+    return tni_fail(tr->ctx, TN_E_INVALID_ARG, "tn_trainer_get: %d is not a tn_train_param",
+                    (int)p);
+}
+
+static tn_status reserve_rows(tn_trainer *tr, size_t n)
+{
+    if (n <= tr->cap_rows) return TN_OK;
+    double *g = tni_alloc(tr->ctx, n, tr->O * sizeof(double));
+    double *cot = tni_alloc(tr->ctx, n, tr->O * sizeof(double));
+    double *f0 = tni_alloc(tr->ctx, n, tr->O * sizeof(double));
+    if (g == NULL || cot == NULL || f0 == NULL) {
+        tni_free(g);
+        tni_free(cot);
+        tni_free(f0);
+        return tni_fail(tr->ctx, TN_E_NOMEM, "trainer: out of memory for %zu rows", n);
+    }
+    tni_free(tr->g);
+    tni_free(tr->cot);
+    tni_free(tr->f0);
+    tr->g = g;
+    tr->cot = cot;
+    tr->f0 = f0;
+    tr->cap_rows = n;
+    return TN_OK;
+}
+
+/* tr->g (n x O) = the trained model on x, leaving the tape ready for reverse
+ * mode at the point the model is differentiated. */
+static tn_status model_forward(tn_trainer *tr, const double *x, size_t n)
+{
+    const tn_net *net = tr->net;
+    const double *theta = tni_net_theta(net);
+    const size_t blk = n * tr->O;
+    tn_status st;
+    if (tr->order == 0) {
+        if (tr->centered) {
+            st = tni_engine_forward(net, tr->tape, tr->theta0, NULL, 0, x, n);
+            if (st != TN_OK) return st;
+            tni_engine_output_sum(tr->tape, 0, tr->f0);
+        }
+        st = tni_engine_forward(net, tr->tape, theta, NULL, 0, x, n);
+        if (st != TN_OK) return st;
+        tni_engine_output_sum(tr->tape, 0, tr->g);
+        if (tr->centered)
+            for (size_t e = 0; e < blk; e++) tr->g[e] -= tr->f0[e];
+    } else {
+        for (size_t i = 0; i < tr->P; i++) tr->delta[i] = theta[i] - tr->theta0[i];
+        st = tni_engine_forward(net, tr->tape, tr->theta0, tr->delta, (size_t)tr->order, x, n);
+        if (st != TN_OK) return st;
+        tni_engine_output_sum(tr->tape, tr->centered ? 1 : 0, tr->g);
+    }
+    if (tr->alpha != 1.0)
+        for (size_t e = 0; e < blk; e++) tr->g[e] *= tr->alpha;
+    return TN_OK;
+}
+
+static const double *model_base(const tn_trainer *tr)
+{
+    return tr->order == 0 ? tni_net_theta(tr->net) : tr->theta0;
+}
+
+static double norm2(const double *v, size_t n)
+{
+    /* Scaled so that no square overflows: a huge but finite gradient still
+     * gets a finite norm and is clipped rather than rejected. */
+    double scale = 0.0, ssq = 1.0;
+    for (size_t i = 0; i < n; i++) {
+        const double a = fabs(v[i]);
+        if (a == 0.0) continue;
+        if (scale < a) {
+            ssq = 1.0 + ssq * (scale / a) * (scale / a);
+            scale = a;
+        } else {
+            ssq += (a / scale) * (a / scale);
+        }
+    }
+    return scale * sqrt(ssq);
+}
+
+tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, size_t n,
+                           double *loss)
+{
+    static const char fn[] = "tn_trainer_step";
+    tn_status st = reserve_rows(tr, n);
+    if (st == TN_OK) st = model_forward(tr, x, n);
+    if (st != TN_OK) return st;
+    const double a2 = tr->alpha * tr->alpha;
+    const double L = tni_loss(tr->loss, n, tr->O, tr->g, y, tr->cot) / a2;
+    if (!isfinite(L))
+        return tni_fail(tr->ctx, TN_E_NUMERIC,
+                        "%s: the loss is not finite (%g); parameters and state unchanged", fn, L);
+    if (tr->alpha != 1.0) {
+        const double inv = 1.0 / tr->alpha;
+        for (size_t e = 0; e < n * tr->O; e++) tr->cot[e] *= inv;
+    }
+    st = tni_engine_reverse(tr->net, tr->tape, model_base(tr), tr->order ? tr->delta : NULL,
+                            tr->cot, tr->grad, 0);
+    if (st != TN_OK) return st;
+    if (!tni_all_finite(tr->grad, tr->P))
+        return tni_fail(tr->ctx, TN_E_NUMERIC,
+                        "%s: the gradient is not finite; parameters and state unchanged", fn);
+    if (tr->clip > 0) {
+        const double g = norm2(tr->grad, tr->P);
+        if (g > tr->clip) {
+            const double s = tr->clip / g;
+            for (size_t i = 0; i < tr->P; i++) tr->grad[i] *= s;
+        }
+    }
+    tni_opt o = tr->opt;
+    o.t = tr->opt.t + 1;
+    tni_opt_update(&o, tr->P, tni_net_theta(tr->net), tr->grad, tr->state[0], tr->state[1],
+                   tr->theta_new, tr->state_new[0], tr->state_new[1]);
+    const int ns = tni_opt_state_count(&o);
+    int ok = tni_all_finite(tr->theta_new, tr->P);
+    for (int i = 0; i < ns; i++) ok = ok && tni_all_finite(tr->state_new[i], tr->P);
+    if (!ok)
+        return tni_fail(tr->ctx, TN_E_NUMERIC,
+                        "%s: the update overflows (learning rate too large?); parameters and "
+                        "state unchanged", fn);
+    /* Commit: nothing above touched what the caller can see. */
+    tni_net_swap_theta(tr->net, &tr->theta_new);
+    for (int i = 0; i < ns; i++) {
+        double *t = tr->state[i];
+        tr->state[i] = tr->state_new[i];
+        tr->state_new[i] = t;
+    }
+    tr->opt.t = o.t;
+    tr->steps++;
+    if (tr->reexpand_every > 0 && tr->steps % tr->reexpand_every == 0)
+        memcpy(tr->theta0, tni_net_theta(tr->net), tr->P * sizeof(double));
+    if (loss) *loss = L;
+    return TN_OK;
+}
+
+tn_status tni_trainer_predict(tn_trainer *tr, const double *x, size_t n, double *y)
+{
+    const size_t rows = n < TNI_EVAL_ROWS ? n : TNI_EVAL_ROWS;
+    tn_status st = reserve_rows(tr, rows);
+    for (size_t i = 0; st == TN_OK && i < n; i += rows) {
+        const size_t b = n - i < rows ? n - i : rows;
+        st = model_forward(tr, x + i * tr->d, b);
+        if (st == TN_OK) memcpy(y + i * tr->O, tr->g, b * tr->O * sizeof(double));
+    }
+    return st;
+}
+
+tn_status tni_trainer_loss(tn_trainer *tr, const double *x, const double *y, size_t n,
+                           double *loss)
+{
+    const size_t rows = n < TNI_EVAL_ROWS ? n : TNI_EVAL_ROWS;
+    tn_status st = reserve_rows(tr, rows);
+    double total = 0.0;
+    for (size_t i = 0; st == TN_OK && i < n; i += rows) {
+        const size_t b = n - i < rows ? n - i : rows;
+        st = model_forward(tr, x + i * tr->d, b);
+        /* Each chunk's mean, weighted back to a sum over examples. */
+        if (st == TN_OK)
+            total += (double)b * tni_loss(tr->loss, b, tr->O, tr->g, y + i * tr->O, NULL);
+    }
+    if (st == TN_OK) *loss = total / ((double)n * tr->alpha * tr->alpha);
+    return st;
+}

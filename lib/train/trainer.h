@@ -1,0 +1,54 @@
+/*
+ * trainer.h -- training modes over the one engine (docs/math.md §4).
+ *
+ * The trained model is
+ *   g(theta; x) = alpha (m(theta; x) - [centered] m(theta0; x)),
+ * with m = f at order 0 and m = f_k(theta0 + (theta - theta0)) at order k.
+ * The loss is L(g, y) / alpha^2, so the cotangent into reverse mode is
+ * dL/dg / alpha.  theta0 is the net's parameters when the trainer was made
+ * or TN_TRAIN_ORDER was last set, moved to theta every K steps when
+ * TN_TRAIN_REEXPAND_EVERY is K > 0.
+ */
+#ifndef TNI_TRAINER_H
+#define TNI_TRAINER_H
+
+#include "../core/core.h"
+#include "optim.h"
+
+struct tni_tape;
+
+struct tn_trainer {
+    uint32_t magic;
+    tn_net *net;
+    tn_ctx *ctx;
+    size_t P, O, d;
+    /* settings */
+    int loss;
+    tni_opt opt;                    /* kind, rates; opt.t counts updates since reset */
+    unsigned explicit_set;          /* bit per setting the user chose (see trainer.c) */
+    double clip;
+    int order;
+    uint64_t reexpand_every;
+    double alpha;
+    int centered;
+    uint64_t steps;
+    /* parameter-sized arrays */
+    double *theta0, *delta, *grad, *theta_new;
+    double *state[2], *state_new[2];
+    /* row-sized arrays, for up to cap_rows rows */
+    size_t cap_rows;
+    double *g, *cot, *f0;
+    struct tni_tape *tape;
+};
+
+tn_status tni_trainer_new(tn_net *net, tn_trainer **out);
+void tni_trainer_delete(tn_trainer *tr);
+tn_status tni_trainer_set(tn_trainer *tr, tn_train_param p, double value);
+tn_status tni_trainer_get(const tn_trainer *tr, tn_train_param p, double *value);
+tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, size_t n,
+                           double *loss);
+tn_status tni_trainer_loss(tn_trainer *tr, const double *x, const double *y, size_t n,
+                           double *loss);
+tn_status tni_trainer_predict(tn_trainer *tr, const double *x, size_t n, double *y);
+
+#endif

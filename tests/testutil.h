@@ -1,0 +1,83 @@
+/*
+ * testutil.h -- helpers shared by the Check suites: small networks, seeded
+ * data, relative comparisons, central finite differences.
+ */
+#ifndef TN_TESTUTIL_H
+#define TN_TESTUTIL_H
+
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "taylornet.h"
+
+/* A status check that prints the context message when it fails. */
+#define TN_CK(ctx, expr)                                                                   \
+    do {                                                                                   \
+        tn_status st_ = (expr);                                                            \
+        ck_assert_msg(st_ == TN_OK, "%s -> %s: %s", #expr, tn_status_string(st_),          \
+                      tn_ctx_errmsg(ctx));                                                 \
+    } while (0)
+
+/* Deterministic values in [-1, 1) (splitmix64), independent of the library. */
+static inline double tu_uniform(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    z ^= z >> 31;
+    return (double)(z >> 11) * 0x1.0p-52 - 1.0;
+}
+
+static inline double *tu_random(size_t n, uint64_t seed, double scale)
+{
+    double *v = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++) v[i] = scale * tu_uniform(&seed);
+    return v;
+}
+
+/* max_i |a_i - b_i| / max(max_i |b_i|, floor): an error relative to the
+ * size of the reference, not per element (elements near zero would
+ * otherwise dominate). */
+static inline double tu_rel_err(const double *a, const double *b, size_t n, double floor_)
+{
+    double err = 0.0, mag = floor_;
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs(a[i] - b[i]);
+        if (!(d <= err)) err = d;          /* NaN propagates as a failure */
+        if (fabs(b[i]) > mag) mag = fabs(b[i]);
+    }
+    return err / mag;
+}
+
+static inline double tu_dot(const double *a, const double *b, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* An MLP d -> widths[0] -> act -> ... -> widths[L-1] (no activation after
+ * the last dense layer). */
+static inline tn_net *tu_mlp(tn_ctx *ctx, size_t d, const size_t *widths, size_t L,
+                             tn_activation act, int param, uint64_t seed)
+{
+    tn_net *net = NULL;
+    TN_CK(ctx, tn_net_create(ctx, &d, 1, &net));
+    for (size_t l = 0; l < L; l++) {
+        TN_CK(ctx, tn_net_add_dense(net, widths[l]));
+        if (l + 1 < L) TN_CK(ctx, tn_net_add_activation(net, act));
+    }
+    TN_CK(ctx, tn_net_set(net, TN_NET_PARAMETERIZATION, param));
+    TN_CK(ctx, tn_net_set(net, TN_NET_LEAKY_SLOPE, 0.1));
+    TN_CK(ctx, tn_net_init(net, seed));
+    return net;
+}
+
+static const char *const tu_act_names[] = {"identity", "relu", "leaky_relu", "tanh",
+                                           "sigmoid", "erf", "gelu", "softplus"};
+
+#endif
