@@ -1,0 +1,73 @@
+/*
+ * benchutil.h -- timing and the BLIS reference rate every benchmark prints
+ * beside its own, so results read as a fraction of what this machine's GEMM
+ * reaches on the same shapes in the same run.
+ */
+#ifndef TN_BENCHUTIL_H
+#define TN_BENCHUTIL_H
+
+#define _POSIX_C_SOURCE 200809L
+#include <blis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static inline double bu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* One GEMM shape of a workload: C (m x n) = op(A) op(B), inner dimension k. */
+typedef struct bu_gemm {
+    size_t m, n, k;
+    int ta, tb;
+} bu_gemm;
+
+static inline double bu_flops(const bu_gemm *g, size_t count)
+{
+    double f = 0;
+    for (size_t i = 0; i < count; i++) f += 2.0 * (double)g[i].m * (double)g[i].n * (double)g[i].k;
+    return f;
+}
+
+/* Seconds for one pass over the shapes with BLIS directly (best of reps),
+ * single-threaded through a local rntm_t like the library's calls. */
+static inline double bu_gemm_seconds(const bu_gemm *g, size_t count, int threads, int reps)
+{
+    size_t maxa = 0, maxb = 0, maxc = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (g[i].m * g[i].k > maxa) maxa = g[i].m * g[i].k;
+        if (g[i].k * g[i].n > maxb) maxb = g[i].k * g[i].n;
+        if (g[i].m * g[i].n > maxc) maxc = g[i].m * g[i].n;
+    }
+    double *A = calloc(maxa, sizeof(double)), *B = calloc(maxb, sizeof(double)),
+           *C = calloc(maxc, sizeof(double));
+    for (size_t i = 0; i < maxa; i++) A[i] = (double)(i % 17) * 0.01;
+    for (size_t i = 0; i < maxb; i++) B[i] = (double)(i % 13) * 0.01;
+    rntm_t rntm;
+    bli_rntm_init(&rntm);
+    bli_rntm_set_num_threads(threads, &rntm);
+    double one = 1.0, zero = 0.0, best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        const double t0 = bu_now();
+        for (size_t i = 0; i < count; i++) {
+            const bu_gemm *s = &g[i];
+            /* Row-major operands as the library stores them. */
+            const inc_t lda = (inc_t)(s->ta ? s->m : s->k), ldb = (inc_t)(s->tb ? s->k : s->n);
+            bli_dgemm_ex(s->ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+                         s->tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, (dim_t)s->m, (dim_t)s->n,
+                         (dim_t)s->k, &one, A, lda, 1, B, ldb, 1, &zero, C, (inc_t)s->n, 1, NULL,
+                         &rntm);
+        }
+        const double t = bu_now() - t0;
+        if (t < best) best = t;
+    }
+    free(A);
+    free(B);
+    free(C);
+    return best;
+}
+
+#endif
