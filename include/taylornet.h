@@ -204,6 +204,63 @@ TN_API tn_status tn_net_load(tn_ctx *ctx, const char *path, tn_net **out);
 TN_API void tn_net_free(tn_net *net);
 
 /*=====================================================================
+ * Taylor expansion
+ *
+ * The order-k Taylor model of the network around a base point theta0,
+ *   f_k(theta; x) = sum_{j=0..k} (1/j!) D^j f(theta0; x)[Delta^j],  Delta = theta - theta0,
+ * evaluated in Taylor mode: the path t -> theta0 + t Delta is pushed through
+ * the network as truncated polynomials (normalized coefficients, GEMMs on
+ * stacked blocks, O(k^2) recurrences for smooth activations, fixed masks for
+ * the ReLU family).  Cost grows like (2k + 1) plain forwards, (5k + 2)/3
+ * training steps with the gradient -- polynomially, not like nested
+ * forward mode.  The order-0 blocks depend only on theta0 and the batch and
+ * are reused when the same batch comes back (compared byte for byte).
+ *
+ * theta arguments are full parameter vectors of length P; NULL means the
+ * network's parameters at the time of the call.  The network must outlive
+ * the expansion.
+ *===================================================================*/
+
+typedef struct tn_taylor tn_taylor;
+
+/** Creates the order-k expansion of net around its parameters now (copied).
+ *  1 <= order <= tn_taylor_max_order().  Errors: TN_E_INVALID_ARG, TN_E_STATE
+ *  (net not initialized), TN_E_NOMEM. */
+TN_API tn_status tn_taylor_create(tn_net *net, int order, tn_taylor **out);
+/** The highest supported order (32). */
+TN_API int tn_taylor_max_order(void);
+/** The expansion's order; 0 for NULL. */
+TN_API int tn_taylor_order(const tn_taylor *t);
+/** Moves the base point: theta0 (length len = P, finite), or NULL for the
+ *  network's parameters now (len ignored).  Errors: TN_E_SHAPE, TN_E_INVALID_ARG. */
+TN_API tn_status tn_taylor_rebase(tn_taylor *t, const double *theta0, size_t len);
+/** Copies the base point theta0 (len = P). */
+TN_API tn_status tn_taylor_get_base(const tn_taylor *t, double *theta0, size_t len);
+/** y (n x O) = f_k(theta; x).  Errors: TN_E_INVALID_ARG, TN_E_NOMEM. */
+TN_API tn_status tn_taylor_forward(tn_taylor *t, const double *theta, const double *x, size_t n,
+                                   double *y);
+/** terms: order + 1 blocks of n x O, block j = (1/j!) D^j f(theta0; x)[Delta^j]
+ *  (their sum is f_k).  Errors as tn_taylor_forward. */
+TN_API tn_status tn_taylor_terms(tn_taylor *t, const double *theta, const double *x, size_t n,
+                                 double *terms);
+/** grad (P) = sum_i (d f_k(theta; x_i) / d theta)^T cotangent_i, cotangent n x O.
+ *  At theta = theta0 this is the network's VJP, for every order. */
+TN_API tn_status tn_taylor_vjp(tn_taylor *t, const double *theta, const double *x, size_t n,
+                               const double *cotangent, double *grad);
+/** norms[j] (len = order + 1) = Frobenius norm over the rows of the last
+ *  forward / terms / vjp of its term j.  Errors: TN_E_SHAPE, TN_E_STATE
+ *  (nothing evaluated yet). */
+TN_API tn_status tn_taylor_term_norms(const tn_taylor *t, double *norms, size_t len);
+/** The divergence indicator |z_k| / |z_{k-1}| of the last evaluation (term
+ *  norms as above): terms grow like rho^-j beyond the radius of convergence
+ *  rho of t -> f(theta0 + t Delta), so a ratio near or above 1 says f_k is
+ *  not approaching f as k grows.  0 when the top term vanishes (the series
+ *  has ended, as in ReLU nets above their depth), INFINITY when only the one
+ *  below it does.  Errors: TN_E_STATE (nothing evaluated yet). */
+TN_API tn_status tn_taylor_divergence(const tn_taylor *t, double *ratio);
+TN_API void tn_taylor_free(tn_taylor *t);
+
+/*=====================================================================
  * Trainer
  *
  * Trains a network's parameters in place.  The network must outlive the

@@ -265,11 +265,11 @@ void tni_series_faa_di_bruno(tni_scaled_derivs_fn derivs, void *user, size_t deg
     }
 }
 
-void tni_act_series_reverse(int linear, size_t din, size_t dout, size_t count,
+void tni_act_series_reverse(int linear, size_t lo, size_t din, size_t dout, size_t count,
                             double *g, size_t stride, const double *c, size_t cstride)
 {
     if (linear) {
-        for (size_t i = 0; i <= din; i++) {
+        for (size_t i = lo; i <= din; i++) {
             double *gi = g + i * stride;
             for (size_t e = 0; e < count; e++) gi[e] *= c[e];
         }
@@ -277,7 +277,7 @@ void tni_act_series_reverse(int linear, size_t din, size_t dout, size_t count,
     }
     /* Ascending i: g_i is overwritten only after its own use; later i read
      * only g_j with j > i, still untouched. */
-    for (size_t i = 0; i <= din; i++) {
+    for (size_t i = lo; i <= din; i++) {
         double *gi = g + i * stride;
         for (size_t e = 0; e < count; e++) gi[e] *= c[e];
         for (size_t j = i + 1; j <= dout; j++) {

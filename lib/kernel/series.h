@@ -36,10 +36,10 @@ void tni_act_series(tn_activation act, double slope, size_t deg, size_t count,
                     double *z, size_t stride, double *c, size_t cstride, double *scratch);
 
 /* Reverse of tni_act_series, in place on the cotangents g (stride apart):
- * g_i <- sum_{j=i..dout} c_{j-i} g_j for i = 0..din (the transposed Toeplitz
- * Jacobian).  din is the input degree, dout the output degree; orders above
- * din are left as they were.  linear: c has only c_0. */
-void tni_act_series_reverse(int linear, size_t din, size_t dout, size_t count,
+ * g_i <- sum_{j=i..dout} c_{j-i} g_j for i = lo..din (the transposed
+ * Toeplitz Jacobian).  din is the input degree, dout the output degree;
+ * orders outside lo..din are left as they were.  linear: c has only c_0. */
+void tni_act_series_reverse(int linear, size_t lo, size_t din, size_t dout, size_t count,
                             double *g, size_t stride, const double *c, size_t cstride);
 
 /* The same coefficients by the generic Faa di Bruno rule,

@@ -20,6 +20,12 @@ static size_t act_series_blocks(const tni_layer *L, size_t order)
 static void act_forward(const tni_layer *L, tni_layer_io *io)
 {
     const size_t blk = io->batch * L->out_size;
+    /* Order 0 of a cached base: the input z_0 comes back from the copy (the
+     * block now holds y_0); the cheap elementwise work is simply redone. */
+    if (io->flags & TNI_BASE_CACHED)
+        memcpy(io->out, io->base, blk * sizeof(double));
+    else if (io->flags & TNI_KEEP_BASE)
+        memcpy(io->base, io->out, blk * sizeof(double));
     /* Orders din+1..dout of z are zero: the series still produces them. */
     if (io->dout > io->din)
         memset(io->out + (io->din + 1) * blk, 0, (io->dout - io->din) * blk * sizeof(double));
@@ -29,7 +35,7 @@ static void act_forward(const tni_layer *L, tni_layer_io *io)
 static void act_reverse(const tni_layer *L, tni_layer_io *io)
 {
     const size_t blk = io->batch * L->out_size;
-    tni_act_series_reverse(tni_act_is_linear_pieces(L->act), io->din, io->dout, blk,
+    tni_act_series_reverse(tni_act_is_linear_pieces(L->act), io->lo, io->din, io->dout, blk,
                            io->cot_out, blk, io->series, blk);
 }
 

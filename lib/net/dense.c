@@ -41,9 +41,12 @@ static void dense_forward(const tni_layer *L, tni_layer_io *io)
     const size_t B = io->batch, nin = L->in_size, nout = L->out_size, blk = B * nout;
     const double *W0 = io->theta0, *b0 = W0 + nout * nin;
 
-    tni_gemm(io->threads, TNI_NOTRANS, TNI_TRANS, (io->din + 1) * B, nout, nin, L->w_scale,
-             io->in, nin, W0, nin, 0.0, io->out, nout);
-    add_bias_rows(B, nout, L->b_scale, b0, io->out);
+    /* A cached base already holds z_0 (or what the next layer made of it). */
+    const size_t j0 = io->flags & TNI_BASE_CACHED ? 1 : 0;
+    if (io->din >= j0)
+        tni_gemm(io->threads, TNI_NOTRANS, TNI_TRANS, (io->din + 1 - j0) * B, nout, nin,
+                 L->w_scale, io->in + j0 * B * nin, nin, W0, nin, 0.0, io->out + j0 * blk, nout);
+    if (j0 == 0) add_bias_rows(B, nout, L->b_scale, b0, io->out);
     if (io->delta == NULL || io->dout == 0) return;
 
     const double *dW = io->delta, *db = dW + nout * nin;
@@ -68,15 +71,18 @@ static void dense_reverse(const tni_layer *L, tni_layer_io *io)
         for (size_t i = 0; i < B; i++) acc += zs[i * nout + c];
         gb[c] = (io->grad_beta != 0.0 ? gb[c] : 0.0) + L->b_scale * acc;
     }
-    if (io->cot_in == NULL) return;
+    if (io->cot_in == NULL || io->din < io->lo) return;
 
-    const double *W0 = io->theta0;
-    tni_gemm(io->threads, TNI_NOTRANS, TNI_NOTRANS, (io->din + 1) * B, nin, nout, L->w_scale,
-             io->cot_out, nout, W0, nin, 0.0, io->cot_in, nin);
+    /* Input cotangents of orders lo..din (lo = 1 at order >= 1, see net.h). */
+    const size_t lo = io->lo, iblk = B * nin;
+    tni_gemm(io->threads, TNI_NOTRANS, TNI_NOTRANS, (io->din + 1 - lo) * B, nin, nout,
+             L->w_scale, io->cot_out + lo * blk, nout, io->theta0, nin, 0.0,
+             io->cot_in + lo * iblk, nin);
     if (io->delta == NULL || io->dout == 0) return;
     const size_t dd = io->din < io->dout - 1 ? io->din : io->dout - 1;
-    tni_gemm(io->threads, TNI_NOTRANS, TNI_NOTRANS, (dd + 1) * B, nin, nout, L->w_scale,
-             io->cot_out + blk, nout, io->delta, nin, 1.0, io->cot_in, nin);
+    if (dd < lo) return;
+    tni_gemm(io->threads, TNI_NOTRANS, TNI_NOTRANS, (dd + 1 - lo) * B, nin, nout, L->w_scale,
+             io->cot_out + (lo + 1) * blk, nout, io->delta, nin, 1.0, io->cot_in + lo * iblk, nin);
 }
 
 const tni_layer_ops tni_dense_ops = {

@@ -13,6 +13,7 @@ struct tni_tape {
     double *arena;
     double **out;               /* out[l]: layer l's output blocks */
     double **series;            /* series[l]: what layer l's forward saved */
+    double **base;              /* base[l]: saved order-0 input of in-place layer l */
     size_t *deg;                /* degree of out[l] */
     double *cot[2];             /* reverse ping-pong */
     double *scratch;
@@ -37,8 +38,9 @@ tn_status tni_tape_create(tn_ctx *ctx, const tn_net *net, tni_tape **out)
     tp->out_dim = net->layers[net->nlayers - 1].out_size;
     tp->out = tni_alloc(ctx, net->nlayers, sizeof(double *));
     tp->series = tni_alloc(ctx, net->nlayers, sizeof(double *));
+    tp->base = tni_alloc(ctx, net->nlayers, sizeof(double *));
     tp->deg = tni_alloc(ctx, net->nlayers, sizeof(size_t));
-    if (tp->out == NULL || tp->series == NULL || tp->deg == NULL) {
+    if (tp->out == NULL || tp->series == NULL || tp->base == NULL || tp->deg == NULL) {
         tni_tape_free(tp);
         return tni_fail(ctx, TN_E_NOMEM, "tape: out of memory");
     }
@@ -52,6 +54,7 @@ void tni_tape_free(tni_tape *tp)
     tni_free(tp->arena);
     tni_free(tp->out);
     tni_free(tp->series);
+    tni_free(tp->base);
     tni_free(tp->deg);
     tni_free(tp);
 }
@@ -79,7 +82,8 @@ static size_t product(layout *lay, size_t a, size_t b, size_t c)
 
 /* Lays the tape out for (batch, order) over `base` (NULL: only count).
  * Returns the number of doubles needed, or 0 on overflow. */
-static size_t plan(const tn_net *net, tni_tape *tp, size_t batch, size_t order, double *base)
+static size_t plan(const tn_net *net, tni_tape *tp, size_t batch, size_t order, unsigned flags,
+                   double *base)
 {
     layout lay = {base, 0, 0};
     size_t wide = net->input_size;
@@ -91,9 +95,13 @@ static size_t plan(const tn_net *net, tni_tape *tp, size_t batch, size_t order, 
                           ? (base ? tp->out[l - 1] : NULL)
                           : carve(&lay, product(&lay, batch, L->out_size, order + 1));
         double *series = carve(&lay, product(&lay, batch, L->out_size, ops->series_blocks(L, order)));
+        double *saved = ops->in_place && (flags & TNI_KEEP_BASE)
+                            ? carve(&lay, product(&lay, batch, L->in_size, 1))
+                            : NULL;
         if (base) {
             tp->out[l] = out;
             tp->series[l] = series;
+            tp->base[l] = saved;
         }
     }
     double *c0 = carve(&lay, product(&lay, batch, wide, order + 1));
@@ -107,9 +115,10 @@ static size_t plan(const tn_net *net, tni_tape *tp, size_t batch, size_t order, 
     return lay.overflow ? 0 : lay.used;
 }
 
-static tn_status reserve(const tn_net *net, tni_tape *tp, size_t batch, size_t order)
+static tn_status reserve(const tn_net *net, tni_tape *tp, size_t batch, size_t order,
+                         unsigned flags)
 {
-    const size_t need = plan(net, tp, batch, order, NULL);
+    const size_t need = plan(net, tp, batch, order, flags, NULL);
     if (need == 0)
         return tni_fail(tp->ctx, TN_E_NOMEM, "workspace for batch %zu, order %zu overflows",
                         batch, order);
@@ -123,12 +132,12 @@ static tn_status reserve(const tn_net *net, tni_tape *tp, size_t batch, size_t o
         tp->arena = a;
         tp->capacity = need;
     }
-    plan(net, tp, batch, order, tp->arena);
+    plan(net, tp, batch, order, flags, tp->arena);
     return TN_OK;
 }
 
 static void layer_io(const tn_net *net, const tni_tape *tp, size_t l, const double *theta0,
-                     const double *delta, tni_layer_io *io)
+                     const double *delta, unsigned flags, tni_layer_io *io)
 {
     const tni_layer *L = &net->layers[l];
     memset(io, 0, sizeof *io);
@@ -142,14 +151,18 @@ static void layer_io(const tn_net *net, const tni_tape *tp, size_t l, const doub
     io->out = tp->out[l];
     io->dout = tp->deg[l];
     io->series = tp->series[l];
+    io->base = tp->base[l];
     io->scratch = tp->scratch;
+    io->flags = flags;
+    io->lo = tp->order > 0 ? 1 : 0;
 }
 
 tn_status tni_engine_forward(const tn_net *net, tni_tape *tp, const double *theta0,
-                             const double *delta, size_t order, const double *x, size_t batch)
+                             const double *delta, size_t order, const double *x, size_t batch,
+                             unsigned flags)
 {
     tp->valid = 0;
-    tn_status st = reserve(net, tp, batch, order);
+    tn_status st = reserve(net, tp, batch, order, flags);
     if (st != TN_OK) return st;
     tp->x = x;
     tp->batch = batch;
@@ -162,7 +175,7 @@ tn_status tni_engine_forward(const tn_net *net, tni_tape *tp, const double *thet
         if (ops->in_place && l == 0)   /* never write into the caller's input */
             memcpy(tp->out[0], x, batch * L->in_size * sizeof(double));
         tni_layer_io io;
-        layer_io(net, tp, l, theta0, delta, &io);
+        layer_io(net, tp, l, theta0, delta, flags, &io);
         ops->forward(L, &io);
     }
     tp->valid = 1;
@@ -206,20 +219,20 @@ tn_status tni_engine_reverse(const tn_net *net, tni_tape *tp, const double *thet
             break;
         }
     int cur = 0;
-    for (size_t j = 0; j <= tp->deg[L - 1]; j++)
+    for (size_t j = tp->order > 0 ? 1 : 0; j <= tp->deg[L - 1]; j++)
         memcpy(tp->cot[cur] + j * blk, cot, blk * sizeof(double));
     for (size_t l = L; l-- > first;) {
         const tni_layer *Ly = &net->layers[l];
         const tni_layer_ops *ops = tni_layer_ops_of(Ly);
         tni_layer_io io;
-        layer_io(net, tp, l, theta0, delta, &io);
+        layer_io(net, tp, l, theta0, delta, 0, &io);
         io.cot_out = tp->cot[cur];
         io.grad = grad + Ly->offset;
         io.grad_beta = accumulate ? 1.0 : 0.0;
         if (ops->in_place) {
             io.cot_in = io.cot_out;
         } else {
-            io.cot_in = l > first ? tp->cot[1 - cur] : NULL;
+            io.cot_in = l > first && io.din >= io.lo ? tp->cot[1 - cur] : NULL;
             cur = 1 - cur;
         }
         ops->reverse(Ly, &io);

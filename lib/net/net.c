@@ -155,7 +155,7 @@ static tn_status own_tape(tn_net *net)
     return net->tape ? TN_OK : tni_tape_create(net->ctx, net, &net->tape);
 }
 
-static size_t chunk_rows(const tn_net *net, size_t order, size_t n)
+size_t tni_net_chunk_rows(const tn_net *net, size_t order, size_t n)
 {
     /* Per row: every layer's blocks, their series, two cotangent buffers. */
     size_t per_row = 2 * tni_net_max_width(net);
@@ -170,10 +170,10 @@ tn_status tni_net_forward(tn_net *net, const double *x, size_t n, double *y)
 {
     tn_status st = own_tape(net);
     if (st != TN_OK) return st;
-    const size_t d = net->input_size, O = tni_net_output_dim(net), rows = chunk_rows(net, 0, n);
+    const size_t d = net->input_size, O = tni_net_output_dim(net), rows = tni_net_chunk_rows(net, 0, n);
     for (size_t i = 0; i < n; i += rows) {
         const size_t b = n - i < rows ? n - i : rows;
-        st = tni_engine_forward(net, net->tape, net->theta, NULL, 0, x + i * d, b);
+        st = tni_engine_forward(net, net->tape, net->theta, NULL, 0, x + i * d, b, 0);
         if (st != TN_OK) return st;
         tni_engine_output_sum(net->tape, 0, y + i * O);
     }
@@ -184,10 +184,10 @@ tn_status tni_net_jvp(tn_net *net, const double *x, size_t n, const double *tang
 {
     tn_status st = own_tape(net);
     if (st != TN_OK) return st;
-    const size_t d = net->input_size, O = tni_net_output_dim(net), rows = chunk_rows(net, 1, n);
+    const size_t d = net->input_size, O = tni_net_output_dim(net), rows = tni_net_chunk_rows(net, 1, n);
     for (size_t i = 0; i < n; i += rows) {
         const size_t b = n - i < rows ? n - i : rows;
-        st = tni_engine_forward(net, net->tape, net->theta, tangent, 1, x + i * d, b);
+        st = tni_engine_forward(net, net->tape, net->theta, tangent, 1, x + i * d, b, 0);
         if (st != TN_OK) return st;
         size_t deg;
         const double *z = tni_engine_output(net->tape, &deg);
@@ -204,10 +204,10 @@ tn_status tni_net_vjp(tn_net *net, const double *x, size_t n, const double *cot,
 {
     tn_status st = own_tape(net);
     if (st != TN_OK) return st;
-    const size_t d = net->input_size, O = tni_net_output_dim(net), rows = chunk_rows(net, 0, n);
+    const size_t d = net->input_size, O = tni_net_output_dim(net), rows = tni_net_chunk_rows(net, 0, n);
     for (size_t i = 0; i < n; i += rows) {
         const size_t b = n - i < rows ? n - i : rows;
-        st = tni_engine_forward(net, net->tape, net->theta, NULL, 0, x + i * d, b);
+        st = tni_engine_forward(net, net->tape, net->theta, NULL, 0, x + i * d, b, 0);
         if (st == TN_OK)
             st = tni_engine_reverse(net, net->tape, net->theta, NULL, cot + i * O, grad, i > 0);
         if (st != TN_OK) return st;

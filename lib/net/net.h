@@ -70,6 +70,10 @@ void tni_net_swap_theta(tn_net *net, double **theta);
 /* Draws theta (init.c). */
 tn_status tni_net_init_params(tn_net *net, uint64_t seed);
 
+/* Rows per engine pass for an evaluation of n rows at `order`: as many as
+ * keep the workspace near 64 MiB (at least 1, at most n). */
+size_t tni_net_chunk_rows(const tn_net *net, size_t order, size_t n);
+
 /* Plain forward / JVP / VJP over any number of rows: processed in chunks so
  * memory stays bounded (api checks arguments first). */
 tn_status tni_net_forward(tn_net *net, const double *x, size_t n, double *y);
@@ -83,11 +87,24 @@ typedef struct tni_tape tni_tape;
 tn_status tni_tape_create(tn_ctx *ctx, const tn_net *net, tni_tape **out);
 void tni_tape_free(tni_tape *tp);
 
+/* Flags of tni_engine_forward. */
+enum {
+    /* Keep what is needed to skip the order-0 work next time (each
+     * activation's input z_0): costs one block copy per activation. */
+    TNI_KEEP_BASE = 1u,
+    /* The tape's order-0 blocks are current for this (theta0, x, batch,
+     * order): the last forward on this tape had the same ones and
+     * TNI_KEEP_BASE.  Skips the GEMMs W0 x_0 of every layer.  The caller
+     * vouches for it (taylor/expansion.c checks the batch byte for byte). */
+    TNI_BASE_CACHED = 2u
+};
+
 /* Taylor forward at base theta0 along delta (NULL iff order 0) for `batch`
- * rows of x.  x is read during this call only... and by tni_engine_reverse,
- * which needs the input of the first layer: keep x alive until then. */
+ * rows of x.  x must stay alive and unchanged until tni_engine_reverse,
+ * which reads the first layer's input. */
 tn_status tni_engine_forward(const tn_net *net, tni_tape *tp, const double *theta0,
-                             const double *delta, size_t order, const double *x, size_t batch);
+                             const double *delta, size_t order, const double *x, size_t batch,
+                             unsigned flags);
 /* The last forward's output coefficients: blocks 0..*deg of batch x O. */
 const double *tni_engine_output(const tni_tape *tp, size_t *deg);
 /* y = sum_{j=deg..first} z_j (highest order first) of the last forward;
@@ -97,7 +114,11 @@ void tni_engine_output_sum(const tni_tape *tp, size_t first, double *y);
 /* Reverse through the last forward.  cot: batch x O, the cotangent of the
  * model output, applied to every order (the model is sum_j z_j).  grad (P)
  * is overwritten with the gradient of <cot, model> with respect to theta at
- * order 0, and to Delta at order >= 1 (the same thing: d f_k / d theta). */
+ * order 0, and to Delta at order >= 1 (the same thing: d f_k / d theta).
+ * At order >= 1 the order-0 cotangents are never formed: z_0 does not
+ * depend on Delta, and the adjoint of an order-0 block only ever flows into
+ * other order-0 blocks (xbar_0 = W0^T zbar_0 + dW^T zbar_1 feeds nothing
+ * that a Delta-gradient reads), so skipping them saves a GEMM per layer. */
 tn_status tni_engine_reverse(const tn_net *net, tni_tape *tp, const double *theta0,
                              const double *delta, const double *cot, double *grad,
                              int accumulate);   /* 1: grad += instead of = */
@@ -115,6 +136,9 @@ typedef struct tni_layer_io {
     double *out;                    /* output blocks 0..dout (== in for in-place layers) */
     size_t dout;
     double *series;                 /* what forward saves for reverse */
+    double *base;                   /* in-place layers: saved order-0 input, or NULL */
+    unsigned flags;                 /* TNI_KEEP_BASE, TNI_BASE_CACHED */
+    size_t lo;                      /* reverse: lowest order whose cotangent matters */
     double *scratch;
     double *cot_out;                /* reverse: output cotangents, blocks 0..dout */
     double *cot_in;                 /* reverse: input cotangents to write, or NULL */

@@ -1,8 +1,6 @@
 /* trainer.c -- full, Taylorized, re-expanded and lazy training (trainer.h). */
 #include "trainer.h"
 #include "loss.h"
-#include "../net/net.h"
-#include "../kernel/series.h"
 
 #include <math.h>
 #include <string.h>
@@ -52,8 +50,8 @@ tn_status tni_trainer_new(tn_net *net, tn_trainer **out)
     tr->P = tn_net_num_params(net);
     tr->O = tn_net_output_dim(net);
     tr->d = tn_net_input_size(net);
-    double **vecs[] = {&tr->theta0, &tr->delta, &tr->grad, &tr->theta_new, &tr->state[0],
-                       &tr->state[1], &tr->state_new[0], &tr->state_new[1]};
+    double **vecs[] = {&tr->grad, &tr->theta_new, &tr->state[0], &tr->state[1],
+                       &tr->state_new[0], &tr->state_new[1]};
     for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) {
         *vecs[i] = tni_alloc(ctx, tr->P, sizeof(double));
         if (*vecs[i] == NULL) {
@@ -62,7 +60,7 @@ tn_status tni_trainer_new(tn_net *net, tn_trainer **out)
                             "tn_trainer_create: out of memory for %zu parameters", tr->P);
         }
     }
-    tn_status st = tni_tape_create(ctx, net, &tr->tape);
+    tn_status st = tni_expansion_init(&tr->ex, net, 1);
     if (st != TN_OK) {
         tni_trainer_delete(tr);
         return st;
@@ -72,7 +70,6 @@ tn_status tni_trainer_new(tn_net *net, tn_trainer **out)
     tr->opt.eps = 1e-8;
     tr->alpha = 1.0;
     reset_optimizer(tr, TN_OPT_SGD);
-    memcpy(tr->theta0, tni_net_theta(net), tr->P * sizeof(double));
     *out = tr;
     return TN_OK;
 }
@@ -80,10 +77,11 @@ tn_status tni_trainer_new(tn_net *net, tn_trainer **out)
 void tni_trainer_delete(tn_trainer *tr)
 {
     if (tr == NULL) return;
-    double *vecs[] = {tr->theta0, tr->delta, tr->grad, tr->theta_new, tr->state[0],
-                      tr->state[1], tr->state_new[0], tr->state_new[1], tr->g, tr->cot, tr->f0};
+    double *vecs[] = {tr->grad, tr->theta_new, tr->state[0], tr->state[1], tr->state_new[0],
+                      tr->state_new[1], tr->g, tr->cot, tr->f0};
     for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) tni_free(vecs[i]);
-    tni_tape_free(tr->tape);
+    tni_expansion_release(&tr->ex);
+    tni_batch_key_free(&tr->f0_key);
     tr->magic = TNI_MAGIC_DEAD;
     tni_free(tr);
 }
@@ -155,7 +153,8 @@ tn_status tni_trainer_set(tn_trainer *tr, tn_train_param p, double v)
         name = "order";
         REQUIRE(whole(v, 0, TNI_MAX_ORDER), "must be a whole number in [0, tn_taylor_max_order()]");
         tr->order = (int)v;
-        memcpy(tr->theta0, tni_net_theta(tr->net), tr->P * sizeof(double));
+        if (v >= 1) tni_expansion_set_order(&tr->ex, (size_t)v);
+        tni_expansion_rebase(&tr->ex, tni_net_theta(tr->net));
         return TN_OK;
     case TN_TRAIN_REEXPAND_EVERY:
         name = "re-expansion period";
@@ -213,6 +212,7 @@ static tn_status reserve_rows(tn_trainer *tr, size_t n)
     tni_free(tr->g);
     tni_free(tr->cot);
     tni_free(tr->f0);
+    tni_batch_key_clear(&tr->f0_key);   /* f0's contents are gone */
     tr->g = g;
     tr->cot = cot;
     tr->f0 = f0;
@@ -224,35 +224,39 @@ static tn_status reserve_rows(tn_trainer *tr, size_t n)
  * mode at the point the model is differentiated. */
 static tn_status model_forward(tn_trainer *tr, const double *x, size_t n)
 {
-    const tn_net *net = tr->net;
-    const double *theta = tni_net_theta(net);
+    tni_expansion *e = &tr->ex;
+    const double *theta = tni_net_theta(tr->net);
     const size_t blk = n * tr->O;
     tn_status st;
     if (tr->order == 0) {
-        if (tr->centered) {
-            st = tni_engine_forward(net, tr->tape, tr->theta0, NULL, 0, x, n);
+        /* f(theta0; x) changes only with the batch and theta0: cached. */
+        if (tr->centered && !tni_batch_key_matches(&tr->f0_key, x, n, tr->d, e->version)) {
+            st = tni_expansion_plain_forward(e, e->theta0, x, n);
             if (st != TN_OK) return st;
-            tni_engine_output_sum(tr->tape, 0, tr->f0);
+            tni_engine_output_sum(e->tape, 0, tr->f0);
+            tni_batch_key_record(tr->ctx, &tr->f0_key, x, n, tr->d, e->version);
         }
-        st = tni_engine_forward(net, tr->tape, theta, NULL, 0, x, n);
+        st = tni_expansion_plain_forward(e, theta, x, n);
         if (st != TN_OK) return st;
-        tni_engine_output_sum(tr->tape, 0, tr->g);
+        tni_engine_output_sum(e->tape, 0, tr->g);
         if (tr->centered)
-            for (size_t e = 0; e < blk; e++) tr->g[e] -= tr->f0[e];
+            for (size_t i = 0; i < blk; i++) tr->g[i] -= tr->f0[i];
     } else {
-        for (size_t i = 0; i < tr->P; i++) tr->delta[i] = theta[i] - tr->theta0[i];
-        st = tni_engine_forward(net, tr->tape, tr->theta0, tr->delta, (size_t)tr->order, x, n);
+        st = tni_expansion_forward(e, theta, x, n);
         if (st != TN_OK) return st;
-        tni_engine_output_sum(tr->tape, tr->centered ? 1 : 0, tr->g);
+        /* Centered: the model leaves out z_0 = f(theta0; x). */
+        tni_engine_output_sum(e->tape, tr->centered ? 1 : 0, tr->g);
     }
     if (tr->alpha != 1.0)
-        for (size_t e = 0; e < blk; e++) tr->g[e] *= tr->alpha;
+        for (size_t i = 0; i < blk; i++) tr->g[i] *= tr->alpha;
     return TN_OK;
 }
 
-static const double *model_base(const tn_trainer *tr)
+static tn_status model_reverse(tn_trainer *tr)
 {
-    return tr->order == 0 ? tni_net_theta(tr->net) : tr->theta0;
+    if (tr->order == 0)
+        return tni_expansion_plain_reverse(&tr->ex, tni_net_theta(tr->net), tr->cot, tr->grad);
+    return tni_expansion_reverse(&tr->ex, tr->cot, tr->grad, 0);
 }
 
 static double norm2(const double *v, size_t n)
@@ -289,8 +293,7 @@ tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, siz
         const double inv = 1.0 / tr->alpha;
         for (size_t e = 0; e < n * tr->O; e++) tr->cot[e] *= inv;
     }
-    st = tni_engine_reverse(tr->net, tr->tape, model_base(tr), tr->order ? tr->delta : NULL,
-                            tr->cot, tr->grad, 0);
+    st = model_reverse(tr);
     if (st != TN_OK) return st;
     if (!tni_all_finite(tr->grad, tr->P))
         return tni_fail(tr->ctx, TN_E_NUMERIC,
@@ -323,7 +326,7 @@ tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, siz
     tr->opt.t = o.t;
     tr->steps++;
     if (tr->reexpand_every > 0 && tr->steps % tr->reexpand_every == 0)
-        memcpy(tr->theta0, tni_net_theta(tr->net), tr->P * sizeof(double));
+        tni_expansion_rebase(&tr->ex, tni_net_theta(tr->net));
     if (loss) *loss = L;
     return TN_OK;
 }

@@ -12,10 +12,9 @@
 #ifndef TNI_TRAINER_H
 #define TNI_TRAINER_H
 
-#include "../core/core.h"
+#include "../core/batch_key.h"
+#include "../taylor/expansion.h"
 #include "optim.h"
-
-struct tni_tape;
 
 struct tn_trainer {
     uint32_t magic;
@@ -32,13 +31,17 @@ struct tn_trainer {
     double alpha;
     int centered;
     uint64_t steps;
+    /* The model: theta0, Delta, the engine tape and the cached base live in
+     * the expansion (its order is the trainer's when >= 1; at order 0 its
+     * tape runs plain forwards and its theta0 serves centering). */
+    tni_expansion ex;
     /* parameter-sized arrays */
-    double *theta0, *delta, *grad, *theta_new;
+    double *grad, *theta_new;
     double *state[2], *state_new[2];
     /* row-sized arrays, for up to cap_rows rows */
     size_t cap_rows;
     double *g, *cot, *f0;
-    struct tni_tape *tape;
+    tni_batch_key f0_key;           /* the batch f0 = f(theta0; x) belongs to (order 0) */
 };
 
 tn_status tni_trainer_new(tn_net *net, tn_trainer **out);
