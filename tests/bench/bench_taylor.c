@@ -1,0 +1,143 @@
+/* bench_taylor.c -- the cost of Taylor-mode training and evaluation on a
+ * 784-1024-1024-1024-10 MLP at batch 256, double, one thread:
+ *   1. a training step at orders 1..4 against a full step, with a new batch
+ *      every step (no cache); target order k <= 1.2 (5k+2)/3 full steps;
+ *   2. linearized training on a fixed batch (order-0 blocks cached); target
+ *      <= 1.6 full steps;
+ *   3. the f_k forward for k = 1..8 against a plain forward, beside what
+ *      nested forward mode (2^k passes) would cost.
+ * For ReLU the engine skips the blocks that vanish above each layer's depth;
+ * tanh shows the cost when every order is populated.  The BLIS dgemm rate
+ * on the full step's shapes is measured in the same run. */
+#include "benchutil.h"
+#include "taylornet.h"
+
+#include <math.h>
+#include <string.h>
+
+#define CK(expr)                                                                             \
+    do {                                                                                     \
+        tn_status s_ = (expr);                                                               \
+        if (s_ != TN_OK) {                                                                   \
+            fprintf(stderr, "%s: %s (%s)\n", #expr, tn_status_string(s_), tn_ctx_errmsg(ctx)); \
+            exit(1);                                                                         \
+        }                                                                                    \
+    } while (0)
+
+enum { B = 256, NB = 3 };
+static const size_t d = 784, widths[] = {1024, 1024, 1024, 10}, L = 4;
+static tn_ctx *ctx;
+static double *xs[NB], *ys[NB];
+
+static tn_net *make_net(tn_activation act)
+{
+    tn_net *net;
+    CK(tn_net_create(ctx, &d, 1, &net));
+    for (size_t l = 0; l < L; l++) {
+        CK(tn_net_add_dense(net, widths[l]));
+        if (l + 1 < L) CK(tn_net_add_activation(net, act));
+    }
+    CK(tn_net_init(net, 1));
+    return net;
+}
+
+/* Mean seconds per step over reps steps (after one warm-up step); batches
+ * rotate unless `fixed`. */
+static double step_time(tn_net *net, int order, int fixed, int reps)
+{
+    tn_trainer *tr;
+    CK(tn_trainer_create(net, &tr));
+    CK(tn_trainer_set(tr, TN_TRAIN_LOSS, TN_LOSS_SOFTMAX_XENT));
+    CK(tn_trainer_set(tr, TN_TRAIN_OPTIMIZER, TN_OPT_MOMENTUM));
+    CK(tn_trainer_set(tr, TN_TRAIN_LEARNING_RATE, 1e-4));
+    CK(tn_trainer_set(tr, TN_TRAIN_ORDER, order));
+    CK(tn_trainer_step(tr, xs[0], ys[0], B, NULL));
+    const double t0 = bu_now();
+    for (int r = 0; r < reps; r++) {
+        const int b = fixed ? 0 : (r + 1) % NB;
+        CK(tn_trainer_step(tr, xs[b], ys[b], B, NULL));
+    }
+    const double t = (bu_now() - t0) / reps;
+    tn_trainer_free(tr);
+    return t;
+}
+
+static double forward_time(tn_net *net, int order, int reps)
+{
+    double *y = malloc(B * 10 * sizeof(double));
+    tn_taylor *t = NULL;
+    const size_t P = tn_net_num_params(net);
+    double *theta = malloc(P * sizeof(double));
+    CK(tn_net_get_params(net, theta, P));
+    for (size_t i = 0; i < P; i++) theta[i] *= 1.01;   /* Delta != 0 */
+    if (order > 0) CK(tn_taylor_create(net, order, &t));
+    double best = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        const int b = r % NB;   /* a new batch each time: no cache */
+        const double t0 = bu_now();
+        if (order > 0)
+            CK(tn_taylor_forward(t, theta, xs[b], B, y));
+        else
+            CK(tn_net_forward(net, xs[b], B, y));
+        const double dt = bu_now() - t0;
+        if (r > 0 && dt < best) best = dt;
+    }
+    tn_taylor_free(t);
+    free(theta);
+    free(y);
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    const int reps = argc > 1 ? atoi(argv[1]) : 5;
+    if (tn_ctx_create(&ctx) != TN_OK) return 1;
+    for (int b = 0; b < NB; b++) {
+        xs[b] = malloc(B * d * sizeof(double));
+        ys[b] = calloc(B * 10, sizeof(double));
+        for (size_t i = 0; i < B * d; i++) xs[b][i] = sin(0.37 * (double)i + b);
+        for (size_t i = 0; i < B; i++) ys[b][i * 10 + (i + b) % 10] = 1.0;
+    }
+    bu_gemm g[12];
+    size_t ng = 0, in = d;
+    for (size_t l = 0; l < L; l++) {
+        g[ng++] = (bu_gemm){B, widths[l], in, 0, 1};
+        g[ng++] = (bu_gemm){widths[l], in, B, 1, 0};
+        if (l > 0) g[ng++] = (bu_gemm){B, in, widths[l], 0, 0};
+        in = widths[l];
+    }
+    const double flops = bu_flops(g, ng), gemm = bu_gemm_seconds(g, ng, 1, reps);
+
+    printf("Taylor-mode training, MLP 784-1024-1024-1024-10, batch %d, double, 1 thread\n", B);
+    printf("BLIS dgemm on the full step's shapes: %.2f GFLOP/s\n\n", flops / gemm * 1e-9);
+    const tn_activation acts[] = {TN_ACT_RELU, TN_ACT_TANH};
+    for (int a = 0; a < 2; a++) {
+        tn_net *net = make_net(acts[a]);
+        const double full = step_time(net, 0, 0, reps);
+        printf("%s: full step %.1f ms (%.2f GFLOP/s, %.0f%% of dgemm)\n",
+               acts[a] == TN_ACT_RELU ? "ReLU" : "tanh", full * 1e3, flops / full * 1e-9,
+               100 * gemm / full);
+        printf("  %-28s %10s %12s %12s\n", "step", "ms", "x full", "target x");
+        for (int k = 1; k <= 4; k++) {
+            const double t = step_time(net, k, 0, reps);
+            printf("  order %d, new batch each step %10.1f %12.2f %12.2f\n", k, t * 1e3, t / full,
+                   1.2 * (5 * k + 2) / 3.0);
+        }
+        const double cached = step_time(net, 1, 1, reps);
+        printf("  order 1, same batch (cached) %10.1f %12.2f %12.2f\n", cached * 1e3,
+               cached / full, 1.6);
+        const double f0 = forward_time(net, 0, reps);
+        printf("  %-28s %10s %12s %12s\n", "f_k forward", "ms", "x forward", "nested 2^k");
+        printf("  plain forward                %10.1f %12.2f %12s\n", f0 * 1e3, 1.0, "1");
+        for (int k = 1; k <= 8; k++) {
+            const double t = forward_time(net, k, reps);
+            printf("  k = %d                        %10.1f %12.2f %12d\n", k, t * 1e3, t / f0,
+                   1 << k);
+        }
+        printf("\n");
+        tn_net_free(net);
+    }
+    for (int b = 0; b < NB; b++) free(xs[b]), free(ys[b]);
+    tn_ctx_free(ctx);
+    return 0;
+}
