@@ -66,14 +66,16 @@ typedef enum tn_status {
     TN_OK = 0,
     TN_E_INVALID_ARG = 1,   /* NULL where a pointer is required, a value out of range */
     TN_E_SHAPE = 2,         /* a length that does not match the handle's sizes */
-    TN_E_NOMEM = 3,         /* allocation failed, or a size overflows */
+    TN_E_NOMEM = 3,         /* allocation failed, or a workspace size overflows (an argument
+                               whose size overflows is TN_E_INVALID_ARG) */
     TN_E_STATE = 4,         /* a call in the wrong order (e.g. forward before init) */
     TN_E_NUMERIC = 5,       /* a loss or gradient that is not finite */
     TN_E_IO = 6,            /* a file could not be opened, read or written */
     TN_E_FORMAT = 7,        /* a file that is not a taylornet file, truncated or corrupted */
     TN_E_VERSION = 8,       /* a file written by a newer format version */
     TN_E_UNSUPPORTED = 9,   /* a valid request this build or layer type cannot serve */
-    TN_E_MISUSE = 10        /* a handle of the wrong type, or already freed */
+    TN_E_MISUSE = 10,       /* a handle of the wrong type, or already freed */
+    TN_E_CANCELLED = 11     /* the progress callback asked to stop */
 } tn_status;
 
 /** A short description of a status ("invalid argument").  Static text, never
@@ -106,6 +108,18 @@ TN_API const char *tn_ctx_errmsg(const tn_ctx *ctx);
 TN_API tn_status tn_ctx_set_threads(tn_ctx *ctx, int n);
 /** The thread count set by tn_ctx_set_threads; 0 for ctx NULL. */
 TN_API int tn_ctx_get_threads(const tn_ctx *ctx);
+/** Bytes the library has allocated through ctx (its handles and their
+ *  workspaces; not BLIS's own packing buffers): now, and at the peak since
+ *  creation or tn_ctx_reset_peak_memory.  Either pointer may be NULL. */
+TN_API tn_status tn_ctx_get_memory(const tn_ctx *ctx, size_t *in_use, size_t *peak);
+TN_API tn_status tn_ctx_reset_peak_memory(tn_ctx *ctx);
+/** Progress of long computations made through ctx (tn_ntk_compute):
+ *  fn(user, fraction_done) is called from the calling thread between units
+ *  of work (tiles), with fraction_done rising to 1; returning nonzero cancels
+ *  the computation, which then returns TN_E_CANCELLED.  fn NULL removes the
+ *  callback. */
+typedef int (*tn_progress_fn)(void *user, double fraction_done);
+TN_API tn_status tn_ctx_set_progress(tn_ctx *ctx, tn_progress_fn fn, void *user);
 
 /*=====================================================================
  * Network
@@ -259,6 +273,120 @@ TN_API tn_status tn_taylor_term_norms(const tn_taylor *t, double *norms, size_t 
  *  below it does.  Errors: TN_E_STATE (nothing evaluated yet). */
 TN_API tn_status tn_taylor_divergence(const tn_taylor *t, double *ratio);
 TN_API void tn_taylor_free(tn_taylor *t);
+
+/*=====================================================================
+ * Neural tangent kernel
+ *
+ * Theta(x, x') = sum_p d f(x)/d theta_p  d f(x')/d theta_p^T  (O x O per pair).
+ * TN_NTK_TRACE gives the n1 x n2 matrix of (1/O) tr Theta(x_i, x'_j) (the
+ * neural-tangents convention); TN_NTK_FULL the (n1 O) x (n2 O) matrix with
+ * rows (i, c) and columns (j, d), row-major.
+ *===================================================================*/
+
+typedef struct tn_ntk tn_ntk;
+typedef enum tn_ntk_param {
+    TN_NTK_METHOD = 100,        /* TN_NTK_AUTO (default), _STRUCTURED, _JACOBIAN, _VECTOR_PRODUCTS */
+    TN_NTK_OUTPUTS = 101,       /* TN_NTK_TRACE (default) or TN_NTK_FULL */
+    TN_NTK_MEMORY_BUDGET = 102  /* bytes of workspace beyond the output; tiles below it.
+                                   Default 256 MiB, at least 1 MiB */
+} tn_ntk_param;
+enum { TN_NTK_AUTO = 0, TN_NTK_STRUCTURED = 1, TN_NTK_JACOBIAN = 2, TN_NTK_VECTOR_PRODUCTS = 3 };
+enum { TN_NTK_TRACE = 0, TN_NTK_FULL = 1 };
+
+/** Creates an NTK computer for net (initialized); it reads net's parameters
+ *  at each compute.  The net must outlive it. */
+TN_API tn_status tn_ntk_create(tn_net *net, tn_ntk **out);
+TN_API tn_status tn_ntk_set(tn_ntk *k, tn_ntk_param p, double value);
+TN_API tn_status tn_ntk_get(const tn_ntk *k, tn_ntk_param p, double *value);
+/** K = the empirical NTK between the rows of x1 (n1) and x2 (n2); x2 NULL
+ *  means x2 = x1 (n2 ignored) and uses the symmetry.  On failure K holds NaN
+ *  (never a partial result).  Errors: TN_E_INVALID_ARG, TN_E_STATE, TN_E_NOMEM,
+ *  TN_E_CANCELLED. */
+TN_API tn_status tn_ntk_compute(tn_ntk *k, const double *x1, size_t n1,
+                                const double *x2, size_t n2, double *K);
+/** The infinite-width NNGP and NTK (n1 x n2 each, identity across outputs;
+ *  either may be NULL) of an MLP (dense layers with one activation between
+ *  them) under NTK parameterization, with the net's sigma_w, sigma_b.  Closed
+ *  forms for identity, ReLU, leaky ReLU and erf; Gauss-Hermite quadrature for
+ *  tanh, sigmoid, GELU and softplus (accuracy: docs/ntk.md).  x2 NULL: x1.
+ *  Errors: TN_E_UNSUPPORTED (other architectures, standard parameterization),
+ *  TN_E_INVALID_ARG, TN_E_NOMEM. */
+TN_API tn_status tn_ntk_analytic(tn_ntk *k, const double *x1, size_t n1, const double *x2,
+                                 size_t n2, double *nngp, double *ntk);
+TN_API void tn_ntk_free(tn_ntk *k);
+
+/*=====================================================================
+ * Closed-form linearized dynamics (MSE): the outputs of the linearized
+ * network trained by gradient descent (or flow) with learning rate eta on
+ * the full batch, at any time t, from one eigendecomposition of the kernel.
+ *   f_t(X)  = Y + M_t (f_0(X) - Y),   M_t = (I - eta Theta / N)^t  or  exp(-eta Theta t / N)
+ *   f_t(x*) = f_0(x*) - Theta(x*, X) Theta^-1 (I - M_t) (f_0(X) - Y)
+ *===================================================================*/
+
+typedef struct tn_predictor tn_predictor;
+typedef enum tn_predictor_param {
+    TN_PRED_LEARNING_RATE = 100,    /* eta > 0; default 1 */
+    TN_PRED_DIAG_REG = 101,         /* lambda >= 0 added to the kernel's diagonal; default 0 */
+    TN_PRED_TIME = 102              /* TN_PRED_STEPS (discrete GD, default) or TN_PRED_FLOW */
+} tn_predictor_param;
+enum { TN_PRED_STEPS = 0, TN_PRED_FLOW = 1 };
+
+/** k_train: the train kernel, n_train x n_train (traced: applied to each of
+ *  the n_out outputs) or (n_train n_out)^2 (full_kernel 1); y_train n_train x
+ *  n_out.  Both are copied.  Errors: TN_E_INVALID_ARG, TN_E_NUMERIC (kernel
+ *  not symmetric positive semi-definite), TN_E_NOMEM. */
+TN_API tn_status tn_predictor_create(tn_ctx *ctx, const double *k_train, size_t n_train,
+                                     size_t n_out, int full_kernel, const double *y_train,
+                                     tn_predictor **out);
+TN_API tn_status tn_predictor_set(tn_predictor *p, tn_predictor_param q, double value);
+TN_API tn_status tn_predictor_get(const tn_predictor *p, tn_predictor_param q, double *value);
+/** t: steps (TN_PRED_STEPS, whole numbers) or time (TN_PRED_FLOW); INFINITY
+ *  allowed.  f0_train n_train x n_out; k_test_train n_test x n_train (traced)
+ *  or (n_test n_out) x (n_train n_out) (full); f0_test n_test x n_out.  Test
+ *  arguments may be NULL (train only); any output may be NULL.
+ *  Errors: TN_E_INVALID_ARG, TN_E_NUMERIC (t = INFINITY with a singular
+ *  kernel, or a learning rate at which gradient descent diverges). */
+TN_API tn_status tn_predictor_predict(tn_predictor *p, double t,
+                                      const double *f0_train, double *f_train_t,
+                                      const double *k_test_train, const double *f0_test,
+                                      size_t n_test, double *f_test_t);
+TN_API void tn_predictor_free(tn_predictor *p);
+
+/*=====================================================================
+ * Gaussian-process inference with infinite-width kernels (Lee et al. 2019)
+ *
+ * NNGP posterior:  mean K*X K^-1 Y,  cov K** - K*X K^-1 KX*.
+ * NTK-GP at time t (gradient flow, learning rate eta, N = n_train):
+ *   mean  Theta*X Theta^-1 (I - e^{-eta Theta t/N}) Y
+ *   cov   K** + Theta*X Theta^-1 (I - E) K (I - E) Theta^-1 ThetaX*
+ *             - (Theta*X Theta^-1 (I - E) KX* + transpose),  E = e^{-eta Theta t/N}.
+ * Kernels are traced (n x n, the same for every output).
+ *===================================================================*/
+
+typedef struct tn_gp tn_gp;
+typedef enum tn_gp_param {
+    TN_GP_DIAG_REG = 100,           /* lambda >= 0 added to the train kernels' diagonals; default 0 */
+    TN_GP_LEARNING_RATE = 101       /* eta > 0 of the NTK-GP; default 1 */
+} tn_gp_param;
+
+/** nngp_train: K(X, X); ntk_train: Theta(X, X), or NULL for NNGP inference
+ *  only; both n_train x n_train.  y_train n_train x n_out.  All copied. */
+TN_API tn_status tn_gp_create(tn_ctx *ctx, const double *nngp_train, const double *ntk_train,
+                              size_t n_train, size_t n_out, const double *y_train, tn_gp **out);
+TN_API tn_status tn_gp_set(tn_gp *g, tn_gp_param p, double value);
+/** mean n_test x n_out, cov n_test x n_test (may be NULL; then
+ *  nngp_test_test may be NULL).  nngp_test_train n_test x n_train. */
+TN_API tn_status tn_gp_nngp_posterior(tn_gp *g, const double *nngp_test_train,
+                                      const double *nngp_test_test, size_t n_test,
+                                      double *mean, double *cov);
+/** The NTK-GP at flow time t (INFINITY allowed).  ntk_test_train and
+ *  nngp_test_train n_test x n_train.  Errors: TN_E_STATE (made without
+ *  ntk_train), TN_E_NUMERIC (singular kernel at t = INFINITY). */
+TN_API tn_status tn_gp_ntk_posterior(tn_gp *g, double t, const double *ntk_test_train,
+                                     const double *nngp_test_train,
+                                     const double *nngp_test_test, size_t n_test,
+                                     double *mean, double *cov);
+TN_API void tn_gp_free(tn_gp *g);
 
 /*=====================================================================
  * Trainer

@@ -32,6 +32,10 @@ struct tn_ctx {
     /* Fault injection for tests: when > 0, the allocation that brings it to
      * zero fails.  Reached only through tni_ctx_fail_alloc_after(). */
     long alloc_countdown;
+    /* Bytes allocated through this context and not yet freed, and their peak. */
+    size_t mem_in_use, mem_peak;
+    tn_progress_fn progress;
+    void *progress_user;
 };
 
 /* Records a message in ctx (printf format, prefixed by nothing) and returns
@@ -43,8 +47,10 @@ tn_status tni_fail(tn_ctx *ctx, tn_status status, const char *fmt, ...)
 #endif
     ;
 
-/* Allocation: the one place memory is obtained, so failures can be injected.
- * n * size overflowing is a failure.  Memory is zeroed. */
+/* Allocation: the one place memory is obtained, so failures can be injected
+ * and use counted per context.  n * size overflowing is a failure.  Memory
+ * is zeroed and aligned for any type.  A block remembers its context, which
+ * must outlive it (handles are freed before their context). */
 void *tni_alloc(tn_ctx *ctx, size_t n, size_t size);
 void tni_free(void *p);
 /* As tni_alloc, but records "<who>: out of memory (N bytes)" on failure. */
@@ -66,6 +72,10 @@ static inline int tni_add_overflow(size_t a, size_t b, size_t *out)
     *out = a + b;
     return 0;
 }
+
+/* Reports progress to ctx's callback: TN_E_CANCELLED (with a message) when
+ * it asks to stop. */
+tn_status tni_progress(tn_ctx *ctx, const char *who, double fraction);
 
 /* 1 if every one of the n values is finite. */
 int tni_all_finite(const double *v, size_t n);

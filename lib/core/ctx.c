@@ -20,7 +20,7 @@ TN_API tn_status tn_ctx_create(tn_ctx **out)
 
 TN_API void tn_ctx_free(tn_ctx *ctx)
 {
-    if (ctx == NULL) return;
+    if (!tni_ctx_ok(ctx)) return;   /* NULL, or not a context: never free what is not ours */
     ctx->magic = TNI_MAGIC_DEAD;
     free(ctx);
 }
@@ -62,4 +62,37 @@ tn_status tni_fail(tn_ctx *ctx, tn_status status, const char *fmt, ...)
 void tni_ctx_fail_alloc_after(tn_ctx *ctx, long n)
 {
     if (tni_ctx_ok(ctx)) ctx->alloc_countdown = n < 0 ? 0 : n;
+}
+
+TN_API tn_status tn_ctx_get_memory(const tn_ctx *ctx, size_t *in_use, size_t *peak)
+{
+    if (ctx == NULL) return TN_E_INVALID_ARG;
+    if (ctx->magic != TNI_MAGIC_CTX) return TN_E_MISUSE;
+    if (in_use) *in_use = ctx->mem_in_use;
+    if (peak) *peak = ctx->mem_peak;
+    return TN_OK;
+}
+
+TN_API tn_status tn_ctx_reset_peak_memory(tn_ctx *ctx)
+{
+    if (ctx == NULL) return TN_E_INVALID_ARG;
+    if (ctx->magic != TNI_MAGIC_CTX) return TN_E_MISUSE;
+    ctx->mem_peak = ctx->mem_in_use;
+    return TN_OK;
+}
+
+TN_API tn_status tn_ctx_set_progress(tn_ctx *ctx, tn_progress_fn fn, void *user)
+{
+    if (ctx == NULL) return TN_E_INVALID_ARG;
+    if (ctx->magic != TNI_MAGIC_CTX) return TN_E_MISUSE;
+    ctx->progress = fn;
+    ctx->progress_user = fn ? user : NULL;
+    return TN_OK;
+}
+
+tn_status tni_progress(tn_ctx *ctx, const char *who, double fraction)
+{
+    if (ctx->progress == NULL || ctx->progress(ctx->progress_user, fraction) == 0) return TN_OK;
+    return tni_fail(ctx, TN_E_CANCELLED, "%s: cancelled by the progress callback at %.1f%%", who,
+                    100.0 * fraction);
 }

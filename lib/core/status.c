@@ -28,6 +28,7 @@ TN_API const char *tn_status_string(tn_status s)
     case TN_E_VERSION: return "unsupported file version";
     case TN_E_UNSUPPORTED: return "unsupported";
     case TN_E_MISUSE: return "library misuse";
+    case TN_E_CANCELLED: return "cancelled";
     }
     return "unknown status";
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const unsigned char magic[8] = {0x89, 'T', 'N', 'N', 'E', 'T', 0x0d, 0x0a};
@@ -193,12 +194,14 @@ static tn_status read_file(tn_ctx *ctx, const char *path, unsigned char **data, 
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return tni_fail(ctx, TN_E_IO, "tn_net_load: cannot open '%s': %s", path, strerror(errno));
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
+    /* The size of the open file itself, and only of a regular one (seeking
+     * to the end of a directory reports a meaningless size). */
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 0) {
         fclose(f);
-        return tni_fail(ctx, TN_E_IO, "tn_net_load: cannot size '%s'", path);
+        return tni_fail(ctx, TN_E_IO, "tn_net_load: '%s' is not a regular file", path);
     }
+    const long size = (long)sb.st_size;
     unsigned char *buf = tni_alloc(ctx, (size_t)size + 1, 1);
     if (buf == NULL) {
         fclose(f);

@@ -39,10 +39,18 @@ static void act_reverse(const tni_layer *L, tni_layer_io *io)
                            io->cot_out, blk, io->series, blk);
 }
 
+static void act_sweep(const tni_layer *L, tni_layer_io *io, size_t sets)
+{
+    const size_t blk = io->batch * L->out_size;
+    for (size_t s = 0; s < sets; s++)
+        tni_act_series_reverse(1, 0, 0, 0, blk, io->cot_out + s * blk, blk, io->series, blk);
+}
+
 const tni_layer_ops tni_activation_ops = {
     .in_place = 1,
     .out_degree = act_out_degree,
     .series_blocks = act_series_blocks,
     .forward = act_forward,
     .reverse = act_reverse,
+    .sweep = act_sweep,
 };

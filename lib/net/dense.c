@@ -85,10 +85,18 @@ static void dense_reverse(const tni_layer *L, tni_layer_io *io)
              io->cot_out + (lo + 1) * blk, nout, io->delta, nin, 1.0, io->cot_in + lo * iblk, nin);
 }
 
+static void dense_sweep(const tni_layer *L, tni_layer_io *io, size_t sets)
+{
+    tni_gemm(io->threads, TNI_NOTRANS, TNI_NOTRANS, sets * io->batch, L->in_size, L->out_size,
+             L->w_scale, io->cot_out, L->out_size, io->theta0, L->in_size, 0.0, io->cot_in,
+             L->in_size);
+}
+
 const tni_layer_ops tni_dense_ops = {
     .in_place = 0,
     .out_degree = dense_out_degree,
     .series_blocks = dense_series_blocks,
     .forward = dense_forward,
     .reverse = dense_reverse,
+    .sweep = dense_sweep,
 };

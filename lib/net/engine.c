@@ -115,6 +115,11 @@ static size_t plan(const tn_net *net, tni_tape *tp, size_t batch, size_t order, 
     return lay.overflow ? 0 : lay.used;
 }
 
+size_t tni_tape_doubles(const tn_net *net, size_t batch, size_t order, unsigned flags)
+{
+    return plan(net, NULL, batch, order, flags, NULL);
+}
+
 static tn_status reserve(const tn_net *net, tni_tape *tp, size_t batch, size_t order,
                          unsigned flags)
 {
@@ -236,6 +241,40 @@ tn_status tni_engine_reverse(const tn_net *net, tni_tape *tp, const double *thet
             cur = 1 - cur;
         }
         ops->reverse(Ly, &io);
+    }
+    return TN_OK;
+}
+
+tn_status tni_engine_cotangent_sweep(const tn_net *net, tni_tape *tp, const double *theta,
+                                     const double *cot, size_t sets, double *work,
+                                     tni_layer_visit_fn visit, void *user)
+{
+    if (!tp->valid || tp->order != 0)
+        return tni_fail(tp->ctx, TN_E_STATE, "cotangent sweep without an order-0 forward pass");
+    const size_t L = net->nlayers, rows = sets * tp->batch;
+    size_t first = L;
+    for (size_t l = 0; l < L; l++)
+        if (net->layers[l].count > 0) {
+            first = l;
+            break;
+        }
+    double *cur = work, *other = work + rows * tni_net_max_width(net);
+    memcpy(cur, cot, rows * tp->out_dim * sizeof(double));
+    for (size_t l = L; l-- > first;) {
+        const tni_layer *Ly = &net->layers[l];
+        const tni_layer_ops *ops = tni_layer_ops_of(Ly);
+        tni_layer_io io;
+        layer_io(net, tp, l, theta, NULL, 0, &io);
+        if (Ly->count > 0) visit(user, l, Ly, io.in, cur, sets);
+        if (l == first) break;
+        io.cot_out = cur;
+        io.cot_in = ops->in_place ? cur : other;
+        ops->sweep(Ly, &io, sets);
+        if (!ops->in_place) {
+            double *t = cur;
+            cur = other;
+            other = t;
+        }
     }
     return TN_OK;
 }

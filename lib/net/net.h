@@ -85,6 +85,8 @@ tn_status tni_net_vjp(tn_net *net, const double *x, size_t n, const double *cot,
 typedef struct tni_tape tni_tape;
 
 tn_status tni_tape_create(tn_ctx *ctx, const tn_net *net, tni_tape **out);
+/* Doubles a tape needs for (batch, order, flags); 0 if that overflows. */
+size_t tni_tape_doubles(const tn_net *net, size_t batch, size_t order, unsigned flags);
 void tni_tape_free(tni_tape *tp);
 
 /* Flags of tni_engine_forward. */
@@ -123,6 +125,19 @@ tn_status tni_engine_reverse(const tn_net *net, tni_tape *tp, const double *thet
                              const double *delta, const double *cot, double *grad,
                              int accumulate);   /* 1: grad += instead of = */
 
+/* Cotangent sweep, after an order-0 forward of `batch` rows: pushes `sets`
+ * cotangent sets at once (cot: (sets batch) x O, set-major: row (s, i))
+ * through reverse mode without forming parameter gradients, and shows every
+ * layer with parameters its input (batch x in, the forward's order-0 block)
+ * and the cotangent of its output ((sets batch) x out, set-major) -- the
+ * per-layer factors of per-example gradients, from which the NTK's Gram
+ * products and Jacobians are built.  work: 2 (sets batch) max_width doubles. */
+typedef void (*tni_layer_visit_fn)(void *user, size_t layer, const tni_layer *L,
+                                   const double *input, const double *cot_out, size_t sets);
+tn_status tni_engine_cotangent_sweep(const tn_net *net, tni_tape *tp, const double *theta,
+                                     const double *cot, size_t sets, double *work,
+                                     tni_layer_visit_fn visit, void *user);
+
 /* --- layers (dense.c, activation.c) -------------------------------------- */
 
 /* What a layer's forward or reverse sees.  Blocks are batch * size values
@@ -152,6 +167,9 @@ typedef struct tni_layer_ops {
     size_t (*series_blocks)(const tni_layer *L, size_t order);   /* per batch*out_size */
     void (*forward)(const tni_layer *L, tni_layer_io *io);
     void (*reverse)(const tni_layer *L, tni_layer_io *io);
+    /* Order-0 input cotangents only, for io->batch rows per set and `sets`
+     * sets stacked set-major (the saved series broadcast over the sets). */
+    void (*sweep)(const tni_layer *L, tni_layer_io *io, size_t sets);
 } tni_layer_ops;
 
 extern const tni_layer_ops tni_dense_ops;

@@ -55,9 +55,10 @@ tn_status tni_trainer_new(tn_net *net, tn_trainer **out)
     for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) {
         *vecs[i] = tni_alloc(ctx, tr->P, sizeof(double));
         if (*vecs[i] == NULL) {
+            const size_t P = tr->P;
             tni_trainer_delete(tr);
-            return tni_fail(ctx, TN_E_NOMEM,
-                            "tn_trainer_create: out of memory for %zu parameters", tr->P);
+            return tni_fail(ctx, TN_E_NOMEM, "tn_trainer_create: out of memory for %zu parameters",
+                            P);
         }
     }
     tn_status st = tni_expansion_init(&tr->ex, net, 1);

@@ -1,0 +1,728 @@
+/* test_io.c -- tn_net_save / tn_net_load: bit-exact round trips, atomic
+ * overwrite, and refusal of every damaged file.
+ *
+ * The format (lib/io/netfile.h): magic (8 bytes), u32 version, u32 ndim,
+ * ndim x u64 shape, u32 parameterization, u32 sigma_w-set flag, 3 x f64
+ * settings, u64 layer count, per layer u32 kind, u32 activation, u64 width,
+ * u64 P, P x f64 theta, and a CRC-32 (IEEE, zlib's crc32) of every byte
+ * before it, little-endian.  Integers are little-endian throughout.
+ *
+ * What is asserted for damaged files, from reading netfile.c:
+ *   - Truncation to any length 0..len-1 is TN_E_FORMAT.  The file exists and
+ *     reads fine, so never TN_E_IO; length 0 included (an empty file "is not
+ *     a taylornet file").  Lengths 12..15 are "truncated", longer ones fail
+ *     the checksum (CRC-32 detects the loss of the tail with probability
+ *     1 - 2^-32; the test data are fixed, so this is deterministic).
+ *   - One byte changed anywhere is TN_E_FORMAT, except in the version field:
+ *     the version is checked before the checksum (a newer format may
+ *     checksum differently), so a version made larger is TN_E_VERSION and
+ *     one made 0 is TN_E_FORMAT.  Elsewhere the CRC catches the change: it
+ *     detects every error burst of up to 32 bits.
+ *   - Fields that are inconsistent under a *valid* checksum (the test
+ *     recomputes it) are TN_E_FORMAT too: the parser validates, it does not
+ *     trust the CRC.
+ * Every failure leaves *out NULL and a new message in the context. */
+#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static tn_ctx *ctx;
+static char marker[512];
+
+static void setup(void)
+{
+    ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);
+}
+
+static void teardown(void)
+{
+    tn_ctx_free(ctx);
+}
+
+static void mark(void)
+{
+    ck_assert_int_eq(tn_ctx_set_threads(ctx, 0), TN_E_INVALID_ARG);
+    snprintf(marker, sizeof marker, "%s", tn_ctx_errmsg(ctx));
+}
+
+/* ---- CRC-32 (IEEE 802.3, reflected 0xEDB88320), bit by bit: written
+ * independently of the library's table. ---- */
+
+static uint32_t crc32_ieee(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int b = 0; b < 8; b++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
+static uint32_t get_u32(const unsigned char *b, size_t off)
+{
+    return (uint32_t)b[off] | (uint32_t)b[off + 1] << 8 | (uint32_t)b[off + 2] << 16 |
+           (uint32_t)b[off + 3] << 24;
+}
+
+static void put_u32(unsigned char *b, size_t off, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) b[off + (size_t)i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *b, size_t off, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) b[off + (size_t)i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_f64(unsigned char *b, size_t off, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, 8);
+    put_u64(b, off, v);
+}
+
+/* Recomputes the trailing checksum of a file image of len bytes. */
+static void fix_crc(unsigned char *b, size_t len)
+{
+    put_u32(b, len - 4, crc32_ieee(b, len - 4));
+}
+
+/* ---- files ---- */
+
+static char *make_dir(void)
+{
+    const char *base = getenv("TN_TEST_TMPDIR");
+    if (base == NULL || base[0] == '\0') base = "/tmp";
+    const size_t len = strlen(base) + 64;
+    char *dir = malloc(len);
+    snprintf(dir, len, "%s/test_io_%ld_XXXXXX", base, (long)getpid());
+    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s", dir);
+    return dir;
+}
+
+static char *join(const char *dir, const char *name)
+{
+    const size_t len = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(len);
+    snprintf(p, len, "%s/%s", dir, name);
+    return p;
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    const long n = ftell(f);
+    ck_assert(n >= 0);
+    rewind(f);
+    unsigned char *b = malloc((size_t)n + 1);
+    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static void spit(const char *path, const unsigned char *b, size_t len)
+{
+    /* A new file each time: ext4 flushes a file truncated and rewritten in
+     * place on close (auto_da_alloc), which costs milliseconds per file. */
+    unlink(path);
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    if (len) ck_assert_uint_eq(fwrite(b, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The names in dir other than . and .., sorted, joined by '/'. */
+static void list_dir(const char *dir, char *out, size_t cap)
+{
+    char names[16][256];
+    size_t n = 0;
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        ck_assert_msg(n < 16, "too many files in %s", dir);
+        snprintf(names[n++], sizeof names[0], "%s", e->d_name);
+    }
+    closedir(d);
+    for (size_t i = 1; i < n; i++)         /* insertion sort */
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char t[256];
+            memcpy(t, names[j], sizeof t);
+            memcpy(names[j], names[j - 1], sizeof t);
+            memcpy(names[j - 1], t, sizeof t);
+        }
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (i) strncat(out, "/", cap - strlen(out) - 1);
+        strncat(out, names[i], cap - strlen(out) - 1);
+    }
+}
+
+static void remove_dir(char *dir, const char *const *files, size_t nfiles)
+{
+    for (size_t i = 0; i < nfiles; i++) {
+        char *p = join(dir, files[i]);
+        unlink(p);
+        free(p);
+    }
+    ck_assert_msg(rmdir(dir) == 0, "%s not empty at the end", dir);
+    free(dir);
+}
+
+/* Loading path must fail with `want`, *out NULL, and a new message. */
+static void expect_load_fails_(const char *path, tn_status want, const char *what, int line)
+{
+    double garbage;
+    tn_net *out = (tn_net *)&garbage;
+    mark();
+    const tn_status st = tn_net_load(ctx, path, &out);
+    const char *m = tn_ctx_errmsg(ctx);
+    ck_assert_msg(st == want, "line %d: %s: load -> %s, expected %s (%s)", line, what,
+                  tn_status_string(st), tn_status_string(want), m);
+    ck_assert_msg(out == NULL, "line %d: %s: *out not NULL after failure", line, what);
+    ck_assert_msg(m[0] != '\0' && strcmp(m, marker) != 0, "line %d: %s: no message", line, what);
+    if (st == TN_OK) tn_net_free(out);
+}
+#define EXPECT_LOAD_FAILS(path, want, what) expect_load_fails_((path), (want), (what), __LINE__)
+
+/* ---- networks ---- */
+
+#define N_ARCH 6
+
+/* _i-th test architecture: both parameterizations, every activation, a
+ * layer list longer than the initial capacity, an image input, explicit
+ * and default settings, and trained (not freshly drawn) parameters. */
+static tn_net *arch(int which)
+{
+    tn_net *net = NULL;
+    switch (which) {
+    case 0: {   /* ReLU, NTK, every setting default (sigma_w resolved to sqrt 2) */
+        const size_t w[] = {7, 3};
+        const size_t d = 5;
+        TN_CK(ctx, tn_net_create(ctx, &d, 1, &net));
+        TN_CK(ctx, tn_net_add_dense(net, w[0]));
+        TN_CK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
+        TN_CK(ctx, tn_net_add_dense(net, w[1]));
+        TN_CK(ctx, tn_net_init(net, 1));
+        break;
+    }
+    case 1: {   /* tanh, standard, explicit sigma_w and sigma_b */
+        const size_t d = 5;
+        TN_CK(ctx, tn_net_create(ctx, &d, 1, &net));
+        TN_CK(ctx, tn_net_set(net, TN_NET_PARAMETERIZATION, TN_PARAM_STANDARD));
+        TN_CK(ctx, tn_net_set(net, TN_NET_SIGMA_W, 1.3));
+        TN_CK(ctx, tn_net_set(net, TN_NET_SIGMA_B, 0.2));
+        TN_CK(ctx, tn_net_add_dense(net, 6));
+        TN_CK(ctx, tn_net_add_activation(net, TN_ACT_TANH));
+        TN_CK(ctx, tn_net_add_dense(net, 4));
+        TN_CK(ctx, tn_net_add_activation(net, TN_ACT_TANH));
+        TN_CK(ctx, tn_net_add_dense(net, 2));
+        TN_CK(ctx, tn_net_init(net, 2));
+        break;
+    }
+    case 2: {   /* every other activation, 13 layers, a leaky slope, sigma_b 0 */
+        const size_t d = 3;
+        const tn_activation acts[] = {TN_ACT_LEAKY_RELU, TN_ACT_GELU, TN_ACT_SOFTPLUS,
+                                      TN_ACT_SIGMOID, TN_ACT_ERF, TN_ACT_IDENTITY};
+        TN_CK(ctx, tn_net_create(ctx, &d, 1, &net));
+        TN_CK(ctx, tn_net_set(net, TN_NET_LEAKY_SLOPE, 0.2));
+        TN_CK(ctx, tn_net_set(net, TN_NET_SIGMA_B, 0.0));
+        for (size_t i = 0; i < 6; i++) {
+            TN_CK(ctx, tn_net_add_dense(net, 4));
+            TN_CK(ctx, tn_net_add_activation(net, acts[i]));
+        }
+        TN_CK(ctx, tn_net_add_dense(net, 2));
+        TN_CK(ctx, tn_net_init(net, 3));
+        break;
+    }
+    case 3: {   /* image input {H, W, C}, standard */
+        const size_t shape[3] = {3, 4, 2};
+        TN_CK(ctx, tn_net_create(ctx, shape, 3, &net));
+        TN_CK(ctx, tn_net_set(net, TN_NET_PARAMETERIZATION, TN_PARAM_STANDARD));
+        TN_CK(ctx, tn_net_add_dense(net, 5));
+        TN_CK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
+        TN_CK(ctx, tn_net_add_dense(net, 3));
+        TN_CK(ctx, tn_net_init(net, 4));
+        break;
+    }
+    case 4: {   /* the smallest net: one dense layer of width 1 */
+        const size_t d = 2;
+        TN_CK(ctx, tn_net_create(ctx, &d, 1, &net));
+        TN_CK(ctx, tn_net_add_dense(net, 1));
+        TN_CK(ctx, tn_net_init(net, 5));
+        break;
+    }
+    default: {  /* trained: theta no longer what any seed draws */
+        const size_t w[] = {6, 2};
+        net = tu_mlp(ctx, 4, w, 2, TN_ACT_SOFTPLUS, TN_PARAM_NTK, 6);
+        tn_trainer *tr = NULL;
+        TN_CK(ctx, tn_trainer_create(net, &tr));
+        TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_OPTIMIZER, TN_OPT_ADAM));
+        TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_LEARNING_RATE, 0.1));
+        double *x = tu_random(8 * 4, 1, 1.0), *y = tu_random(8 * 2, 2, 1.0);
+        for (int s = 0; s < 3; s++) TN_CK(ctx, tn_trainer_step(tr, x, y, 8, NULL));
+        free(x), free(y);
+        tn_trainer_free(tr);
+        break;
+    }
+    }
+    return net;
+}
+
+static double *params_of(const tn_net *net)
+{
+    const size_t P = tn_net_num_params(net);
+    double *t = malloc(P * sizeof(double));
+    TN_CK(ctx, tn_net_get_params(net, t, P));
+    return t;
+}
+
+static int same_params(const tn_net *a, const tn_net *b)
+{
+    const size_t P = tn_net_num_params(a);
+    if (P != tn_net_num_params(b)) return 0;
+    double *ta = params_of(a), *tb = params_of(b);
+    const int same = memcmp(ta, tb, P * sizeof(double)) == 0;
+    free(ta), free(tb);
+    return same;
+}
+
+/*=====================================================================
+ * Round trips
+ *===================================================================*/
+
+START_TEST(round_trip_is_bit_exact)
+{
+    char *dir = make_dir(), *path = join(dir, "net.tnn"), *path2 = join(dir, "again.tnn");
+    tn_net *net = arch(_i), *back = NULL;
+    TN_CK(ctx, tn_net_save(net, path));
+    TN_CK(ctx, tn_net_load(ctx, path, &back));
+    ck_assert_ptr_nonnull(back);
+
+    const size_t P = tn_net_num_params(net), O = tn_net_output_dim(net),
+                 d = tn_net_input_size(net), n = 6;
+    ck_assert_uint_eq(tn_net_num_params(back), P);
+    ck_assert_uint_eq(tn_net_output_dim(back), O);
+    ck_assert_uint_eq(tn_net_input_size(back), d);
+    const tn_net_param ps[] = {TN_NET_PARAMETERIZATION, TN_NET_SIGMA_W, TN_NET_SIGMA_B,
+                               TN_NET_LEAKY_SLOPE};
+    for (size_t i = 0; i < 4; i++) {
+        double a, b;
+        TN_CK(ctx, tn_net_get(net, ps[i], &a));
+        TN_CK(ctx, tn_net_get(back, ps[i], &b));
+        ck_assert_msg(memcmp(&a, &b, sizeof a) == 0, "arch %d: setting %d %.17g -> %.17g", _i,
+                      (int)ps[i], a, b);
+    }
+    ck_assert_msg(same_params(net, back), "arch %d: theta differs", _i);
+
+    /* The same function, bit for bit: forward, JVP, VJP. */
+    double *x = tu_random(n * d, 7, 1.0), *t = tu_random(P, 8, 1.0), *u = tu_random(n * O, 9, 1.0);
+    double *ya = malloc(n * O * sizeof(double)), *yb = malloc(n * O * sizeof(double));
+    double *ga = malloc(P * sizeof(double)), *gb = malloc(P * sizeof(double));
+    TN_CK(ctx, tn_net_forward(net, x, n, ya));
+    TN_CK(ctx, tn_net_forward(back, x, n, yb));
+    ck_assert_msg(memcmp(ya, yb, n * O * sizeof(double)) == 0, "arch %d: forward differs", _i);
+    TN_CK(ctx, tn_net_jvp(net, x, n, t, ya));
+    TN_CK(ctx, tn_net_jvp(back, x, n, t, yb));
+    ck_assert_msg(memcmp(ya, yb, n * O * sizeof(double)) == 0, "arch %d: jvp differs", _i);
+    TN_CK(ctx, tn_net_vjp(net, x, n, u, ga));
+    TN_CK(ctx, tn_net_vjp(back, x, n, u, gb));
+    ck_assert_msg(memcmp(ga, gb, P * sizeof(double)) == 0, "arch %d: vjp differs", _i);
+
+    /* Saving the loaded net writes the same bytes: nothing (shape, the
+     * "sigma_w set" flag, layer kinds) was lost or normalized on the way. */
+    TN_CK(ctx, tn_net_save(back, path2));
+    size_t la, lb;
+    unsigned char *a = slurp(path, &la), *b = slurp(path2, &lb);
+    ck_assert_uint_eq(la, lb);
+    ck_assert_msg(memcmp(a, b, la) == 0, "arch %d: re-saved file differs", _i);
+    /* The checksum is zlib's CRC-32 of everything before it. */
+    ck_assert_uint_eq(get_u32(a, la - 4), crc32_ieee(a, la - 4));
+
+    /* The loaded net is initialized and trains exactly like the original. */
+    tn_trainer *ta = NULL, *tb = NULL;
+    TN_CK(ctx, tn_trainer_create(net, &ta));
+    TN_CK(ctx, tn_trainer_create(back, &tb));
+    TN_CK(ctx, tn_trainer_step(ta, x, u, n, NULL));
+    TN_CK(ctx, tn_trainer_step(tb, x, u, n, NULL));
+    ck_assert(same_params(net, back));
+    tn_trainer_free(ta);
+    tn_trainer_free(tb);
+
+    free(a), free(b), free(x), free(t), free(u), free(ya), free(yb), free(ga), free(gb);
+    tn_net_free(back);
+    tn_net_free(net);
+    static const char *const files[] = {"net.tnn", "again.tnn"};
+    remove_dir(dir, files, 2);
+    free(path), free(path2);
+}
+END_TEST
+
+/* Saving over an existing file replaces it whole, through a temporary file
+ * in the same directory that must not survive the call. */
+START_TEST(save_overwrites_atomically)
+{
+    char *dir = make_dir(), *path = join(dir, "net.tnn");
+    char listing[1024];
+    tn_net *a = arch(0), *b = arch(1), *back = NULL;
+    TN_CK(ctx, tn_net_save(a, path));
+    list_dir(dir, listing, sizeof listing);
+    ck_assert_str_eq(listing, "net.tnn");
+    TN_CK(ctx, tn_net_save(b, path));
+    list_dir(dir, listing, sizeof listing);
+    ck_assert_str_eq(listing, "net.tnn");
+    TN_CK(ctx, tn_net_load(ctx, path, &back));
+    ck_assert(same_params(back, b));
+    ck_assert_uint_eq(tn_net_output_dim(back), tn_net_output_dim(b));
+    tn_net_free(back);
+    /* And back again, to a shorter file: nothing of the longer one remains. */
+    TN_CK(ctx, tn_net_save(a, path));
+    TN_CK(ctx, tn_net_load(ctx, path, &back));
+    ck_assert(same_params(back, a));
+    tn_net_free(back);
+    list_dir(dir, listing, sizeof listing);
+    ck_assert_str_eq(listing, "net.tnn");
+
+    /* A save that fails at the last step (the target is a directory, so the
+     * rename fails) removes its temporary file. */
+    char *sub = join(dir, "sub");
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    mark();
+    ck_assert_int_eq(tn_net_save(a, sub), TN_E_IO);
+    ck_assert(strcmp(tn_ctx_errmsg(ctx), marker) != 0);
+    list_dir(dir, listing, sizeof listing);
+    ck_assert_str_eq(listing, "net.tnn/sub");
+    ck_assert_int_eq(rmdir(sub), 0);
+    free(sub);
+
+    tn_net_free(a);
+    tn_net_free(b);
+    static const char *const files[] = {"net.tnn"};
+    remove_dir(dir, files, 1);
+    free(path);
+}
+END_TEST
+
+START_TEST(io_errors)
+{
+    char *dir = make_dir();
+    tn_net *net = arch(0);
+
+    /* A file that does not exist. */
+    char *missing = join(dir, "missing.tnn");
+    EXPECT_LOAD_FAILS(missing, TN_E_IO, "missing file");
+
+    /* Saving into a directory that does not exist: nothing is created. */
+    char *nodir = join(dir, "no/such/dir/net.tnn");
+    mark();
+    ck_assert_int_eq(tn_net_save(net, nodir), TN_E_IO);
+    ck_assert(strcmp(tn_ctx_errmsg(ctx), marker) != 0 && tn_ctx_errmsg(ctx)[0] != '\0');
+    char listing[1024];
+    list_dir(dir, listing, sizeof listing);
+    ck_assert_str_eq(listing, "");
+
+    /* An unwritable directory (meaningless for root, who writes anyway). */
+    if (geteuid() != 0) {
+        char *ro = join(dir, "ro"), *inro = join(dir, "ro/net.tnn");
+        ck_assert_int_eq(mkdir(ro, 0500), 0);
+        mark();
+        ck_assert_int_eq(tn_net_save(net, inro), TN_E_IO);
+        ck_assert(strcmp(tn_ctx_errmsg(ctx), marker) != 0);
+        ck_assert_int_eq(rmdir(ro), 0);
+        free(ro), free(inro);
+    }
+
+    tn_net_free(net);
+    remove_dir(dir, NULL, 0);
+    free(missing), free(nodir);
+}
+END_TEST
+
+/* A directory opens (fopen "rb" succeeds on Linux) but cannot be read:
+ * "cannot open or read" is TN_E_IO.  (Seeking to the end of a directory
+ * gives no meaningful size, so a reader must not allocate by it.) */
+START_TEST(load_a_directory)
+{
+    /* The test directory itself: it exists already, so nothing needs
+     * cleaning up even if the load aborts (ASan aborts on absurd sizes). */
+    const char *base = getenv("TN_TEST_TMPDIR");
+    if (base == NULL || base[0] == '\0') base = "/tmp";
+    EXPECT_LOAD_FAILS(base, TN_E_IO, "a directory");
+}
+END_TEST
+
+/*=====================================================================
+ * Damaged files
+ *===================================================================*/
+
+START_TEST(not_a_net_file)
+{
+    char *dir = make_dir(), *path = join(dir, "x.tnn"), *good = join(dir, "good.tnn");
+    tn_net *net = arch(0);
+    TN_CK(ctx, tn_net_save(net, good));
+    size_t len;
+    unsigned char *b = slurp(good, &len);
+
+    /* The wrong magic, with the checksum made valid again. */
+    b[1] = 'X';
+    fix_crc(b, len);
+    spit(path, b, len);
+    EXPECT_LOAD_FAILS(path, TN_E_FORMAT, "wrong magic");
+    /* Text: the 0D 0A in the magic is what a text-mode transfer mangles. */
+    const char text[] = "hello, this is not a network\n";
+    spit(path, (const unsigned char *)text, sizeof text - 1);
+    EXPECT_LOAD_FAILS(path, TN_E_FORMAT, "text file");
+    spit(path, b, 0);
+    EXPECT_LOAD_FAILS(path, TN_E_FORMAT, "empty file");
+
+    free(b);
+    tn_net_free(net);
+    static const char *const files[] = {"x.tnn", "good.tnn"};
+    remove_dir(dir, files, 2);
+    free(path), free(good);
+}
+END_TEST
+
+START_TEST(every_truncation_is_a_format_error)
+{
+    char *dir = make_dir(), *path = join(dir, "net.tnn"), *cut = join(dir, "cut.tnn");
+    tn_net *net = arch(_i);
+    TN_CK(ctx, tn_net_save(net, path));
+    size_t len;
+    unsigned char *b = slurp(path, &len);
+    for (size_t k = 0; k < len; k++) {
+        char what[96];
+        snprintf(what, sizeof what, "arch %d cut to %zu of %zu bytes", _i, k, len);
+        spit(cut, b, k);
+        EXPECT_LOAD_FAILS(cut, TN_E_FORMAT, what);
+    }
+    /* Longer is as wrong as shorter: a byte appended. */
+    unsigned char *longer = malloc(len + 1);
+    memcpy(longer, b, len);
+    longer[len] = 0;
+    spit(cut, longer, len + 1);
+    EXPECT_LOAD_FAILS(cut, TN_E_FORMAT, "one byte appended");
+    free(longer), free(b);
+    tn_net_free(net);
+    static const char *const files[] = {"net.tnn", "cut.tnn"};
+    remove_dir(dir, files, 2);
+    free(path), free(cut);
+}
+END_TEST
+
+/* What changing byte i to v must give (see the top of the file). */
+static tn_status expected_for_change(const unsigned char *orig, size_t i, unsigned char v)
+{
+    if (i < 8 || i >= 12) return TN_E_FORMAT;
+    unsigned char ver[4];
+    memcpy(ver, orig + 8, 4);
+    ver[i - 8] = v;
+    const uint32_t version = get_u32(ver, 0);
+    return version > 1 ? TN_E_VERSION : TN_E_FORMAT;    /* 0 is not a valid version */
+}
+
+START_TEST(every_byte_flip_is_detected)
+{
+    char *dir = make_dir(), *path = join(dir, "net.tnn"), *bad = join(dir, "bad.tnn");
+    tn_net *net = arch(_i);
+    TN_CK(ctx, tn_net_save(net, path));
+    size_t len;
+    unsigned char *orig = slurp(path, &len), *b = malloc(len);
+    ck_assert_uint_eq(get_u32(orig, 8), 1);             /* this test knows version 1 */
+    /* Every byte for files up to 2 KiB, else a stride that still visits
+     * every field of the header and the checksum. */
+    const size_t stride = len <= 2048 ? 1 : 7;
+    for (size_t i = 0; i < len; i += (i < 128 || i + 8 >= len) ? 1 : stride) {
+        /* All bits of the byte, then the lowest bit only. */
+        const unsigned char masks[2] = {0xff, (unsigned char)(1u << (i % 8))};
+        for (int m = 0; m < 2; m++) {
+            memcpy(b, orig, len);
+            b[i] ^= masks[m];
+            spit(bad, b, len);
+            char what[80];
+            snprintf(what, sizeof what, "arch %d byte %zu of %zu ^ %#x", _i, i, len, masks[m]);
+            EXPECT_LOAD_FAILS(bad, expected_for_change(orig, i, b[i]), what);
+        }
+    }
+    free(orig), free(b);
+    tn_net_free(net);
+    static const char *const files[] = {"net.tnn", "bad.tnn"};
+    remove_dir(dir, files, 2);
+    free(path), free(bad);
+}
+END_TEST
+
+/* The version check on its own: a valid file whose version is raised, with
+ * the checksum recomputed so that nothing else is wrong. */
+START_TEST(newer_version_is_refused)
+{
+    char *dir = make_dir(), *path = join(dir, "net.tnn"), *bad = join(dir, "bad.tnn");
+    tn_net *net = arch(1);
+    TN_CK(ctx, tn_net_save(net, path));
+    size_t len;
+    unsigned char *b = slurp(path, &len);
+
+    /* First: the fix-up itself yields files the loader accepts (a parameter
+     * byte changed, checksum recomputed, loads, with that one change). */
+    const size_t P = tn_net_num_params(net), theta_off = len - 4 - 8 * P;
+    b[theta_off + 3] ^= 0x10;
+    fix_crc(b, len);
+    spit(bad, b, len);
+    tn_net *back = NULL;
+    TN_CK(ctx, tn_net_load(ctx, bad, &back));
+    ck_assert(!same_params(net, back));
+    tn_net_free(back);
+    b[theta_off + 3] ^= 0x10;
+    fix_crc(b, len);
+
+    const uint32_t newer[] = {2, 3, 0x100, 0xffffffffu};
+    for (size_t i = 0; i < 4; i++) {
+        put_u32(b, 8, newer[i]);
+        fix_crc(b, len);
+        spit(bad, b, len);
+        char what[64];
+        snprintf(what, sizeof what, "version %u", (unsigned)newer[i]);
+        EXPECT_LOAD_FAILS(bad, TN_E_VERSION, what);
+        /* The message says which version the file has. */
+        char num[16];
+        snprintf(num, sizeof num, "%u", (unsigned)newer[i]);
+        ck_assert_msg(strstr(tn_ctx_errmsg(ctx), num) != NULL, "message '%s' lacks %s",
+                      tn_ctx_errmsg(ctx), num);
+    }
+    put_u32(b, 8, 0);
+    fix_crc(b, len);
+    spit(bad, b, len);
+    EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, "version 0");
+    /* Version 1 again: loads. */
+    put_u32(b, 8, 1);
+    fix_crc(b, len);
+    spit(bad, b, len);
+    TN_CK(ctx, tn_net_load(ctx, bad, &back));
+    ck_assert(same_params(net, back));
+    tn_net_free(back);
+
+    free(b);
+    tn_net_free(net);
+    static const char *const files[] = {"net.tnn", "bad.tnn"};
+    remove_dir(dir, files, 2);
+    free(path), free(bad);
+}
+END_TEST
+
+/* Fields that contradict each other or their ranges, under a valid
+ * checksum.  Offsets for architecture 0 (ndim 1, d = 5, layers dense 7,
+ * ReLU, dense 3; P = 5*7+7 + 7*3+3 = 66):
+ *   12 ndim, 16 shape[0], 24 parameterization, 28 sigma_w-set,
+ *   32 sigma_w, 40 sigma_b, 48 slope, 56 layer count, 64 + 16 l layer l
+ *   (kind, activation, width), 112 P, 120 theta, 648 CRC (len 652). */
+START_TEST(inconsistent_fields_are_format_errors)
+{
+    char *dir = make_dir(), *path = join(dir, "net.tnn"), *bad = join(dir, "bad.tnn");
+    tn_net *net = arch(0);
+    ck_assert_uint_eq(tn_net_num_params(net), 66);
+    TN_CK(ctx, tn_net_save(net, path));
+    size_t len;
+    unsigned char *orig = slurp(path, &len), *b = malloc(len + 16);
+    ck_assert_uint_eq(len, 120 + 8 * 66 + 4);
+
+    enum { U32, U64, F64 };
+    const struct {
+        const char *what;
+        size_t off;
+        int type;
+        double v;
+    } cases[] = {
+        {"ndim 2", 12, U32, 2},
+        {"ndim 0", 12, U32, 0},
+        {"input dimension 0", 16, U64, 0},
+        {"input dimension changed (P no longer matches)", 16, U64, 6},
+        {"parameterization 2", 24, U32, 2},
+        {"sigma_w-set flag 2", 28, U32, 2},
+        {"sigma_w 0", 32, F64, 0},
+        {"sigma_w -1", 32, F64, -1},
+        {"sigma_w NaN", 32, F64, NAN},
+        {"sigma_w inf", 32, F64, INFINITY},
+        {"sigma_b -0.5", 40, F64, -0.5},
+        {"sigma_b NaN", 40, F64, NAN},
+        {"slope -1", 48, F64, -1},
+        {"slope inf", 48, F64, INFINITY},
+        {"no layers", 56, U64, 0},
+        {"one layer fewer", 56, U64, 2},
+        {"one layer more", 56, U64, 4},
+        {"2^40 layers", 56, U64, 1099511627776.0},
+        {"layer kind 0", 64, U32, 0},
+        {"layer kind 3", 64, U32, 3},
+        {"dense width 0", 64 + 8, U64, 0},
+        {"dense width changed", 64 + 8, U64, 8},
+        {"activation 8", 80 + 4, U32, 8},
+        {"activation 0xffffffff", 80 + 4, U32, 4294967295.0},
+        {"activation layer made dense", 80, U32, 1},
+        {"P one more", 112, U64, 67},
+        {"P one less", 112, U64, 65},
+        {"P 0", 112, U64, 0},
+        {"theta NaN", 120, F64, NAN},
+        {"theta inf", 120 + 8 * 65, F64, -INFINITY},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memcpy(b, orig, len);
+        if (cases[i].type == U32) put_u32(b, cases[i].off, (uint32_t)cases[i].v);
+        else if (cases[i].type == U64) put_u64(b, cases[i].off, (uint64_t)cases[i].v);
+        else put_f64(b, cases[i].off, cases[i].v);
+        fix_crc(b, len);
+        spit(bad, b, len);
+        EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, cases[i].what);
+    }
+    /* Extra bytes before the checksum (a valid checksum over them). */
+    memcpy(b, orig, len - 4);
+    memset(b + len - 4, 0, 8);
+    fix_crc(b, len + 8);
+    spit(bad, b, len + 8);
+    EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, "8 extra bytes");
+    /* A parameter dropped (and P adjusted down) no longer fits the layers. */
+    memcpy(b, orig, len - 12);
+    put_u64(b, 112, 65);
+    fix_crc(b, len - 8);
+    spit(bad, b, len - 8);
+    EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, "a parameter dropped");
+
+    free(orig), free(b);
+    tn_net_free(net);
+    static const char *const files[] = {"net.tnn", "bad.tnn"};
+    remove_dir(dir, files, 2);
+    free(path), free(bad);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("io");
+    TCase *tc = tcase_create("round trip");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, round_trip_is_bit_exact, 0, N_ARCH);
+    tcase_add_test(tc, save_overwrites_atomically);
+    tcase_add_test(tc, io_errors);
+    tcase_add_test(tc, load_a_directory);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("damaged files");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, not_a_net_file);
+    tcase_add_loop_test(tc, every_truncation_is_a_format_error, 0, N_ARCH);
+    tcase_add_loop_test(tc, every_byte_flip_is_detected, 0, N_ARCH);
+    tcase_add_test(tc, newer_version_is_refused);
+    tcase_add_test(tc, inconsistent_fields_are_format_errors);
+    suite_add_tcase(s, tc);
+
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    const int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
