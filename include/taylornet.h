@@ -333,8 +333,13 @@ enum { TN_PRED_STEPS = 0, TN_PRED_FLOW = 1 };
 
 /** k_train: the train kernel, n_train x n_train (traced: applied to each of
  *  the n_out outputs) or (n_train n_out)^2 (full_kernel 1); y_train n_train x
- *  n_out.  Both are copied.  Errors: TN_E_INVALID_ARG, TN_E_NUMERIC (kernel
- *  not symmetric positive semi-definite), TN_E_NOMEM. */
+ *  n_out.  Both are copied.  The kernel must be symmetric to 1e-10 of its
+ *  largest entry (it is then symmetrized) and positive semi-definite:
+ *  eigenvalues down to -tol lambda_max, tol = 1e-10 x its dimension, are
+ *  rounding and clipped to 0.  Errors: TN_E_INVALID_ARG (NULL, zero size,
+ *  non-finite entry, full_kernel not 0/1), TN_E_NUMERIC (not symmetric, not
+ *  positive semi-definite), TN_E_UNSUPPORTED (dimension above 32766, LAPACK's
+ *  32-bit workspace), TN_E_NOMEM. */
 TN_API tn_status tn_predictor_create(tn_ctx *ctx, const double *k_train, size_t n_train,
                                      size_t n_out, int full_kernel, const double *y_train,
                                      tn_predictor **out);
@@ -343,9 +348,14 @@ TN_API tn_status tn_predictor_get(const tn_predictor *p, tn_predictor_param q, d
 /** t: steps (TN_PRED_STEPS, whole numbers) or time (TN_PRED_FLOW); INFINITY
  *  allowed.  f0_train n_train x n_out; k_test_train n_test x n_train (traced)
  *  or (n_test n_out) x (n_train n_out) (full); f0_test n_test x n_out.  Test
- *  arguments may be NULL (train only); any output may be NULL.
- *  Errors: TN_E_INVALID_ARG, TN_E_NUMERIC (t = INFINITY with a singular
- *  kernel, or a learning rate at which gradient descent diverges). */
+ *  arguments may be NULL (train only; they are not read when f_test_t is
+ *  NULL); any output may be NULL.  At t = INFINITY the train outputs of a
+ *  singular kernel keep their components on the null space (they never
+ *  move), but test outputs need the kernel's inverse.
+ *  Errors: TN_E_INVALID_ARG, TN_E_NUMERIC (test outputs at t = INFINITY with
+ *  a kernel singular to the tolerance above: set TN_PRED_DIAG_REG; a learning
+ *  rate at which gradient descent diverges, at t = INFINITY or when the
+ *  result overflows). */
 TN_API tn_status tn_predictor_predict(tn_predictor *p, double t,
                                       const double *f0_train, double *f_train_t,
                                       const double *k_test_train, const double *f0_test,
@@ -370,18 +380,27 @@ typedef enum tn_gp_param {
 } tn_gp_param;
 
 /** nngp_train: K(X, X); ntk_train: Theta(X, X), or NULL for NNGP inference
- *  only; both n_train x n_train.  y_train n_train x n_out.  All copied. */
+ *  only; both n_train x n_train, symmetric and positive semi-definite as
+ *  for tn_predictor_create.  y_train n_train x n_out.  All copied.
+ *  Errors: TN_E_INVALID_ARG, TN_E_NUMERIC, TN_E_UNSUPPORTED (n_train above
+ *  32766), TN_E_NOMEM. */
 TN_API tn_status tn_gp_create(tn_ctx *ctx, const double *nngp_train, const double *ntk_train,
                               size_t n_train, size_t n_out, const double *y_train, tn_gp **out);
+/** TN_GP_DIAG_REG is added to both train kernels (K and Theta) wherever they
+ *  appear, so with Theta = K the NTK-GP at t = INFINITY is the regularized
+ *  NNGP posterior. */
 TN_API tn_status tn_gp_set(tn_gp *g, tn_gp_param p, double value);
-/** mean n_test x n_out, cov n_test x n_test (may be NULL; then
- *  nngp_test_test may be NULL).  nngp_test_train n_test x n_train. */
+TN_API tn_status tn_gp_get(const tn_gp *g, tn_gp_param p, double *value);
+/** mean n_test x n_out, cov n_test x n_test; either may be NULL, and
+ *  nngp_test_test is read only for cov.  nngp_test_train n_test x n_train.
+ *  Errors: TN_E_INVALID_ARG, TN_E_NUMERIC (K singular: set TN_GP_DIAG_REG). */
 TN_API tn_status tn_gp_nngp_posterior(tn_gp *g, const double *nngp_test_train,
                                       const double *nngp_test_test, size_t n_test,
                                       double *mean, double *cov);
-/** The NTK-GP at flow time t (INFINITY allowed).  ntk_test_train and
- *  nngp_test_train n_test x n_train.  Errors: TN_E_STATE (made without
- *  ntk_train), TN_E_NUMERIC (singular kernel at t = INFINITY). */
+/** The NTK-GP at flow time t >= 0 (INFINITY allowed).  ntk_test_train and
+ *  nngp_test_train n_test x n_train (the latter and nngp_test_test are read
+ *  only for cov); mean and cov as above.  Errors: TN_E_STATE (made without
+ *  ntk_train), TN_E_NUMERIC (Theta singular at t = INFINITY), TN_E_INVALID_ARG. */
 TN_API tn_status tn_gp_ntk_posterior(tn_gp *g, double t, const double *ntk_test_train,
                                      const double *nngp_test_train,
                                      const double *nngp_test_test, size_t n_test,

@@ -45,16 +45,20 @@ static size_t tile_rows(const tn_ntk *k, const tni_param_layers *pl, int method,
     return lo;
 }
 
-/* Cost model (flops), documented in docs/ntk.md:
- *   features of n examples   n (2P + 2 O P)             forward + sweep of O cotangent sets
- *   STRUCTURED               features of x1, of x2 once per tile of x1 (once if symmetric),
- *                            + pairs sum_l 2 (in_l + O out_l)      traced
- *                                    sum_l 2 (in_l + O^2 out_l)    full
- *   JACOBIAN                 the same features, + n O P to assemble J,
- *                            + pairs 2 O P (traced) or 2 O^2 P (full)
- *   VECTOR_PRODUCTS          n2 O (VJP of one row 4P + JVP of n1 rows 6 n1 P)
- * pairs = n1 n2, halved when x2 = x1.  AUTO takes the cheapest method that
- * fits the budget (VECTOR_PRODUCTS always fits). */
+/* Cost model (flops), documented in docs/ntk.md.  With F1 the GEMM flops of
+ * one example's features (forward 2 sum_l in_l out_l, plus the sweep of O
+ * cotangent sets 2 O sum_{l > first} in_l out_l):
+ *   STRUCTURED   features of every x1 tile once, of x2 tiles once per pair
+ *                (once in all when x2 fits one tile; for x2 = x1 the
+ *                diagonal tiles reuse the x1 features), plus per pair
+ *                sum_l 2 (in_l + O out_l) (traced) or 2 (in_l + O^2 out_l) (full)
+ *   JACOBIAN     the same features, n O P to assemble J, and per pair
+ *                2 O P (traced) or 2 O^2 P (full)
+ *   VECTOR_PRODUCTS  n2 O (4 P for the VJP of one row + 6 P per JVP row)
+ * pairs = n1 n2, or n1 (n1 + 1) / 2 for x2 = x1.  The STRUCTURED and
+ * JACOBIAN counts are the GEMM and SYRK flops the tile driver issues.  AUTO
+ * takes the cheapest method that fits the budget (VECTOR_PRODUCTS always
+ * fits). */
 int tni_ntk_choose(const tn_ntk *k, size_t n1, size_t n2, int symmetric, double flops[4])
 {
     const tn_net *net = k->net;
@@ -63,27 +67,35 @@ int tni_ntk_choose(const tn_ntk *k, size_t n1, size_t n2, int symmetric, double 
     const double pairs = symmetric ? 0.5 * N1 * (N1 + 1) : N1 * N2;
     tni_param_layers pl;
     if (tni_param_layers_of(k->ctx, net, &pl) != TN_OK) return TN_NTK_VECTOR_PRODUCTS;
-    double gram = 0;
-    for (size_t m = 0; m < pl.count; m++)
-        gram += 2.0 * ((double)pl.layer[m]->in_size +
-                       (k->full ? O * O : O) * (double)pl.layer[m]->out_size);
-    const double feat_one = 2 * P + 2 * O * P;
-    const int fit[2] = {tile_rows(k, &pl, TN_NTK_STRUCTURED, n1 > n2 ? n1 : n2) > 0,
-                        tile_rows(k, &pl, TN_NTK_JACOBIAN, n1 > n2 ? n1 : n2) > 0};
+    double gram = 0, feat_one = 0;
+    for (size_t m = 0; m < pl.count; m++) {
+        const double in = (double)pl.layer[m]->in_size, out = (double)pl.layer[m]->out_size;
+        gram += 2.0 * (in + (k->full ? O * O : O) * out);
+        feat_one += 2.0 * in * out * (m > 0 ? 1.0 + O : 1.0);
+    }
+    const size_t nmax = n1 > n2 ? n1 : n2;
     double f[4] = {0, 0, 0, 0};
+    int fits[4] = {0, 0, 0, 1};
     for (int meth = TN_NTK_STRUCTURED; meth <= TN_NTK_JACOBIAN; meth++) {
-        const size_t t = tile_rows(k, &pl, meth, n1 > n2 ? n1 : n2);
-        const double tiles1 = t ? ceil(N1 / (double)t) : 1;
-        const double feats = N1 * feat_one + (symmetric ? 0 : N2 * feat_one * (t >= n2 ? 1 : tiles1));
-        f[meth] = meth == TN_NTK_STRUCTURED ? feats + pairs * gram
-                                            : feats + (N1 + N2) * O * P +
-                                                  pairs * 2 * O * P * (k->full ? O : 1);
+        const size_t t = tile_rows(k, &pl, meth, nmax);
+        fits[meth] = t > 0;
+        if (!t) continue;
+        const double ta = t < n1 ? (double)t : N1, tiles1 = ceil(N1 / ta);
+        double rows_x2;   /* x2 rows whose features are computed */
+        if (symmetric)
+            rows_x2 = 0.5 * tiles1 * (tiles1 - 1) * ta;
+        else
+            rows_x2 = t >= n2 ? N2 : tiles1 * N2;
+        const double feats = (N1 + rows_x2) * feat_one;
+        f[meth] = meth == TN_NTK_STRUCTURED
+                      ? feats + pairs * gram
+                      : feats + (N1 + rows_x2) * O * P + pairs * 2 * O * P * (k->full ? O : 1);
     }
     f[TN_NTK_VECTOR_PRODUCTS] = N2 * O * (4 * P + 6 * (symmetric ? 0.5 * N1 : N1) * P);
     tni_param_layers_free(&pl);
     int best = TN_NTK_VECTOR_PRODUCTS;
     for (int meth = TN_NTK_JACOBIAN; meth >= TN_NTK_STRUCTURED; meth--)
-        if (fit[meth - 1] && f[meth] <= f[best]) best = meth;
+        if (fits[meth] && f[meth] <= f[best]) best = meth;
     f[TN_NTK_AUTO] = f[best];
     if (flops) memcpy(flops, f, sizeof f);
     return best;

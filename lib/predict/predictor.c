@@ -1,0 +1,231 @@
+/* predictor.c -- closed-form outputs of the linearized network trained on
+ * MSE by full-batch gradient descent or flow (predict.h, docs/math.md §6).
+ *
+ * With K + reg I = V^T diag(lam) V (rows of V the eigenvectors),
+ * r = f_0(X) - Y and h = eta / N:
+ *   f_t(X)  = Y + V^T diag(m_t(lam)) V r
+ *   f_t(x*) = f_0(x*) - K(x*, X) V^T diag(g_t(lam)) V r,  g = (1 - m) / lam,
+ * which is MATH.md's Theta^-1 (I - M_t) written so that a zero eigenvalue
+ * needs no inverse at finite t.  r is an n x O matrix: a traced kernel acts
+ * on its O columns, a full kernel on it flattened (rows (i, c)); in memory
+ * both are the same n O doubles, seen as m x cols. */
+#include "predict.h"
+#include "linalg.h"
+#include "../kernel/blas.h"
+
+#include <math.h>
+#include <string.h>
+
+void tni_predictor_delete(tn_predictor *p)
+{
+    if (p == NULL) return;
+    p->magic = TNI_MAGIC_DEAD;
+    tni_free(p->K);
+    tni_free(p->Y);
+    tni_free(p->V);
+    tni_free(p->lam);
+    tni_free(p->chol);
+    tni_free(p);
+}
+
+/* K + reg I into p->V, p->lam unless they are current.  On failure eig_ok
+ * stays 0 and the next call tries again. */
+static tn_status ensure_eig(tn_predictor *p, const char *fn)
+{
+    if (p->eig_ok) return TN_OK;
+    const size_t m = p->m;
+    memcpy(p->V, p->K, m * m * sizeof(double));
+    for (size_t i = 0; i < m; i++) p->V[i * m + i] += p->reg;
+    TNI_PRED_TRY(tni_eigh(p->ctx, fn, m, p->V, p->lam));
+    TNI_PRED_TRY(tni_clip_psd(p->ctx, fn,
+                         p->reg > 0 ? "the kernel plus TN_PRED_DIAG_REG" : "the kernel", p->lam,
+                         m));
+    p->eig_ok = 1;
+    return TN_OK;
+}
+
+static tn_status ensure_chol(tn_predictor *p, const char *fn)
+{
+    if (p->chol_ok) return TN_OK;
+    const size_t m = p->m;
+    if (p->chol == NULL) {
+        p->chol = tni_alloc_or_fail(p->ctx, fn, m * m, sizeof(double));
+        if (p->chol == NULL) return TN_E_NOMEM;
+    }
+    memcpy(p->chol, p->K, m * m * sizeof(double));
+    for (size_t i = 0; i < m; i++) p->chol[i * m + i] += p->reg;
+    int pivot;
+    /* The eigenvalues said the matrix is numerically nonsingular, so this
+     * fails only at the edge of that band; the message is the same. */
+    if (tni_cholesky(m, p->chol, &pivot) != TN_OK)
+        return tni_fail(p->ctx, TN_E_NUMERIC,
+                        "%s: the kernel is singular at t = infinity (Cholesky factorization "
+                        "failed at leading minor %d); set TN_PRED_DIAG_REG",
+                        fn, pivot);
+    p->chol_ok = 1;
+    return TN_OK;
+}
+
+tn_status tni_predictor_new(tn_ctx *ctx, const double *k, size_t n, size_t O, int full,
+                            const double *y, tn_predictor **out)
+{
+    static const char fn[] = "tn_predictor_create";
+    tn_predictor *p = tni_alloc_or_fail(ctx, fn, 1, sizeof *p);
+    if (p == NULL) return TN_E_NOMEM;
+    p->magic = TNI_MAGIC_PREDICTOR;
+    p->ctx = ctx;
+    p->n = n;
+    p->O = O;
+    p->full = full;
+    p->m = full ? n * O : n;
+    p->cols = full ? 1 : O;
+    p->eta = 1.0;
+    p->reg = 0.0;
+    p->time_mode = TN_PRED_STEPS;
+    const size_t m = p->m;
+    p->K = tni_alloc(ctx, m * m, sizeof(double));
+    p->V = tni_alloc(ctx, m * m, sizeof(double));
+    p->Y = tni_alloc(ctx, n * O, sizeof(double));
+    p->lam = tni_alloc(ctx, m, sizeof(double));
+    if (p->K == NULL || p->V == NULL || p->Y == NULL || p->lam == NULL) {
+        tni_predictor_delete(p);
+        return tni_fail(ctx, TN_E_NOMEM, "%s: out of memory for a kernel of dimension %zu", fn, m);
+    }
+    tni_sym_shift(k, m, 0.0, p->K);
+    memcpy(p->Y, y, n * O * sizeof(double));
+    /* Decomposing now serves the default regularizer and refuses an
+     * indefinite kernel at create, where the mistake was made. */
+    tn_status st = ensure_eig(p, fn);
+    if (st != TN_OK) {
+        tni_predictor_delete(p);
+        return st;
+    }
+    *out = p;
+    return TN_OK;
+}
+
+void tni_predictor_set(tn_predictor *p, tn_predictor_param q, double value)
+{
+    switch (q) {
+    case TN_PRED_LEARNING_RATE: p->eta = value; break;
+    case TN_PRED_DIAG_REG:
+        if (value != p->reg) {
+            p->reg = value;
+            p->eig_ok = 0;
+            p->chol_ok = 0;
+        }
+        break;
+    case TN_PRED_TIME: p->time_mode = (int)value; break;
+    }
+}
+
+tn_status tni_predictor_predict(tn_predictor *p, double t, const double *f0_train,
+                                double *f_train_t, const double *k_test_train,
+                                const double *f0_test, size_t n_test, double *f_test_t)
+{
+    static const char fn[] = "tn_predictor_predict";
+    tn_ctx *ctx = p->ctx;
+    const int th = ctx->threads;
+    const size_t m = p->m, cols = p->cols, nv = p->n * p->O;
+    const size_t mt = p->full ? n_test * p->O : n_test;    /* rows of k_test_train */
+    const size_t ntv = f_test_t ? n_test * p->O : 0;
+    TNI_PRED_TRY(ensure_eig(p, fn));
+
+    const double *lam = p->lam;
+    const double h = p->eta / (double)p->n;
+    const double xmax = h * lam[m - 1];
+    const int flow = p->time_mode == TN_PRED_FLOW;
+    const int at_inf = isinf(t);
+    const int singular = tni_eig_singular(lam, m);
+    if (at_inf && !flow && xmax >= 2.0)
+        return tni_fail(ctx, TN_E_NUMERIC,
+                        "%s: gradient descent diverges at this learning rate (eta lambda_max / "
+                        "n_train = %g >= 2), so t = infinity has no limit",
+                        fn, xmax);
+    if (at_inf && f_test_t && singular)
+        return tni_fail(ctx, TN_E_NUMERIC,
+                        "%s: the kernel is singular at t = infinity (smallest eigenvalue %g, "
+                        "at most %.3g x largest %g); set TN_PRED_DIAG_REG",
+                        fn, lam[0], tni_kernel_tol(m), lam[m - 1]);
+    if (at_inf && f_test_t) TNI_PRED_TRY(ensure_chol(p, fn));
+
+    /* Results are built in a workspace and copied out only once they are
+     * known to be finite, so a failure leaves the caller's buffers alone. */
+    size_t total = 4 * nv + 2 * m;
+    if (tni_add_overflow(total, f_train_t ? nv : 0, &total) ||
+        tni_add_overflow(total, ntv, &total))
+        return tni_fail(ctx, TN_E_NOMEM, "%s: the workspace size overflows", fn);
+    double *ws = tni_alloc_or_fail(ctx, fn, total, sizeof(double));
+    if (ws == NULL) return TN_E_NOMEM;
+    double *R = ws, *Z = R + nv, *W = Z + nv, *S = W + nv;
+    double *mf = S + nv, *gf = mf + m;
+    double *out_tr = gf + m, *out_te = out_tr + (f_train_t ? nv : 0);
+
+    for (size_t i = 0; i < nv; i++) R[i] = f0_train[i] - p->Y[i];
+    const double *V = p->V;
+    if (t == 0.0) {
+        /* Nothing has moved yet: exactly f_0, not f_0 up to the rounding of
+         * V^T V r. */
+        if (f_train_t) memcpy(out_tr, f0_train, nv * sizeof(double));
+        if (f_test_t) memcpy(out_te, f0_test, ntv * sizeof(double));
+    } else if (!at_inf) {
+        for (size_t k = 0; k < m; k++) tni_time_factors(flow, h, t, lam[k], &mf[k], &gf[k]);
+        /* Z = V r: r in the eigenbasis, shared by both outputs. */
+        tni_gemm(th, TNI_NOTRANS, TNI_NOTRANS, m, cols, m, 1.0, V, m, R, cols, 0.0, Z, cols);
+        if (f_train_t) {
+            for (size_t k = 0; k < m; k++)
+                for (size_t c = 0; c < cols; c++) W[k * cols + c] = mf[k] * Z[k * cols + c];
+            memcpy(out_tr, p->Y, nv * sizeof(double));
+            tni_gemm(th, TNI_TRANS, TNI_NOTRANS, m, cols, m, 1.0, V, m, W, cols, 1.0, out_tr,
+                     cols);
+        }
+        if (f_test_t) {
+            for (size_t k = 0; k < m; k++)
+                for (size_t c = 0; c < cols; c++) W[k * cols + c] = gf[k] * Z[k * cols + c];
+            tni_gemm(th, TNI_TRANS, TNI_NOTRANS, m, cols, m, 1.0, V, m, W, cols, 0.0, S, cols);
+        }
+    } else {
+        if (f_train_t) {
+            memcpy(out_tr, p->Y, nv * sizeof(double));
+            if (singular) {
+                /* Components on numerically zero eigenvalues never move;
+                 * all others have converged to Y. */
+                const double band = tni_kernel_tol(m) * lam[m - 1];
+                tni_gemm(th, TNI_NOTRANS, TNI_NOTRANS, m, cols, m, 1.0, V, m, R, cols, 0.0, Z,
+                         cols);
+                for (size_t k = 0; k < m; k++)
+                    for (size_t c = 0; c < cols; c++)
+                        W[k * cols + c] = lam[k] <= band ? Z[k * cols + c] : 0.0;
+                tni_gemm(th, TNI_TRANS, TNI_NOTRANS, m, cols, m, 1.0, V, m, W, cols, 1.0, out_tr,
+                         cols);
+            }
+        }
+        if (f_test_t) {
+            /* S = (K + reg I)^-1 r by Cholesky: the inverse itself, not the
+             * limit of g, so no eigenvalue is divided by. */
+            memcpy(S, R, nv * sizeof(double));
+            tni_cholesky_solve(m, p->chol, cols, S, Z);
+        }
+    }
+    if (f_test_t && t != 0.0) {
+        memcpy(out_te, f0_test, ntv * sizeof(double));
+        tni_gemm(th, TNI_NOTRANS, TNI_NOTRANS, mt, cols, m, -1.0, k_test_train, m, S, cols, 1.0,
+                 out_te, cols);
+    }
+
+    const int ok = (!f_train_t || tni_all_finite(out_tr, nv)) &&
+                   (!f_test_t || tni_all_finite(out_te, ntv));
+    if (!ok) {
+        tni_free(ws);
+        if (!flow && xmax > 2.0)
+            return tni_fail(ctx, TN_E_NUMERIC,
+                            "%s: the result overflows at t = %g: gradient descent diverges at "
+                            "this learning rate (eta lambda_max / n_train = %g > 2)",
+                            fn, t, xmax);
+        return tni_fail(ctx, TN_E_NUMERIC, "%s: the result is not finite at t = %g", fn, t);
+    }
+    if (f_train_t) memcpy(f_train_t, out_tr, nv * sizeof(double));
+    if (f_test_t) memcpy(f_test_t, out_te, ntv * sizeof(double));
+    tni_free(ws);
+    return TN_OK;
+}

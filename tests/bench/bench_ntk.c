@@ -1,0 +1,93 @@
+/* bench_ntk.c -- the empirical NTK of a 784-512-512-512-10 ReLU MLP, traced,
+ * for N = 256, 1024, 4096 inputs (x2 = x1): time and peak memory of each
+ * method, beside the BLIS dgemm rate measured in the same run.
+ * Targets: at N = 256 STRUCTURED is >= 100x faster than JACOBIAN;
+ * STRUCTURED runs within 2x of its own GEMM flop count at the dgemm rate;
+ * at N = 4096 its peak memory is at most the output plus 256 MiB.
+ * JACOBIAN and VECTOR_PRODUCTS cost N^2 O P flops; beyond N = 256 they are
+ * only projected from the cost model (labelled so), never timed. */
+#include "benchutil.h"
+#include "taylornet.h"
+#include "ntk/ntk.h"    /* internal: the cost model's flop counts */
+
+#include <math.h>
+#include <string.h>
+
+#define CK(expr)                                                                             \
+    do {                                                                                     \
+        tn_status s_ = (expr);                                                               \
+        if (s_ != TN_OK) {                                                                   \
+            fprintf(stderr, "%s: %s (%s)\n", #expr, tn_status_string(s_), tn_ctx_errmsg(ctx)); \
+            exit(1);                                                                         \
+        }                                                                                    \
+    } while (0)
+
+static tn_ctx *ctx;
+
+static const char *names[] = {"AUTO", "STRUCTURED", "JACOBIAN", "VECTOR_PRODUCTS"};
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* lines appear as they are measured */
+    const size_t max_n = argc > 1 ? (size_t)atol(argv[1]) : 4096;
+    const size_t d = 784, widths[] = {512, 512, 512, 10}, L = 4;
+    if (tn_ctx_create(&ctx) != TN_OK) return 1;
+    tn_net *net;
+    CK(tn_net_create(ctx, &d, 1, &net));
+    for (size_t l = 0; l < L; l++) {
+        CK(tn_net_add_dense(net, widths[l]));
+        if (l + 1 < L) CK(tn_net_add_activation(net, TN_ACT_RELU));
+    }
+    CK(tn_net_init(net, 1));
+    tn_ntk *k;
+    CK(tn_ntk_create(net, &k));
+
+    /* The reference rate: square-ish GEMMs of the Gram products' shapes. */
+    bu_gemm g[] = {{1024, 1024, 784, 0, 1}, {1024, 1024, 5120, 0, 1}, {1024, 1024, 512, 0, 1}};
+    const double rate = bu_flops(g, 3) / bu_gemm_seconds(g, 3, 1, 3);
+    printf("empirical NTK, MLP 784-512-512-512-10 (ReLU), traced, x2 = x1, double, 1 thread\n");
+    printf("BLIS dgemm: %.2f GFLOP/s\n\n", rate * 1e-9);
+    printf("%6s  %-16s %10s %10s %12s %14s %14s\n", "N", "method", "seconds", "GFLOP", "GFLOP/s",
+           "peak MiB", "output MiB");
+
+    for (size_t n = 256; n <= max_n; n *= 4) {
+        double *x = malloc(n * d * sizeof(double)), *K = malloc(n * n * sizeof(double));
+        for (size_t i = 0; i < n * d; i++) x[i] = 0.5 + 0.5 * sin(0.37 * (double)i);
+        const double out_mib = (double)(n * n * sizeof(double)) / (1 << 20);
+        double flops[4], t_struct = 0, t_jac = 0;
+        for (int m = TN_NTK_STRUCTURED; m <= TN_NTK_VECTOR_PRODUCTS; m++) {
+            CK(tn_ntk_set(k, TN_NTK_METHOD, m));
+            /* JACOBIAN gets room for tiles of ~25 examples (its J rows are
+             * 75 MB each); the others the default 256 MiB. */
+            CK(tn_ntk_set(k, TN_NTK_MEMORY_BUDGET, m == TN_NTK_JACOBIAN ? 4.0 * (1u << 30) : 256.0 * (1 << 20)));
+            tni_ntk_choose(k, n, n, 1, flops);
+            if (m != TN_NTK_STRUCTURED && n > 256) {
+                printf("%6zu  %-16s %10s %10.0f %12s %14s %14.1f   (projected: %.0f s at the dgemm rate)\n",
+                       n, names[m], "-", flops[m] * 1e-9, "-", "-", out_mib, flops[m] / rate);
+                continue;
+            }
+            size_t base, peak;
+            CK(tn_ctx_reset_peak_memory(ctx));
+            CK(tn_ctx_get_memory(ctx, &base, NULL));
+            const double t0 = bu_now();
+            CK(tn_ntk_compute(k, x, n, NULL, 0, K));
+            const double t = bu_now() - t0;
+            CK(tn_ctx_get_memory(ctx, NULL, &peak));
+            if (m == TN_NTK_STRUCTURED) t_struct = t;
+            if (m == TN_NTK_JACOBIAN) t_jac = t;
+            printf("%6zu  %-16s %10.2f %10.1f %12.2f %14.1f %14.1f\n", n, names[m], t,
+                   flops[m] * 1e-9, flops[m] / t * 1e-9, (double)(peak - base) / (1 << 20), out_mib);
+        }
+        CK(tn_ntk_set(k, TN_NTK_METHOD, TN_NTK_STRUCTURED));
+        tni_ntk_choose(k, n, n, 1, flops);
+        printf("        STRUCTURED: %.2fx its GEMM flops at the dgemm rate (target <= 2)", t_struct / (flops[1] / rate));
+        if (t_jac > 0) printf("; JACOBIAN / STRUCTURED = %.0fx (target >= 100)", t_jac / t_struct);
+        printf("\n");
+        free(x);
+        free(K);
+    }
+    tn_ntk_free(k);
+    tn_net_free(net);
+    tn_ctx_free(ctx);
+    return 0;
+}
