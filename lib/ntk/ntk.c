@@ -18,28 +18,33 @@ void tni_jacobian_block(int threads, size_t O, size_t P, int full, const double 
 tn_status tni_vp_compute(tn_ntk *k, const double *x1, size_t n1, const double *x2, size_t n2,
                          int symmetric, double *K, size_t rows_per_jvp, double *v, double *cot);
 
-/* Doubles a tile method needs for tiles of t rows of x1 and of x2: two
- * feature sets (plus Jacobian rows), the feature workspace with its forward
- * tape, and the per-block temporaries. */
-static double tile_doubles(const tn_ntk *k, const tni_param_layers *pl, int method, size_t t)
+/* Doubles a tile method needs for tiles of t rows: the feature sets (plus
+ * Jacobian rows) -- one when x2 = x1 fits a single tile, else two --, the
+ * feature workspace with its forward tape, and the per-block temporaries. */
+static double tile_doubles(const tn_ntk *k, const tni_param_layers *pl, int method, size_t t,
+                           int sets)
 {
     const size_t O = tni_net_output_dim(k->net), P = tn_net_num_params(k->net);
     double per = (double)tni_features_per_example(pl, O);
     if (method == TN_NTK_JACOBIAN) per += (double)O * (double)P;
-    double total = 2.0 * (double)t * per + (double)t * (double)tni_features_work_per_example(k->net, O);
+    double total = sets * (double)t * per + (double)t * (double)tni_features_work_per_example(k->net, O);
     if (method == TN_NTK_STRUCTURED) total += (double)tni_structured_tmp_doubles(t, t, O, k->full);
     return total;
 }
 
-/* The largest tile (rows) that fits the budget, at most n; 0 if none. */
-static size_t tile_rows(const tn_ntk *k, const tni_param_layers *pl, int method, size_t n)
+/* The tile size (rows) for n1 x n2 (symmetric: x2 = x1): all of x1 in one
+ * tile when that fits with a single feature set, else the largest t with two
+ * sets that fits, at most max(n1, n2); 0 if not even one row fits. */
+static size_t tile_rows(const tn_ntk *k, const tni_param_layers *pl, int method, size_t n1,
+                        size_t n2, int symmetric)
 {
     const double cap = (double)k->budget / sizeof(double);
-    if (tile_doubles(k, pl, method, 1) > cap) return 0;
-    size_t lo = 1, hi = n;
+    if (symmetric && tile_doubles(k, pl, method, n1, 1) <= cap) return n1;
+    if (tile_doubles(k, pl, method, 1, 2) > cap) return 0;
+    size_t lo = 1, hi = n1 > n2 ? n1 : n2;
     while (lo < hi) {
         const size_t mid = lo + (hi - lo + 1) / 2;
-        if (tile_doubles(k, pl, method, mid) <= cap) lo = mid;
+        if (tile_doubles(k, pl, method, mid, 2) <= cap) lo = mid;
         else hi = mid - 1;
     }
     return lo;
@@ -73,11 +78,10 @@ int tni_ntk_choose(const tn_ntk *k, size_t n1, size_t n2, int symmetric, double 
         gram += 2.0 * (in + (k->full ? O * O : O) * out);
         feat_one += 2.0 * in * out * (m > 0 ? 1.0 + O : 1.0);
     }
-    const size_t nmax = n1 > n2 ? n1 : n2;
     double f[4] = {0, 0, 0, 0};
     int fits[4] = {0, 0, 0, 1};
     for (int meth = TN_NTK_STRUCTURED; meth <= TN_NTK_JACOBIAN; meth++) {
-        const size_t t = tile_rows(k, &pl, meth, nmax);
+        const size_t t = tile_rows(k, &pl, meth, n1, n2, symmetric);
         fits[meth] = t > 0;
         if (!t) continue;
         const double ta = t < n1 ? (double)t : N1, tiles1 = ceil(N1 / ta);
@@ -130,9 +134,9 @@ static tn_status tiled(tn_ntk *k, int method, const double *x1, size_t n1, const
     tni_param_layers pl;
     tn_status st = tni_param_layers_of(ctx, k->net, &pl);
     if (st != TN_OK) return st;
-    const size_t t = tile_rows(k, &pl, method, n1 > n2 ? n1 : n2);
+    const size_t t = tile_rows(k, &pl, method, n1, n2, symmetric);
     if (t == 0) {
-        const double need = tile_doubles(k, &pl, method, 1) * sizeof(double);
+        const double need = tile_doubles(k, &pl, method, 1, 2) * sizeof(double);
         tni_param_layers_free(&pl);
         return tni_fail(ctx, TN_E_NOMEM,
                         "tn_ntk_compute: a memory budget of %zu bytes cannot hold one example "
