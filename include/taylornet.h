@@ -410,11 +410,33 @@ TN_API void tn_gp_free(tn_gp *g);
 /*=====================================================================
  * Trainer
  *
- * Trains a network's parameters in place.  The network must outlive the
- * trainer.  Loss conventions: MSE is (1/2N) sum_i |f(x_i) - y_i|^2;
- * softmax cross-entropy is -(1/N) sum_i sum_c y_ic log softmax(f(x_i))_c with
- * rows of y probabilities (one-hot for labels).  Optimizers follow
- * torch.optim's update rules and defaults (docs/conventions.md).
+ * Trains a network's parameters theta in place.  The network must outlive
+ * the trainer.  The trained model is
+ *   g(theta; x) = alpha (m(theta; x) - [centered] m(theta0; x)),
+ * with m = f at TN_TRAIN_ORDER 0 (full training) and m = f_k, the order-k
+ * Taylor expansion around theta0, at order k >= 1 (k = 1: linearized
+ * training).  The loss is L(g, y) / alpha^2 (lazy scaling, Chizat et al.):
+ * MSE is (1/2N) sum_i |g(x_i) - y_i|^2; softmax cross-entropy is
+ * -(1/N) sum_i sum_c y_ic log softmax(g(x_i))_c with rows of y probabilities
+ * (one-hot for labels).
+ *
+ * theta0 is the network's parameters when the trainer is made and each time
+ * TN_TRAIN_ORDER is set (to any value, so changing the order mid-training
+ * re-expands at the current theta and keeps the optimizer state);
+ * TN_TRAIN_REEXPAND_EVERY K > 0 moves it to theta after every K-th step
+ * (K = 1 is full training step for step).
+ *
+ * Full-batch training is cheap at order >= 1: the order-0 blocks of the
+ * expansion (f(theta0; x) and every layer's base activations) depend only
+ * on theta0 and the batch, and are reused when the same batch comes back.
+ * The trainer keeps a copy of the last batch and compares the new one byte
+ * for byte (O(n d), small beside the GEMMs it saves), so a changed batch,
+ * even at the same address, is never served stale results; rebasing or
+ * changing the order drops the cache.  Centered order-0 training caches
+ * f(theta0; x) the same way.
+ *
+ * Optimizers follow torch.optim's update rules and defaults
+ * (docs/conventions.md); weight decay acts on theta, as there.
  *===================================================================*/
 
 typedef struct tn_trainer tn_trainer;
@@ -454,10 +476,11 @@ TN_API tn_status tn_trainer_get(const tn_trainer *tr, tn_train_param p, double *
  *  bit-identical to before.  Errors: TN_E_INVALID_ARG, TN_E_NUMERIC, TN_E_NOMEM. */
 TN_API tn_status tn_trainer_step(tn_trainer *tr, const double *x, const double *y, size_t n,
                                  double *loss);
-/** The loss of the trained model on a batch, without updating. */
+/** The loss L(g, y) / alpha^2 of the trained model on a batch, without updating. */
 TN_API tn_status tn_trainer_loss(tn_trainer *tr, const double *x, const double *y, size_t n,
                                  double *loss);
-/** y (n x O) = the trained model on x (the network f at its current theta). */
+/** y (n x O) = the trained model g on x (see above: f, or f_k, with alpha and
+ *  centering). */
 TN_API tn_status tn_trainer_predict(tn_trainer *tr, const double *x, size_t n, double *y);
 /** The number of successful steps taken. 0 for NULL. */
 TN_API uint64_t tn_trainer_num_steps(const tn_trainer *tr);

@@ -1,0 +1,253 @@
+/*
+ * common.h -- what the example programs share, so each example reads as its
+ * training recipe and nothing else.
+ *
+ *   errors      EX_CHECK(ctx, tn_call(...)) and ex_die: print and exit (an
+ *               example may exit on error; the library never does)
+ *   timing      ex_now: monotonic wall-clock seconds
+ *   randomness  ex_rng: a small seeded generator for shuffles and data
+ *   data        ex_load_data: Fashion-MNIST (or a synthetic stand-in) as
+ *               double matrices with one-hot targets and integer labels
+ *   batches     ex_shuffle, ex_gather, and ex_batcher over both
+ *   training    ex_train_epoch: one pass of tn_trainer_step over a batcher
+ *   evaluation  ex_trainer_accuracy, ex_net_accuracy, ex_count_correct
+ *   networks    ex_build_mlp: dense/activation stack, initialized
+ *   arguments   ex_parse_args: "--name value" flags from a table
+ *
+ * Matrices follow the library's conventions: row-major double, one example
+ * per row.
+ */
+#ifndef TN_EXAMPLES_COMMON_H
+#define TN_EXAMPLES_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "taylornet.h"
+
+/* Lets the compiler check ex_die's format string against its arguments. */
+#if defined(__GNUC__)
+#  define EX_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
+#else
+#  define EX_PRINTF(fmt_index, first_arg)
+#endif
+
+/*---------------------------------------------------------------------
+ * Errors and memory
+ *-------------------------------------------------------------------*/
+
+/** Prints "error: <message>" to stderr and exits with EXIT_FAILURE. */
+_Noreturn void ex_die(const char *fmt, ...) EX_PRINTF(1, 2);
+
+/** When st is not TN_OK: prints where, what was called, the status and
+ *  tn_ctx_errmsg(ctx), then exits.  Use through EX_CHECK. */
+void ex_check_status(const tn_ctx *ctx, tn_status st, const char *call, const char *file,
+                     int line);
+#define EX_CHECK(ctx, call) ex_check_status((ctx), (call), #call, __FILE__, __LINE__)
+
+/** malloc of count * size bytes, overflow-checked; exits when out of memory.
+ *  A zero size still returns a unique pointer.  Free with free(). */
+void *ex_xmalloc(size_t count, size_t size);
+/** The same, zero-filled. */
+void *ex_xcalloc(size_t count, size_t size);
+
+/*---------------------------------------------------------------------
+ * Timing
+ *-------------------------------------------------------------------*/
+
+/** Seconds on CLOCK_MONOTONIC (differences are wall-clock time, immune to
+ *  clock adjustments). */
+double ex_now(void);
+
+/*---------------------------------------------------------------------
+ * Random numbers (xoshiro256** seeded through splitmix64): the same seed
+ * gives the same shuffles and synthetic data on every platform.
+ *-------------------------------------------------------------------*/
+
+typedef struct ex_rng {
+    uint64_t s[4];
+} ex_rng;
+
+void ex_rng_seed(ex_rng *rng, uint64_t seed);
+uint64_t ex_rng_next(ex_rng *rng);
+/** Uniform in [0, 1), 53 random bits. */
+double ex_rng_uniform(ex_rng *rng);
+/** Standard normal. */
+double ex_rng_normal(ex_rng *rng);
+/** Uniform in [0, n), without modulo bias; n must be > 0. */
+size_t ex_rng_below(ex_rng *rng, size_t n);
+
+/*---------------------------------------------------------------------
+ * Data
+ *-------------------------------------------------------------------*/
+
+#define EX_NUM_CLASSES 10
+/** Where Debian's dataset-fashion-mnist puts the files. */
+#define EX_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+/** Environment variable that overrides EX_FASHION_MNIST_DIR. */
+#define EX_FASHION_MNIST_ENV "TN_FASHION_MNIST_DIR"
+
+typedef struct ex_dataset {
+    size_t n;           /* examples */
+    size_t d;           /* features per example (784 for 28 x 28 images) */
+    size_t classes;     /* EX_NUM_CLASSES */
+    double *x;          /* n x d */
+    double *y;          /* n x classes, one-hot */
+    int *labels;        /* n, in [0, classes) */
+} ex_dataset;
+
+typedef enum ex_scaling {
+    EX_SCALE_UNIT = 0,                  /* pixels / 255, in [0, 1] */
+    EX_SCALE_STANDARDIZE = 1,           /* then minus the training mean, over the training
+                                           std (one scalar each, over all pixels) */
+    EX_SCALE_STANDARDIZE_FEATURES = 2   /* the same per feature; constant features (the
+                                           image border) are only centered */
+} ex_scaling;
+
+typedef struct ex_data_options {
+    const char *dir;            /* NULL: $TN_FASHION_MNIST_DIR if set, else EX_FASHION_MNIST_DIR */
+    size_t max_train;           /* keep the first max_train training examples; 0: all */
+    size_t max_test;            /* the same for the test set */
+    ex_scaling scaling;
+    int force_synthetic;        /* 1: skip the files, use the synthetic set */
+    uint64_t synthetic_seed;
+    size_t synthetic_train;     /* sizes of the synthetic set before the limits above */
+    size_t synthetic_test;
+} ex_data_options;
+
+typedef struct ex_data {
+    ex_dataset train;
+    ex_dataset test;
+    int synthetic;              /* 1 when the synthetic stand-in was used */
+    double mean, std;           /* the scalar standardization applied (0 and 1 if none) */
+    char source[512];           /* one line saying what was loaded, from where */
+} ex_data;
+
+/** Defaults: directory from the environment, all examples,
+ *  EX_SCALE_STANDARDIZE, synthetic fallback of 6000 + 1000 examples, seed 1. */
+void ex_data_options_default(ex_data_options *opt);
+
+/** Loads the training and test sets (opt NULL: the defaults).  When any of the four IDX files is
+ *  missing, says so on stderr and generates the synthetic stand-in instead: 10
+ *  Gaussian clusters in 784 dimensions, seeded, learnable but not perfectly
+ *  separable.  A file that exists but is unreadable or corrupt is an error,
+ *  not a reason to fall back.  Prints data->source to stdout.  Returns 0, or
+ *  -1 after printing the reason to stderr (then *data is empty).  Like every
+ *  allocation here, running out of memory exits (ex_xmalloc). */
+int ex_load_data(const ex_data_options *opt, ex_data *data);
+/** Frees both sets and empties *data.  NULL is fine. */
+void ex_data_free(ex_data *data);
+
+/*---------------------------------------------------------------------
+ * Minibatches
+ *-------------------------------------------------------------------*/
+
+/** Fisher-Yates shuffle of idx[0..n) in place. */
+void ex_shuffle(size_t *idx, size_t n, ex_rng *rng);
+/** Copies rows idx[0..count) of ds into x (count x d) and, when y is not
+ *  NULL, y (count x classes). */
+void ex_gather(const ex_dataset *ds, const size_t *idx, size_t count, double *x, double *y);
+
+/** Walks a data set in shuffled minibatches, a fresh permutation per epoch. */
+typedef struct ex_batcher {
+    const ex_dataset *ds;
+    size_t batch;       /* rows per batch; the last batch of an epoch may be shorter */
+    size_t *order;      /* the current epoch's permutation */
+    size_t pos;         /* next position in order */
+    double *x;          /* the current batch, batch x d */
+    double *y;          /* batch x classes */
+    ex_rng rng;
+} ex_batcher;
+
+/** batch must be > 0; a batch larger than the data set is cut to its size.
+ *  ds must outlive the batcher. */
+void ex_batcher_init(ex_batcher *b, const ex_dataset *ds, size_t batch, uint64_t seed);
+/** Fills b->x and b->y with the next batch and returns its number of rows;
+ *  returns 0 once at the end of each epoch (the next call starts a new,
+ *  reshuffled epoch). */
+size_t ex_batcher_next(ex_batcher *b);
+/** Abandons the rest of the current epoch; the next batch starts a new one. */
+void ex_batcher_restart(ex_batcher *b);
+void ex_batcher_free(ex_batcher *b);
+
+/*---------------------------------------------------------------------
+ * Training and evaluation
+ *-------------------------------------------------------------------*/
+
+/** One epoch: tn_trainer_step on every batch of b.  *mean_loss (may be NULL)
+ *  receives the per-example mean of the losses the steps report (each taken
+ *  before its update).  On a failing step returns its status at once (the
+ *  message is in the network's context) and restarts the batcher. */
+tn_status ex_train_epoch(tn_trainer *tr, ex_batcher *b, double *mean_loss);
+
+/** Cosine annealing by epoch: base at epoch 0, falling to near 0 for the
+ *  last of `epochs` epochs (0-based), so the final epochs average out the
+ *  minibatch noise instead of bouncing around the optimum. */
+double ex_cosine_lr(double base, size_t epoch, size_t epochs);
+
+/** Default rows per evaluation call. */
+#define EX_EVAL_CHUNK 1000
+
+/** Index of the largest of v[0..n); NaN never wins; SIZE_MAX if every entry
+ *  is NaN (so such an output never counts as correct). */
+size_t ex_argmax(const double *v, size_t n);
+/** How many rows of out (n x width) have their argmax at labels[i]. */
+size_t ex_count_correct(const double *out, size_t n, size_t width, const int *labels);
+/** Fraction of ds classified correctly by tn_trainer_predict (the trained
+ *  model, whatever its order), chunk rows per call (0: EX_EVAL_CHUNK).  The
+ *  trainer's network must have ds->classes outputs (a trainer cannot be
+ *  asked its width; ex_net_accuracy checks it).  A failing call's status is
+ *  returned (message in the network's context) and *acc is unchanged. */
+tn_status ex_trainer_accuracy(tn_trainer *tr, const ex_dataset *ds, size_t chunk, double *acc);
+/** The same through tn_net_forward: the network at its current theta. */
+tn_status ex_net_accuracy(tn_net *net, const ex_dataset *ds, size_t chunk, double *acc);
+
+/*---------------------------------------------------------------------
+ * Networks
+ *-------------------------------------------------------------------*/
+
+typedef struct ex_mlp_spec {
+    size_t input;           /* input features */
+    size_t width;           /* units per hidden layer */
+    size_t hidden_layers;   /* dense+activation pairs before the output layer */
+    size_t outputs;
+    tn_activation act;
+    int parameterization;   /* TN_PARAM_NTK or TN_PARAM_STANDARD */
+    double sigma_w;         /* <= 0: the library's default */
+    double sigma_b;         /* < 0: the library's default */
+    uint64_t seed;          /* for tn_net_init */
+} ex_mlp_spec;
+
+/** 784 -> 512 -> 512 -> 10, ReLU, standard parameterization, library
+ *  default sigmas, seed 1. */
+void ex_mlp_spec_default(ex_mlp_spec *spec);
+/** Creates and initializes the MLP of spec in ctx.  On failure *out is NULL,
+ *  nothing leaks and the message is in ctx. */
+tn_status ex_build_mlp(tn_ctx *ctx, const ex_mlp_spec *spec, tn_net **out);
+
+/*---------------------------------------------------------------------
+ * Command line
+ *-------------------------------------------------------------------*/
+
+typedef enum ex_arg_kind {
+    EX_ARG_SIZE = 0,    /* size_t *, a whole number >= 0 */
+    EX_ARG_INT = 1,     /* int * */
+    EX_ARG_U64 = 2,     /* uint64_t * */
+    EX_ARG_DOUBLE = 3,  /* double *, finite */
+    EX_ARG_STRING = 4,  /* const char **, points into argv */
+    EX_ARG_FLAG = 5     /* int *, set to 1; takes no value */
+} ex_arg_kind;
+
+typedef struct ex_arg {
+    const char *name;   /* without the dashes: "epochs" matches --epochs */
+    ex_arg_kind kind;
+    void *value;        /* holds the default before parsing */
+    const char *help;
+} ex_arg;
+
+/** Parses "--name value" and "--name=value" against args[0..nargs).  --help
+ *  (or -h) prints `about`, each flag with its help and default, and exits 0;
+ *  an unknown flag or a malformed value prints the problem and exits 2. */
+void ex_parse_args(int argc, char **argv, const ex_arg *args, size_t nargs, const char *about);
+
+#endif
