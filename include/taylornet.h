@@ -455,7 +455,8 @@ typedef enum tn_train_param {
     TN_TRAIN_ORDER = 200,           /* 0: full network (default); k >= 1: order-k Taylor model */
     TN_TRAIN_REEXPAND_EVERY = 201,  /* 0: never (default); K: base theta0 <- theta every K steps */
     TN_TRAIN_OUTPUT_SCALE = 300,    /* alpha, default 1 */
-    TN_TRAIN_CENTERED = 301         /* 1: model is alpha (f(theta) - f(theta0)) */
+    TN_TRAIN_CENTERED = 301,        /* 1: model is alpha (f(theta) - f(theta0)) */
+    TN_TRAIN_DIAGNOSTICS = 400      /* 1: compute the neural Taylor diagnostics at each step */
 } tn_train_param;
 
 enum { TN_LOSS_MSE = 0, TN_LOSS_SOFTMAX_XENT = 1 };
@@ -482,6 +483,32 @@ TN_API tn_status tn_trainer_loss(tn_trainer *tr, const double *x, const double *
 /** y (n x O) = the trained model g on x (see above: f, or f_k, with alpha and
  *  centering). */
 TN_API tn_status tn_trainer_predict(tn_trainer *tr, const double *x, size_t n, double *y);
+/** Neural Taylor diagnostics (Balduzzi et al. 2017; docs/math.md §7), for
+ *  the network f whatever model is trained, with alpha and centering.  With
+ *  TN_TRAIN_DIAGNOSTICS 1 each step also computes, on its batch, the loss the
+ *  network's first-order Taylor model at theta_t predicts for theta_{t+1},
+ *    L(alpha (f(theta_t) + J_t (theta_{t+1} - theta_t) - [centered] f(theta0)), y) / alpha^2,
+ *  and the loss actually reached at theta_{t+1}; and, once a probe batch is
+ *  set, the fraction of ReLU-family units (leaky included) of the probe
+ *  whose on/off state (z > 0) changed in the step and since the probe was
+ *  set (0 for networks without such units).  Cost: one JVP and two forwards
+ *  on the batch, one forward on the probe.  A failure here fails the step
+ *  and leaves everything unchanged. */
+typedef enum tn_train_stat {
+    TN_STAT_LOSS = 0,                   /* the loss before the last step (always) */
+    TN_STAT_TAYLOR_PREDICTED = 1,       /* the first-order prediction of the loss after it */
+    TN_STAT_LOSS_REACHED = 2,           /* the loss after it, on the same batch */
+    TN_STAT_PATTERN_CHANGE_STEP = 3,    /* fraction of probe units that switched in the step */
+    TN_STAT_PATTERN_CHANGE_INIT = 4,    /* ... that differ from when the probe was set */
+    TN_STAT_GRAD_NORM = 5               /* |gradient| before clipping (always) */
+} tn_train_stat;
+/** Sets (a copy of) the probe batch and takes its current pattern as the
+ *  reference.  Errors: TN_E_INVALID_ARG, TN_E_NOMEM. */
+TN_API tn_status tn_trainer_set_probe(tn_trainer *tr, const double *x, size_t n);
+/** A statistic of the last successful step.  Errors: TN_E_STATE (no step
+ *  yet, diagnostics off, or no probe for the pattern statistics),
+ *  TN_E_INVALID_ARG. */
+TN_API tn_status tn_trainer_stat(const tn_trainer *tr, tn_train_stat s, double *value);
 /** The number of successful steps taken. 0 for NULL. */
 TN_API uint64_t tn_trainer_num_steps(const tn_trainer *tr);
 TN_API void tn_trainer_free(tn_trainer *tr);

@@ -60,6 +60,30 @@ TN_API tn_status tn_trainer_predict(tn_trainer *tr, const double *x, size_t n, d
     return tni_trainer_predict(tr, x, n, y);
 }
 
+TN_API tn_status tn_trainer_set_probe(tn_trainer *tr, const double *x, size_t n)
+{
+    static const char fn[] = "tn_trainer_set_probe";
+    TNI_TRY(tni_check_handle(tr, TNI_MAGIC_TRAINER));
+    TNI_TRY(tni_check_ptr(tr->ctx, fn, x, "x"));
+    TNI_TRY(tni_check_rows(tr->ctx, fn, n));
+    TNI_TRY(tni_check_matrix(tr->ctx, fn, "x", n, tr->d));
+    return tni_diagnostics_set_probe(tr, x, n);
+}
+
+TN_API tn_status tn_trainer_stat(const tn_trainer *tr, tn_train_stat s, double *value)
+{
+    static const char fn[] = "tn_trainer_stat";
+    TNI_TRY(tni_check_handle(tr, TNI_MAGIC_TRAINER));
+    TNI_TRY(tni_check_ptr(tr->ctx, fn, value, "value"));
+    if ((int)s < TN_STAT_LOSS || (int)s > TN_STAT_GRAD_NORM)
+        return tni_fail(tr->ctx, TN_E_INVALID_ARG, "%s: %d is not a tn_train_stat", fn, (int)s);
+    if (!(tr->stat_valid & 1u << s))
+        return tni_fail(tr->ctx, TN_E_STATE, "%s: statistic %d was not computed at the last step "
+                        "(no step yet, TN_TRAIN_DIAGNOSTICS off, or no probe set)", fn, (int)s);
+    *value = tr->stat[s];
+    return TN_OK;
+}
+
 TN_API uint64_t tn_trainer_num_steps(const tn_trainer *tr)
 {
     return tni_check_handle(tr, TNI_MAGIC_TRAINER) == TN_OK ? tr->steps : 0;

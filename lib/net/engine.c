@@ -278,3 +278,20 @@ tn_status tni_engine_cotangent_sweep(const tn_net *net, tni_tape *tp, const doub
     }
     return TN_OK;
 }
+
+size_t tni_engine_relu_pattern(const tn_net *net, const tni_tape *tp, unsigned char *bits)
+{
+    size_t count = 0;
+    for (size_t l = 0; l < net->nlayers; l++) {
+        const tni_layer *L = &net->layers[l];
+        if (L->kind != TNI_LAYER_ACTIVATION ||
+            (L->act != TN_ACT_RELU && L->act != TN_ACT_LEAKY_RELU))
+            continue;
+        /* The saved slope c_0 is 1 exactly where z_0 > 0 (series.c). */
+        const size_t n = tp->batch * L->out_size;
+        if (bits)
+            for (size_t e = 0; e < n; e++) bits[count + e] = tp->series[l][e] == 1.0;
+        count += n;
+    }
+    return count;
+}

@@ -138,6 +138,11 @@ tn_status tni_engine_cotangent_sweep(const tn_net *net, tni_tape *tp, const doub
                                      const double *cot, size_t sets, double *work,
                                      tni_layer_visit_fn visit, void *user);
 
+/* The on/off state (z_0 > 0) of every ReLU-family unit in the last forward,
+ * one byte each, layer by layer, row-major within a layer; returns how
+ * many there are (bits NULL: only count). */
+size_t tni_engine_relu_pattern(const tn_net *net, const tni_tape *tp, unsigned char *bits);
+
 /* --- layers (dense.c, activation.c) -------------------------------------- */
 
 /* What a layer's forward or reverse sees.  Blocks are batch * size values

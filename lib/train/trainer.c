@@ -83,6 +83,7 @@ void tni_trainer_delete(tn_trainer *tr)
     for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) tni_free(vecs[i]);
     tni_expansion_release(&tr->ex);
     tni_batch_key_free(&tr->f0_key);
+    tni_diagnostics_free(tr);
     tr->magic = TNI_MAGIC_DEAD;
     tni_free(tr);
 }
@@ -172,6 +173,11 @@ tn_status tni_trainer_set(tn_trainer *tr, tn_train_param p, double v)
         REQUIRE(v == 0 || v == 1, "must be 0 or 1");
         tr->centered = (int)v;
         return TN_OK;
+    case TN_TRAIN_DIAGNOSTICS:
+        name = "diagnostics";
+        REQUIRE(v == 0 || v == 1, "must be 0 or 1");
+        tr->diagnostics = (int)v;
+        return TN_OK;
     }
 #undef REQUIRE
     return tni_fail(ctx, TN_E_INVALID_ARG, "%s: %d is not a tn_train_param", fn, (int)p);
@@ -193,6 +199,7 @@ tn_status tni_trainer_get(const tn_trainer *tr, tn_train_param p, double *value)
     case TN_TRAIN_REEXPAND_EVERY: *value = (double)tr->reexpand_every; return TN_OK;
     case TN_TRAIN_OUTPUT_SCALE: *value = tr->alpha; return TN_OK;
     case TN_TRAIN_CENTERED: *value = tr->centered; return TN_OK;
+    case TN_TRAIN_DIAGNOSTICS: *value = tr->diagnostics; return TN_OK;
     }
     return tni_fail(tr->ctx, TN_E_INVALID_ARG, "tn_trainer_get: %d is not a tn_train_param",
                     (int)p);
@@ -299,12 +306,10 @@ tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, siz
     if (!tni_all_finite(tr->grad, tr->P))
         return tni_fail(tr->ctx, TN_E_NUMERIC,
                         "%s: the gradient is not finite; parameters and state unchanged", fn);
-    if (tr->clip > 0) {
-        const double g = norm2(tr->grad, tr->P);
-        if (g > tr->clip) {
-            const double s = tr->clip / g;
-            for (size_t i = 0; i < tr->P; i++) tr->grad[i] *= s;
-        }
+    const double gnorm = norm2(tr->grad, tr->P);
+    if (tr->clip > 0 && gnorm > tr->clip) {
+        const double s = tr->clip / gnorm;
+        for (size_t i = 0; i < tr->P; i++) tr->grad[i] *= s;
     }
     tni_opt o = tr->opt;
     o.t = tr->opt.t + 1;
@@ -317,6 +322,12 @@ tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, siz
         return tni_fail(tr->ctx, TN_E_NUMERIC,
                         "%s: the update overflows (learning rate too large?); parameters and "
                         "state unchanged", fn);
+    double stat[6] = {L, 0, 0, 0, 0, gnorm};
+    unsigned valid = 1u << TN_STAT_LOSS | 1u << TN_STAT_GRAD_NORM;
+    if (tr->diagnostics) {
+        st = tni_diagnostics_step(tr, x, y, n, tr->theta_new, stat, &valid);
+        if (st != TN_OK) return st;
+    }
     /* Commit: nothing above touched what the caller can see. */
     tni_net_swap_theta(tr->net, &tr->theta_new);
     for (int i = 0; i < ns; i++) {
@@ -326,6 +337,9 @@ tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, siz
     }
     tr->opt.t = o.t;
     tr->steps++;
+    memcpy(tr->stat, stat, sizeof stat);
+    tr->stat_valid = valid;
+    if (tr->diagnostics) tni_diagnostics_commit(tr);
     if (tr->reexpand_every > 0 && tr->steps % tr->reexpand_every == 0)
         tni_expansion_rebase(&tr->ex, tni_net_theta(tr->net));
     if (loss) *loss = L;

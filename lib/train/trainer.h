@@ -42,6 +42,13 @@ struct tn_trainer {
     size_t cap_rows;
     double *g, *cot, *f0;
     tni_batch_key f0_key;           /* the batch f0 = f(theta0; x) belongs to (order 0) */
+    /* Statistics of the last step (tn_trainer_stat), bit s of stat_valid set
+     * when stat[s] holds a value. */
+    double stat[6];
+    unsigned stat_valid;
+    /* Neural Taylor diagnostics (diagnostics.c), off unless asked for. */
+    int diagnostics;
+    struct tni_diagnostics *diag;
 };
 
 tn_status tni_trainer_new(tn_net *net, tn_trainer **out);
@@ -53,5 +60,17 @@ tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, siz
 tn_status tni_trainer_loss(tn_trainer *tr, const double *x, const double *y, size_t n,
                            double *loss);
 tn_status tni_trainer_predict(tn_trainer *tr, const double *x, size_t n, double *y);
+
+/* --- diagnostics.c: the neural Taylor approximation (docs/math.md §7) --- */
+/* The network's first-order Taylor prediction of the loss after the update
+ * theta -> theta_new on the step's batch, the loss reached there, and the
+ * ReLU pattern changes on the probe batch; written into tr->stat (not
+ * committed: the step may still be dropped). */
+tn_status tni_diagnostics_step(tn_trainer *tr, const double *x, const double *y, size_t n,
+                               const double *theta_new, double stat[6], unsigned *valid);
+/* Makes the probe pattern of this step the reference for the next one. */
+void tni_diagnostics_commit(tn_trainer *tr);
+tn_status tni_diagnostics_set_probe(tn_trainer *tr, const double *x, size_t n);
+void tni_diagnostics_free(tn_trainer *tr);
 
 #endif
