@@ -242,6 +242,47 @@ START_TEST(auto_prefers_structured_for_mlps)
 }
 END_TEST
 
+/* The analytic kernels through the public handle: only MLPs under NTK
+ * parameterization have them; x2 = NULL equals x2 = x1. */
+START_TEST(analytic_through_the_handle)
+{
+    const size_t n = 5;
+    double *x = tu_random(n * D, 8, 1.0), nngp[25], ntk[25], nngp2[25], ntk2[25];
+    tn_net *net = make_net(TN_ACT_RELU, TN_PARAM_NTK, 2);
+    tn_ntk *k;
+    TN_CK(ctx, tn_ntk_create(net, &k));
+    TN_CK(ctx, tn_ntk_analytic(k, x, n, NULL, 0, nngp, ntk));
+    TN_CK(ctx, tn_ntk_analytic(k, x, n, x, n, nngp2, ntk2));
+    ck_assert_double_le(tu_rel_err(nngp2, nngp, 25, 1e-300), 1e-12);
+    ck_assert_double_le(tu_rel_err(ntk2, ntk, 25, 1e-300), 1e-12);
+    for (size_t i = 0; i < n; i++) ck_assert_double_gt(ntk[i * n + i], nngp[i * n + i]);
+    TN_CK(ctx, tn_ntk_analytic(k, x, n, NULL, 0, NULL, ntk2));
+    ck_assert_mem_eq(ntk, ntk2, sizeof ntk);
+    tn_ntk_free(k);
+    tn_net_free(net);
+    /* Standard parameterization, a doubled activation, a trailing activation. */
+    net = make_net(TN_ACT_RELU, TN_PARAM_STANDARD, 2);
+    TN_CK(ctx, tn_ntk_create(net, &k));
+    ck_assert_int_eq(tn_ntk_analytic(k, x, n, NULL, 0, nngp, ntk), TN_E_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "NTK parameterization"));
+    tn_ntk_free(k);
+    tn_net_free(net);
+    for (int variant = 0; variant < 2; variant++) {
+        TN_CK(ctx, tn_net_create(ctx, &D, 1, &net));
+        TN_CK(ctx, tn_net_add_dense(net, 4));
+        TN_CK(ctx, tn_net_add_activation(net, TN_ACT_TANH));
+        TN_CK(ctx, tn_net_add_activation(net, TN_ACT_TANH));
+        if (variant == 0) TN_CK(ctx, tn_net_add_dense(net, 2));
+        TN_CK(ctx, tn_net_init(net, 1));
+        TN_CK(ctx, tn_ntk_create(net, &k));
+        ck_assert_int_eq(tn_ntk_analytic(k, x, n, NULL, 0, nngp, ntk), TN_E_UNSUPPORTED);
+        tn_ntk_free(k);
+        tn_net_free(net);
+    }
+    free(x);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ntk");
@@ -254,6 +295,7 @@ int main(void)
     tcase_add_test(tc, progress_and_cancellation);
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, auto_prefers_structured_for_mlps);
+    tcase_add_test(tc, analytic_through_the_handle);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -134,11 +134,7 @@ TN_API tn_status tn_ntk_analytic(tn_ntk *k, const double *x1, size_t n1, const d
     TNI_TRY(pair_args(k, fn, x1, n1, x2, n2, 1));
     tni_mlp_spec spec;
     TNI_TRY(mlp_spec(k, &spec));
-#ifdef TNI_HAVE_ANALYTIC
     return tni_analytic_mlp(k->ctx, &spec, x1, n1, x2, x2 ? n2 : n1, nngp, ntk);
-#else
-    return tni_fail(k->ctx, TN_E_UNSUPPORTED, "%s: not built yet", fn);
-#endif
 }
 
 TN_API void tn_ntk_free(tn_ntk *k)
