@@ -206,7 +206,7 @@ TN_API tn_status tn_net_vjp(tn_net *net, const double *x, size_t n,
 /** Writes the network (architecture, settings and theta) to `path` in the
  *  versioned binary format of docs/conventions.md, through a temporary file
  *  in the same directory renamed over `path`, so a crash never leaves a
- *  half-written file.  Errors: TN_E_INVALID_ARG, TN_E_STATE (before init),
+ *  half-written file.  The file's mode is 0666 less the umask.  Errors: TN_E_INVALID_ARG, TN_E_STATE (before init),
  *  TN_E_IO, TN_E_NOMEM. */
 TN_API tn_status tn_net_save(const tn_net *net, const char *path);
 /** Reads a network written by tn_net_save into a new handle of ctx.

@@ -4,6 +4,7 @@
 #include "../net/net.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,21 +105,31 @@ static void write_net(writer *w, const tn_net *net)
     w->len = 0;
 }
 
+/* Creates `path`.<pid>.<n> exclusively, with mode 0666 less the umask, the
+ * mode a plain fopen would give (mkstemp's 0600 would survive the rename). */
+static int create_temp(const char *path, char *tmp, size_t cap)
+{
+    for (unsigned n = 0; n < 1000; n++) {
+        snprintf(tmp, cap, "%s.%ld.%u.tmp", path, (long)getpid(), n);
+        const int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
+}
+
 tn_status tni_netfile_save(const tn_net *net, const char *path)
 {
     tn_ctx *ctx = net->ctx;
-    const size_t plen = strlen(path);
-    char *tmp = tni_alloc_or_fail(ctx, "tn_net_save", plen + 8, 1);
+    const size_t cap = strlen(path) + 48;
+    char *tmp = tni_alloc_or_fail(ctx, "tn_net_save", cap, 1);
     if (tmp == NULL) return TN_E_NOMEM;
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".XXXXXX", 8);
     writer *w = tni_alloc(ctx, 1, sizeof *w);
     if (w == NULL) {
         tni_free(tmp);
         return tni_fail(ctx, TN_E_NOMEM, "tn_net_save: out of memory");
     }
     tn_status st = TN_OK;
-    const int fd = mkstemp(tmp);
+    const int fd = create_temp(path, tmp, cap);
     if (fd < 0) {
         st = tni_fail(ctx, TN_E_IO, "tn_net_save: cannot create a temporary file beside '%s': %s",
                       path, strerror(errno));
