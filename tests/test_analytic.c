@@ -824,9 +824,5 @@ int main(void)
     tcase_add_loop_test(width, empirical_kernels_approach_analytic_as_width_grows, 0, 2);
     tcase_add_loop_test(width, output_covariance_over_seeds_converges_to_nngp, 0, 2);
     suite_add_tcase(s, width);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }

@@ -159,9 +159,5 @@ int main(void)
     tcase_add_loop_test(tc, each_activation_matches_closed_form, 0, 8);
     tcase_add_test(tc, leading_activation_leaves_input_alone);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }

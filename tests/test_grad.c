@@ -109,9 +109,5 @@ int main(void)
     tcase_add_loop_test(tc, jvp_and_vjp_match_finite_differences, 0, 16);
     tcase_add_test(tc, vjp_over_many_rows_equals_sum_of_rows);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }

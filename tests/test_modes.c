@@ -286,9 +286,5 @@ int main(void)
     tcase_add_loop_test(tc, full_batch_training_uses_the_cache, 0, 3);
     tcase_add_test(tc, lazy_distance_falls_like_one_over_alpha);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }

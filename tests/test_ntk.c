@@ -297,9 +297,5 @@ int main(void)
     tcase_add_test(tc, auto_prefers_structured_for_mlps);
     tcase_add_test(tc, analytic_through_the_handle);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }

@@ -1293,9 +1293,5 @@ int main(void)
     tcase_add_test(tg, gp_singular_and_indefinite);
     tcase_add_test(tg, gp_bad_arguments_and_failures_change_nothing);
     suite_add_tcase(s, tg);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }

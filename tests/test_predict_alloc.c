@@ -217,9 +217,5 @@ int main(void)
     tcase_add_test(tc, predictor_allocations);
     tcase_add_test(tc, gp_allocations);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }

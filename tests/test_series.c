@@ -183,9 +183,5 @@ int main(void)
     tcase_add_loop_test(tc, recurrences_match_faa_di_bruno, 0, 5);
     tcase_add_test(tc, reverse_is_transposed_toeplitz);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }

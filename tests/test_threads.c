@@ -306,9 +306,5 @@ int main(void)
     tcase_add_test(tc, concurrent_contexts_reproduce_single_thread);
     tcase_add_test(tc, error_messages_are_per_context);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }

@@ -417,9 +417,5 @@ int main(void)
     tcase_add_test(tc, numeric_failure_keeps_adam_state);
     tcase_add_loop_test(tc, sgd_step_is_minus_the_loss_gradient, 0, 2);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }

@@ -77,6 +77,17 @@ static inline tn_net *tu_mlp(tn_ctx *ctx, size_t d, const size_t *widths, size_t
     return net;
 }
 
+/* Runs a suite (forking per test, as Check does by default) and gives the
+ * exit status of the program. */
+static inline int tu_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    const int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 static const char *const tu_act_names[] = {"identity", "relu", "leaky_relu", "tanh",
                                            "sigmoid", "erf", "gelu", "softplus"};
 

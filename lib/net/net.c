@@ -166,51 +166,47 @@ size_t tni_net_chunk_rows(const tn_net *net, size_t order, size_t n)
     return rows < n ? rows : n;
 }
 
-tn_status tni_net_forward(tn_net *net, const double *x, size_t n, double *y)
+/* One pass over n rows in bounded chunks at order 0 (forward into y, or
+ * the VJP of cot into grad) or order 1 along tangent (the JVP into jv). */
+static tn_status chunked(tn_net *net, const double *x, size_t n, const double *tangent,
+                         double *y, double *jv, const double *cot, double *grad)
 {
     tn_status st = own_tape(net);
     if (st != TN_OK) return st;
-    const size_t d = net->input_size, O = tni_net_output_dim(net), rows = tni_net_chunk_rows(net, 0, n);
+    const size_t order = tangent ? 1 : 0;
+    const size_t d = net->input_size, O = tni_net_output_dim(net);
+    const size_t rows = tni_net_chunk_rows(net, order, n);
     for (size_t i = 0; i < n; i += rows) {
         const size_t b = n - i < rows ? n - i : rows;
-        st = tni_engine_forward(net, net->tape, net->theta, NULL, 0, x + i * d, b, 0);
+        st = tni_engine_forward(net, net->tape, net->theta, tangent, order, x + i * d, b, 0);
+        if (st == TN_OK && grad)
+            st = tni_engine_reverse(net, net->tape, net->theta, NULL, cot + i * O, grad, i > 0);
         if (st != TN_OK) return st;
-        tni_engine_output_sum(net->tape, 0, y + i * O);
+        if (y) tni_engine_output_sum(net->tape, 0, y + i * O);
+        if (jv) {
+            /* The order-1 coefficient; deg is 1 whenever the net has parameters. */
+            size_t deg;
+            const double *z = tni_engine_output(net->tape, &deg);
+            if (deg >= 1)
+                memcpy(jv + i * O, z + b * O, b * O * sizeof(double));
+            else
+                memset(jv + i * O, 0, b * O * sizeof(double));
+        }
     }
     return TN_OK;
+}
+
+tn_status tni_net_forward(tn_net *net, const double *x, size_t n, double *y)
+{
+    return chunked(net, x, n, NULL, y, NULL, NULL, NULL);
 }
 
 tn_status tni_net_jvp(tn_net *net, const double *x, size_t n, const double *tangent, double *out)
 {
-    tn_status st = own_tape(net);
-    if (st != TN_OK) return st;
-    const size_t d = net->input_size, O = tni_net_output_dim(net), rows = tni_net_chunk_rows(net, 1, n);
-    for (size_t i = 0; i < n; i += rows) {
-        const size_t b = n - i < rows ? n - i : rows;
-        st = tni_engine_forward(net, net->tape, net->theta, tangent, 1, x + i * d, b, 0);
-        if (st != TN_OK) return st;
-        size_t deg;
-        const double *z = tni_engine_output(net->tape, &deg);
-        /* The order-1 coefficient; deg is 1 whenever the net has parameters. */
-        if (deg >= 1)
-            memcpy(out + i * O, z + b * O, b * O * sizeof(double));
-        else
-            memset(out + i * O, 0, b * O * sizeof(double));
-    }
-    return TN_OK;
+    return chunked(net, x, n, tangent, NULL, out, NULL, NULL);
 }
 
 tn_status tni_net_vjp(tn_net *net, const double *x, size_t n, const double *cot, double *grad)
 {
-    tn_status st = own_tape(net);
-    if (st != TN_OK) return st;
-    const size_t d = net->input_size, O = tni_net_output_dim(net), rows = tni_net_chunk_rows(net, 0, n);
-    for (size_t i = 0; i < n; i += rows) {
-        const size_t b = n - i < rows ? n - i : rows;
-        st = tni_engine_forward(net, net->tape, net->theta, NULL, 0, x + i * d, b, 0);
-        if (st == TN_OK)
-            st = tni_engine_reverse(net, net->tape, net->theta, NULL, cot + i * O, grad, i > 0);
-        if (st != TN_OK) return st;
-    }
-    return TN_OK;
+    return chunked(net, x, n, NULL, NULL, NULL, cot, grad);
 }

@@ -13,14 +13,7 @@
 #include <math.h>
 #include <string.h>
 
-#define CK(expr)                                                                             \
-    do {                                                                                     \
-        tn_status s_ = (expr);                                                               \
-        if (s_ != TN_OK) {                                                                   \
-            fprintf(stderr, "%s: %s (%s)\n", #expr, tn_status_string(s_), tn_ctx_errmsg(ctx)); \
-            exit(1);                                                                         \
-        }                                                                                    \
-    } while (0)
+#define CK(expr) BU_CK(ctx, expr)
 
 static tn_ctx *ctx;
 
@@ -32,13 +25,7 @@ int main(int argc, char **argv)
     const size_t max_n = argc > 1 ? (size_t)atol(argv[1]) : 4096;
     const size_t d = 784, widths[] = {512, 512, 512, 10}, L = 4;
     if (tn_ctx_create(&ctx) != TN_OK) return 1;
-    tn_net *net;
-    CK(tn_net_create(ctx, &d, 1, &net));
-    for (size_t l = 0; l < L; l++) {
-        CK(tn_net_add_dense(net, widths[l]));
-        if (l + 1 < L) CK(tn_net_add_activation(net, TN_ACT_RELU));
-    }
-    CK(tn_net_init(net, 1));
+    tn_net *net = bu_mlp(ctx, d, widths, L, TN_ACT_RELU);
     tn_ntk *k;
     CK(tn_ntk_create(net, &k));
 

@@ -15,31 +15,12 @@
 #include <math.h>
 #include <string.h>
 
-#define CK(expr)                                                                             \
-    do {                                                                                     \
-        tn_status s_ = (expr);                                                               \
-        if (s_ != TN_OK) {                                                                   \
-            fprintf(stderr, "%s: %s (%s)\n", #expr, tn_status_string(s_), tn_ctx_errmsg(ctx)); \
-            exit(1);                                                                         \
-        }                                                                                    \
-    } while (0)
+#define CK(expr) BU_CK(ctx, expr)
 
 enum { B = 256, NB = 3 };
 static const size_t d = 784, widths[] = {1024, 1024, 1024, 10}, L = 4;
 static tn_ctx *ctx;
 static double *xs[NB], *ys[NB];
-
-static tn_net *make_net(tn_activation act)
-{
-    tn_net *net;
-    CK(tn_net_create(ctx, &d, 1, &net));
-    for (size_t l = 0; l < L; l++) {
-        CK(tn_net_add_dense(net, widths[l]));
-        if (l + 1 < L) CK(tn_net_add_activation(net, act));
-    }
-    CK(tn_net_init(net, 1));
-    return net;
-}
 
 /* Mean seconds per step over reps steps (after one warm-up step); batches
  * rotate unless `fixed`. */
@@ -113,7 +94,7 @@ int main(int argc, char **argv)
     printf("BLIS dgemm on the full step's shapes: %.2f GFLOP/s\n\n", flops / gemm * 1e-9);
     const tn_activation acts[] = {TN_ACT_RELU, TN_ACT_TANH};
     for (int a = 0; a < 2; a++) {
-        tn_net *net = make_net(acts[a]);
+        tn_net *net = bu_mlp(ctx, d, widths, L, acts[a]);
         const double full = step_time(net, 0, 0, reps);
         printf("%s: full step %.1f ms (%.2f GFLOP/s, %.0f%% of dgemm)\n",
                acts[a] == TN_ACT_RELU ? "ReLU" : "tanh", full * 1e3, flops / full * 1e-9,

@@ -11,14 +11,7 @@
 #include <math.h>
 #include <string.h>
 
-#define CK(expr)                                                                             \
-    do {                                                                                     \
-        tn_status s_ = (expr);                                                               \
-        if (s_ != TN_OK) {                                                                   \
-            fprintf(stderr, "%s: %s (%s)\n", #expr, tn_status_string(s_), tn_ctx_errmsg(ctx)); \
-            return 1;                                                                        \
-        }                                                                                    \
-    } while (0)
+#define CK(expr) BU_CK(ctx, expr)
 
 int main(int argc, char **argv)
 {
@@ -27,13 +20,7 @@ int main(int argc, char **argv)
     const int reps = argc > 1 ? atoi(argv[1]) : 10;
     tn_ctx *ctx;
     if (tn_ctx_create(&ctx) != TN_OK) return 1;
-    tn_net *net;
-    CK(tn_net_create(ctx, &d, 1, &net));
-    for (size_t l = 0; l < L; l++) {
-        CK(tn_net_add_dense(net, widths[l]));
-        if (l + 1 < L) CK(tn_net_add_activation(net, TN_ACT_RELU));
-    }
-    CK(tn_net_init(net, 1));
+    tn_net *net = bu_mlp(ctx, d, widths, L, TN_ACT_RELU);
     tn_trainer *tr;
     CK(tn_trainer_create(net, &tr));
     CK(tn_trainer_set(tr, TN_TRAIN_LOSS, TN_LOSS_SOFTMAX_XENT));

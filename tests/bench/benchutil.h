@@ -12,6 +12,31 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "taylornet.h"
+
+/* Stops the benchmark with the context's message when a call fails. */
+#define BU_CK(ctx, expr)                                                                     \
+    do {                                                                                     \
+        tn_status s_ = (expr);                                                               \
+        if (s_ != TN_OK) {                                                                   \
+            fprintf(stderr, "%s: %s (%s)\n", #expr, tn_status_string(s_), tn_ctx_errmsg(ctx)); \
+            exit(1);                                                                         \
+        }                                                                                    \
+    } while (0)
+
+/* An MLP d -> widths[0] -> act -> ... -> widths[L-1], initialized from seed 1. */
+static inline tn_net *bu_mlp(tn_ctx *ctx, size_t d, const size_t *widths, size_t L, tn_activation act)
+{
+    tn_net *net;
+    BU_CK(ctx, tn_net_create(ctx, &d, 1, &net));
+    for (size_t l = 0; l < L; l++) {
+        BU_CK(ctx, tn_net_add_dense(net, widths[l]));
+        if (l + 1 < L) BU_CK(ctx, tn_net_add_activation(net, act));
+    }
+    BU_CK(ctx, tn_net_init(net, 1));
+    return net;
+}
+
 static inline double bu_now(void)
 {
     struct timespec t;
