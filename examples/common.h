@@ -13,6 +13,10 @@
  *   evaluation  ex_trainer_accuracy, ex_net_accuracy, ex_count_correct
  *   networks    ex_build_mlp: dense/activation stack, initialized
  *   arguments   ex_parse_args: "--name value" flags from a table
+ *   contexts    ex_ctx_create: a context with a BLAS thread count
+ *   sessions    ex_train_config / ex_train_session: the flags, setup and
+ *               per-epoch report every training example shares, so an
+ *               example only sets its trainer mode
  *
  * Matrices follow the library's conventions: row-major double, one example
  * per row.
@@ -193,6 +197,9 @@ double ex_cosine_lr(double base, size_t epoch, size_t epochs);
 size_t ex_argmax(const double *v, size_t n);
 /** How many rows of out (n x width) have their argmax at labels[i]. */
 size_t ex_count_correct(const double *out, size_t n, size_t width, const int *labels);
+/** ||a - b||_F / ||b||_F over n entries (||a - b||_F when b is all zero):
+ *  how the examples compare two computations of the same outputs. */
+double ex_rel_diff(const double *a, const double *b, size_t n);
 /** Fraction of ds classified correctly by tn_trainer_predict (the trained
  *  model, whatever its order), chunk rows per call (0: EX_EVAL_CHUNK).  The
  *  trainer's network must have ds->classes outputs (a trainer cannot be
@@ -249,5 +256,88 @@ typedef struct ex_arg {
  *  (or -h) prints `about`, each flag with its help and default, and exits 0;
  *  an unknown flag or a malformed value prints the problem and exits 2. */
 void ex_parse_args(int argc, char **argv, const ex_arg *args, size_t nargs, const char *about);
+
+/*---------------------------------------------------------------------
+ * Contexts and names
+ *-------------------------------------------------------------------*/
+
+/** A new context using `threads` BLAS threads; exits on failure. */
+tn_ctx *ex_ctx_create(int threads);
+
+/** "sgd", "momentum", "nesterov", "rmsprop", "adam" -> TN_OPT_*; exits on
+ *  anything else. */
+int ex_optimizer_from_name(const char *name);
+/** "standard", "ntk" -> TN_PARAM_*; exits on anything else. */
+int ex_parameterization_from_name(const char *name);
+/** "xent", "mse" -> TN_LOSS_*; exits on anything else. */
+int ex_loss_from_name(const char *name);
+
+/*---------------------------------------------------------------------
+ * Training sessions: what full_training and the Taylor-model examples
+ * share.  An example fills an ex_train_config with its defaults, adds its
+ * own flags after the EX_TRAIN_NARGS shared ones, opens a session (data,
+ * context, MLP, trainer with loss, optimizer and learning rate), sets its
+ * trainer mode, and runs it:
+ *
+ *     ex_train_config cfg;
+ *     ex_train_config_default(&cfg);
+ *     ex_arg args[EX_TRAIN_NARGS + 1];
+ *     ex_train_config_args(&cfg, args);
+ *     args[EX_TRAIN_NARGS] = (ex_arg){"order", EX_ARG_INT, &order, "Taylor order"};
+ *     ex_parse_args(argc, argv, args, EX_TRAIN_NARGS + 1, "...");
+ *     ex_train_session s;
+ *     ex_train_session_open(&cfg, &s);
+ *     EX_CHECK(s.ctx, tn_trainer_set(s.tr, TN_TRAIN_ORDER, order));
+ *     ex_train_session_run(&cfg, &s, "order-2 Taylor model");
+ *     ex_train_session_close(&s);
+ *-------------------------------------------------------------------*/
+
+typedef struct ex_train_config {
+    size_t epochs, batch;
+    double lr;                  /* initial learning rate */
+    const char *schedule;       /* "cosine" (ex_cosine_lr by epoch) or "constant" */
+    const char *optimizer;      /* ex_optimizer_from_name */
+    const char *loss;           /* ex_loss_from_name */
+    size_t width, depth;        /* units per hidden layer, hidden layers (ReLU) */
+    const char *param;          /* ex_parameterization_from_name */
+    uint64_t seed;              /* initialization; the shuffles use a stream derived from it */
+    int threads;                /* BLAS threads */
+    size_t n_train, n_test;     /* first N examples of each set, 0: all */
+    const char *data_dir;       /* NULL: the default of ex_data_options */
+    int synthetic;              /* 1: the synthetic stand-in */
+} ex_train_config;
+
+/** full_training's defaults: 8 epochs of batch 128, Adam at 1e-3 with the
+ *  cosine schedule, softmax cross-entropy, 784-256-256-10 ReLU in standard
+ *  parameterization, seed 1, 1 BLAS thread, all the data. */
+void ex_train_config_default(ex_train_config *cfg);
+
+/** The number of flags ex_train_config_args fills. */
+#define EX_TRAIN_NARGS 15
+/** Fills args[0..EX_TRAIN_NARGS) with the shared flags, pointing into cfg
+ *  (whose current values are the defaults --help shows). */
+void ex_train_config_args(ex_train_config *cfg, ex_arg *args);
+
+typedef struct ex_train_session {
+    ex_data data;
+    tn_ctx *ctx;
+    tn_net *net;
+    tn_trainer *tr;             /* loss, optimizer and cfg->lr set; order 0 */
+    ex_mlp_spec spec;
+} ex_train_session;
+
+/** Checks cfg, loads the data, creates the context, the MLP and its trainer,
+ *  and prints the "net:" line.  Exits on any failure. */
+void ex_train_session_open(const ex_train_config *cfg, ex_train_session *s);
+/** Prints the "training:" line, then `model` on a "model:" line (when not
+ *  NULL), then trains cfg->epochs epochs, printing per epoch the learning
+ *  rate, the mean training loss, the test accuracy (tn_trainer_predict: the
+ *  trained model, whatever the trainer's mode) and the elapsed seconds, and
+ *  finally the "final test accuracy" line.  Returns the final accuracy;
+ *  exits on failure. */
+double ex_train_session_run(const ex_train_config *cfg, ex_train_session *s, const char *model);
+/** Frees everything the session holds.  The trainer goes first: it refers
+ *  to the network, which refers to the context. */
+void ex_train_session_close(ex_train_session *s);
 
 #endif
