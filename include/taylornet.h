@@ -182,7 +182,11 @@ TN_API tn_status tn_net_init(tn_net *net, uint64_t seed);
 TN_API size_t tn_net_num_params(const tn_net *net);
 /** d, or H*W*C; 0 for NULL. */
 TN_API size_t tn_net_input_size(const tn_net *net);
-/** The number of outputs O per example (the width of the last layer); 0 for NULL. */
+/** The input shape given to tn_net_create: *ndim (1 or 3) values written to
+ *  shape, which must hold 3.  Errors: TN_E_INVALID_ARG. */
+TN_API tn_status tn_net_input_shape(const tn_net *net, size_t *shape, size_t *ndim);
+/** The number of outputs O per example: the width of the last layer (the
+ *  input size while the net has no layers); 0 for NULL. */
 TN_API size_t tn_net_output_dim(const tn_net *net);
 /** Copies theta (len must equal P).  Errors: TN_E_INVALID_ARG, TN_E_SHAPE,
  *  TN_E_STATE (before init). */

@@ -148,6 +148,24 @@ START_TEST(leading_activation_leaves_input_alone)
 }
 END_TEST
 
+/* The input shape comes back as given, for vectors and NHWC images. */
+START_TEST(input_shape_round_trip)
+{
+    const size_t img[3] = {4, 5, 3};
+    size_t shape[3] = {0, 0, 0}, ndim = 0;
+    tn_net *net;
+    TN_CK(ctx, tn_net_create(ctx, img, 3, &net));
+    TN_CK(ctx, tn_net_input_shape(net, shape, &ndim));
+    ck_assert_uint_eq(ndim, 3);
+    ck_assert_mem_eq(shape, img, sizeof img);
+    ck_assert_uint_eq(tn_net_input_size(net), 60);
+    ck_assert_uint_eq(tn_net_output_dim(net), 60);   /* no layers yet */
+    ck_assert_int_eq(tn_net_input_shape(net, NULL, &ndim), TN_E_INVALID_ARG);
+    ck_assert_int_eq(tn_net_input_shape(NULL, shape, &ndim), TN_E_INVALID_ARG);
+    tn_net_free(net);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("forward");
@@ -158,6 +176,7 @@ int main(void)
     tcase_add_test(tc, layout_rows_and_outputs);
     tcase_add_loop_test(tc, each_activation_matches_closed_form, 0, 8);
     tcase_add_test(tc, leading_activation_leaves_input_alone);
+    tcase_add_test(tc, input_shape_round_trip);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -129,6 +129,17 @@ TN_API size_t tn_net_input_size(const tn_net *net)
     return tni_check_handle(net, TNI_MAGIC_NET) == TN_OK ? net->input_size : 0;
 }
 
+TN_API tn_status tn_net_input_shape(const tn_net *net, size_t *shape, size_t *ndim)
+{
+    static const char fn[] = "tn_net_input_shape";
+    TNI_TRY(tni_check_handle(net, TNI_MAGIC_NET));
+    TNI_TRY(tni_check_ptr(net->ctx, fn, shape, "shape"));
+    TNI_TRY(tni_check_ptr(net->ctx, fn, ndim, "ndim"));
+    for (size_t i = 0; i < net->input_ndim; i++) shape[i] = net->input_shape[i];
+    *ndim = net->input_ndim;
+    return TN_OK;
+}
+
 TN_API size_t tn_net_output_dim(const tn_net *net)
 {
     return tni_check_handle(net, TNI_MAGIC_NET) == TN_OK ? tni_net_output_dim(net) : 0;

@@ -1,0 +1,116 @@
+"""Trainer: trains a network's parameters in place."""
+
+from ctypes import byref, c_double
+
+from ._args import Dims, empty, enum_arg, ptr
+from ._handle import Handle, Settings, check_parent
+from ._lib import lib, trainer_p
+from .enums import Loss, Optimizer, TrainParam, TrainStat
+from .network import Network
+
+__all__ = ["Trainer"]
+
+
+class Trainer(Settings, Handle):
+    """Trains a network's parameters theta in place (``tn_trainer``).
+
+    The trained model is ``g(theta; x) = alpha (m(theta; x) - [centered]
+    m(theta0; x))`` with m the network (``order=0``, default) or its order-k
+    Taylor expansion around theta0 (``order=k``; k = 1 is linearized
+    training).  The loss is MSE ((1/2N) sum |g - y|^2) or softmax
+    cross-entropy, divided by alpha^2.
+
+    Settings (:meth:`set`, :meth:`get`, or keywords here), by
+    :class:`TrainParam` member or name: ``loss`` (:class:`Loss`),
+    ``optimizer`` (:class:`Optimizer`), ``learning_rate``, ``momentum``,
+    ``beta1``, ``beta2``, ``epsilon``, ``weight_decay``, ``clip_norm``,
+    ``order``, ``reexpand_every``, ``output_scale``, ``centered``,
+    ``diagnostics``.  Keywords are applied in the order given.
+
+    Shapes: x ``(n, d)``, y ``(n, O)`` (targets; rows of probabilities for
+    cross-entropy).
+
+    Lifetime: keeps its Network alive (which must outlive it); closing the
+    network closes it.
+
+    Args:
+        network: an initialized :class:`Network`.
+        settings: e.g. ``optimizer="adam", learning_rate=1e-2``.
+    """
+
+    _free = lib.tn_trainer_free
+    _param_enum = TrainParam
+    _set_fn = lib.tn_trainer_set
+    _get_fn = lib.tn_trainer_get
+    _value_types = {TrainParam.LOSS: Loss, TrainParam.OPTIMIZER: Optimizer,
+                    TrainParam.ORDER: int, TrainParam.REEXPAND_EVERY: int,
+                    TrainParam.CENTERED: int, TrainParam.DIAGNOSTICS: int}
+
+    def __init__(self, network, **settings):
+        check_parent(network, Network, "network")
+        out = trainer_p()
+        network._call(lib.tn_trainer_create, network._h, byref(out))
+        self._attach(out, network)
+        self.configure(**settings)
+
+    def _describe(self):
+        return (f"optimizer={self.get('optimizer').name.lower()} order={self.get('order')} "
+                f"num_steps={self.num_steps}")
+
+    @property
+    def network(self):
+        """The :class:`Network` being trained."""
+        return self._parent
+
+    def _batch(self, x, y=None):
+        net = self._parent
+        dims = Dims(d=net.input_size, O=net.output_dim)
+        dims.check("x", x, "n", "d")
+        if y is not None:
+            dims.check("y", y, "n", "O")
+        return dims
+
+    def step(self, x, y):
+        """One optimizer update on the batch; returns the loss before it.
+
+        A loss or gradient that is not finite raises NumericError and leaves
+        the parameters and optimizer state exactly as before.
+        """
+        dims = self._batch(x, y)
+        loss = c_double()
+        self._call(lib.tn_trainer_step, self._h, ptr(x), ptr(y), dims["n"], byref(loss))
+        return loss.value
+
+    def loss(self, x, y):
+        """The loss of the trained model on a batch, without updating."""
+        dims = self._batch(x, y)
+        loss = c_double()
+        self._call(lib.tn_trainer_loss, self._h, ptr(x), ptr(y), dims["n"], byref(loss))
+        return loss.value
+
+    def predict(self, x):
+        """The trained model g on x ``(n, d)`` -> ``(n, O)``."""
+        dims = self._batch(x)
+        y = empty(dims["n"], dims["O"])
+        self._call(lib.tn_trainer_predict, self._h, ptr(x), dims["n"], ptr(y))
+        return y
+
+    @property
+    def num_steps(self):
+        """The number of successful steps taken."""
+        return lib.tn_trainer_num_steps(self._h)
+
+    def set_probe(self, x):
+        """Sets (a copy of) the probe batch x ``(n, d)`` of the diagnostics and
+        takes its current ReLU pattern as the reference."""
+        dims = self._batch(x)
+        self._call(lib.tn_trainer_set_probe, self._h, ptr(x), dims["n"])
+
+    def stat(self, stat):
+        """A statistic of the last successful step (:class:`TrainStat` or its
+        name, e.g. ``"grad_norm"``).  StateError when it was not computed (no
+        step yet, ``diagnostics`` off, or no probe for the pattern
+        statistics)."""
+        value = c_double()
+        self._call(lib.tn_trainer_stat, self._h, enum_arg(TrainStat, stat), byref(value))
+        return value.value
