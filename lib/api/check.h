@@ -8,13 +8,6 @@
 
 #include "../core/core.h"
 
-/* Returns from the calling function with the status when it is not TN_OK. */
-#define TNI_TRY(expr)                          \
-    do {                                       \
-        tn_status tni_st_ = (expr);            \
-        if (tni_st_ != TN_OK) return tni_st_;  \
-    } while (0)
-
 /* A handle: NULL -> TN_E_INVALID_ARG (no context to hold a message),
  * wrong tag -> TN_E_MISUSE. */
 static inline tn_status tni_check_handle(const void *h, uint32_t magic)

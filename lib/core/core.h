@@ -39,6 +39,13 @@ struct tn_ctx {
     void *progress_user;
 };
 
+/* Returns from the calling function with the status when it is not TN_OK. */
+#define TNI_TRY(expr)                          \
+    do {                                       \
+        tn_status tni_st_ = (expr);            \
+        if (tni_st_ != TN_OK) return tni_st_;  \
+    } while (0)
+
 /* Records a message in ctx (printf format, prefixed by nothing) and returns
  * status, so a check reads `return tni_fail(ctx, TN_E_SHAPE, "...")`.
  * ctx may be NULL (then only the status is returned). */

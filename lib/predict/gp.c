@@ -33,14 +33,8 @@ void tni_gp_delete(tn_gp *g)
 static tn_status ensure_eig(tn_gp *g, const char *fn)
 {
     if (g->eig_ok) return TN_OK;
-    const size_t n = g->n;
-    memcpy(g->V, g->T, n * n * sizeof(double));
-    for (size_t i = 0; i < n; i++) g->V[i * n + i] += g->reg;
-    TNI_PRED_TRY(tni_eigh(g->ctx, fn, n, g->V, g->lam));
-    TNI_PRED_TRY(tni_clip_psd(g->ctx, fn,
-                         g->reg > 0 ? "the NTK train kernel plus TN_GP_DIAG_REG"
-                                    : "the NTK train kernel",
-                         g->lam, n));
+    TNI_TRY(tni_eigh_shifted(g->ctx, fn, "the NTK train kernel", "TN_GP_DIAG_REG", g->n, g->T,
+                             g->reg, g->V, g->lam));
     g->eig_ok = 1;
     return TN_OK;
 }
@@ -49,23 +43,13 @@ static tn_status ensure_chol(tn_gp *g, const char *fn)
 {
     if (g->chol_ok) return TN_OK;
     const size_t n = g->n;
-    if (g->chol == NULL) {
-        g->chol = tni_alloc_or_fail(g->ctx, fn, n * n, sizeof(double));
-        if (g->chol == NULL) return TN_E_NOMEM;
-    }
-    memcpy(g->chol, g->K, n * n * sizeof(double));
-    for (size_t i = 0; i < n; i++) g->chol[i * n + i] += g->reg;
-    const double anorm = tni_norm1(g->chol, n);
-    int pivot;
-    if (tni_cholesky(n, g->chol, &pivot) != TN_OK)
-        return tni_fail(g->ctx, TN_E_NUMERIC,
-                        "%s: the NNGP train kernel%s is not positive definite (Cholesky "
-                        "factorization failed at leading minor %d); set TN_GP_DIAG_REG",
-                        fn, g->reg > 0 ? " plus TN_GP_DIAG_REG" : "", pivot);
+    const double anorm = tni_norm1_shifted(g->K, n, g->reg);
+    TNI_TRY(tni_cholesky_shifted(g->ctx, fn, "the NNGP train kernel", "TN_GP_DIAG_REG", n, g->K,
+                                 g->reg, &g->chol));
     /* A factorization can succeed on a matrix singular up to rounding, and
      * then its solves are noise: ask for the condition too. */
     double rcond;
-    TNI_PRED_TRY(tni_cholesky_rcond(g->ctx, fn, n, g->chol, anorm, &rcond));
+    TNI_TRY(tni_cholesky_rcond(g->ctx, fn, n, g->chol, anorm, &rcond));
     if (!(rcond > TNI_GP_RCOND_MIN))
         return tni_fail(g->ctx, TN_E_NUMERIC,
                         "%s: the NNGP train kernel%s is numerically singular (reciprocal "
@@ -156,7 +140,7 @@ tn_status tni_gp_nngp_posterior(tn_gp *g, const double *k_test_train,
     tn_ctx *ctx = g->ctx;
     const int th = ctx->threads;
     const size_t n = g->n, O = g->O, nt = n_test;
-    TNI_PRED_TRY(ensure_chol(g, fn));
+    TNI_TRY(ensure_chol(g, fn));
     const size_t parts[] = {nt * n, O * n, mean ? nt * O : 0, cov ? nt * nt : 0};
     double *ws = workspace(ctx, fn, parts, 4);
     if (ws == NULL) return TN_E_NOMEM;
@@ -194,7 +178,7 @@ tn_status tni_gp_ntk_posterior(tn_gp *g, double t, const double *ntk_test_train,
     tn_ctx *ctx = g->ctx;
     const int th = ctx->threads;
     const size_t n = g->n, O = g->O, nt = n_test;
-    TNI_PRED_TRY(ensure_eig(g, fn));
+    TNI_TRY(ensure_eig(g, fn));
     const double *lam = g->lam, *V = g->V;
     const int at_inf = isinf(t);
     if (at_inf && tni_eig_singular(lam, n))

@@ -4,6 +4,8 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 /* Reference LAPACK, column-major, 32-bit integers.  gfortran passes the
  * length of each CHARACTER argument as a hidden trailing size_t; passing it
@@ -123,14 +125,14 @@ tn_status tni_cholesky(size_t m, double *A, int *pivot)
     return info == 0 ? TN_OK : TN_E_NUMERIC;
 }
 
-double tni_norm1(const double *A, size_t m)
+double tni_norm1_shifted(const double *A, size_t m, double shift)
 {
     double best = 0.0;
     /* Row sums of the row-major array are column sums of A^T; for the
      * symmetric matrices this serves, the same thing. */
     for (size_t i = 0; i < m; i++) {
         double s = 0.0;
-        for (size_t j = 0; j < m; j++) s += fabs(A[i * m + j]);
+        for (size_t j = 0; j < m; j++) s += fabs(A[i * m + j] + (i == j ? shift : 0.0));
         if (s > best) best = s;
     }
     return best;
@@ -234,4 +236,33 @@ void tni_time_factors(int flow, double h, double t, double lam, double *mf, doub
     const double e = exp(u);
     *mf = odd ? -e : e;
     *gf = (odd ? 1.0 + e : -expm1(u)) / lam;
+}
+
+tn_status tni_eigh_shifted(tn_ctx *ctx, const char *fn, const char *what, const char *reg_name,
+                           size_t m, const double *K, double reg, double *V, double *lam)
+{
+    memcpy(V, K, m * m * sizeof(double));
+    for (size_t i = 0; i < m; i++) V[i * m + i] += reg;
+    TNI_TRY(tni_eigh(ctx, fn, m, V, lam));
+    char name[128];
+    snprintf(name, sizeof name, reg > 0 ? "%s plus %s" : "%s", what, reg_name);
+    return tni_clip_psd(ctx, fn, name, lam, m);
+}
+
+tn_status tni_cholesky_shifted(tn_ctx *ctx, const char *fn, const char *what, const char *reg_name,
+                               size_t m, const double *K, double reg, double **L)
+{
+    if (*L == NULL) {
+        *L = tni_alloc_or_fail(ctx, fn, m * m, sizeof(double));
+        if (*L == NULL) return TN_E_NOMEM;
+    }
+    memcpy(*L, K, m * m * sizeof(double));
+    for (size_t i = 0; i < m; i++) (*L)[i * m + i] += reg;
+    int pivot;
+    if (tni_cholesky(m, *L, &pivot) != TN_OK)
+        return tni_fail(ctx, TN_E_NUMERIC,
+                        "%s: %s%s%s is not positive definite (Cholesky factorization failed at "
+                        "leading minor %d); set %s",
+                        fn, what, reg > 0 ? " plus " : "", reg > 0 ? reg_name : "", pivot, reg_name);
+    return TN_OK;
 }

@@ -14,14 +14,6 @@
 
 #include "../core/core.h"
 
-/* Returns from the calling function with the status when it is not TN_OK
- * (api/check.h's TNI_TRY, which this layer does not include). */
-#define TNI_PRED_TRY(expr)                     \
-    do {                                       \
-        tn_status tni_pst_ = (expr);           \
-        if (tni_pst_ != TN_OK) return tni_pst_; \
-    } while (0)
-
 /* Largest kernel dimension dsyevd can take with 32-bit LAPACK integers: its
  * workspace 1 + 6m + 2m^2 must fit in an int. */
 #define TNI_EIGH_MAX_DIM 32766u
@@ -66,6 +58,16 @@ tn_status tni_eigh(tn_ctx *ctx, const char *fn, size_t m, double *A, double *w);
  * semi-definite (...)". */
 tn_status tni_clip_psd(tn_ctx *ctx, const char *fn, const char *what, double *w, size_t m);
 
+/* V, lam <- the eigendecomposition of K + reg I (m x m), eigenvalues
+ * clipped as tni_clip_psd does; `what` names the kernel in messages
+ * ("the kernel" becomes "the kernel plus <reg_name>" when reg > 0). */
+tn_status tni_eigh_shifted(tn_ctx *ctx, const char *fn, const char *what, const char *reg_name,
+                           size_t m, const double *K, double reg, double *V, double *lam);
+/* L <- the Cholesky factor of K + reg I (m x m), allocated on first use
+ * (*L NULL); TN_E_NUMERIC naming `what`, reg_name and the failing minor. */
+tn_status tni_cholesky_shifted(tn_ctx *ctx, const char *fn, const char *what, const char *reg_name,
+                               size_t m, const double *K, double reg, double **L);
+
 /* 1 if the smallest of the ascending, clipped eigenvalues w is numerically
  * zero (tni_kernel_tol). */
 int tni_eig_singular(const double *w, size_t m);
@@ -83,8 +85,9 @@ tn_status tni_cholesky(size_t m, double *A, int *pivot);
 tn_status tni_cholesky_rcond(tn_ctx *ctx, const char *fn, size_t m, const double *L,
                              double anorm, double *rcond);
 
-/* The 1-norm (max column sum of |a_ij|) of the m x m matrix A. */
-double tni_norm1(const double *A, size_t m);
+/* The 1-norm (max column sum of |a_ij|) of the symmetric m x m matrix
+ * A + shift I. */
+double tni_norm1_shifted(const double *A, size_t m, double shift);
 
 /* B (m x nrhs, row-major) = A^-1 B from A's Cholesky factor (dpotrs); work
  * holds m * nrhs doubles. */

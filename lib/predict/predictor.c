@@ -33,13 +33,8 @@ void tni_predictor_delete(tn_predictor *p)
 static tn_status ensure_eig(tn_predictor *p, const char *fn)
 {
     if (p->eig_ok) return TN_OK;
-    const size_t m = p->m;
-    memcpy(p->V, p->K, m * m * sizeof(double));
-    for (size_t i = 0; i < m; i++) p->V[i * m + i] += p->reg;
-    TNI_PRED_TRY(tni_eigh(p->ctx, fn, m, p->V, p->lam));
-    TNI_PRED_TRY(tni_clip_psd(p->ctx, fn,
-                         p->reg > 0 ? "the kernel plus TN_PRED_DIAG_REG" : "the kernel", p->lam,
-                         m));
+    TNI_TRY(tni_eigh_shifted(p->ctx, fn, "the kernel", "TN_PRED_DIAG_REG", p->m, p->K, p->reg,
+                             p->V, p->lam));
     p->eig_ok = 1;
     return TN_OK;
 }
@@ -47,21 +42,10 @@ static tn_status ensure_eig(tn_predictor *p, const char *fn)
 static tn_status ensure_chol(tn_predictor *p, const char *fn)
 {
     if (p->chol_ok) return TN_OK;
-    const size_t m = p->m;
-    if (p->chol == NULL) {
-        p->chol = tni_alloc_or_fail(p->ctx, fn, m * m, sizeof(double));
-        if (p->chol == NULL) return TN_E_NOMEM;
-    }
-    memcpy(p->chol, p->K, m * m * sizeof(double));
-    for (size_t i = 0; i < m; i++) p->chol[i * m + i] += p->reg;
-    int pivot;
     /* The eigenvalues said the matrix is numerically nonsingular, so this
-     * fails only at the edge of that band; the message is the same. */
-    if (tni_cholesky(m, p->chol, &pivot) != TN_OK)
-        return tni_fail(p->ctx, TN_E_NUMERIC,
-                        "%s: the kernel is singular at t = infinity (Cholesky factorization "
-                        "failed at leading minor %d); set TN_PRED_DIAG_REG",
-                        fn, pivot);
+     * fails only at the edge of that band. */
+    TNI_TRY(tni_cholesky_shifted(p->ctx, fn, "at t = infinity, the kernel",
+                                 "TN_PRED_DIAG_REG", p->m, p->K, p->reg, &p->chol));
     p->chol_ok = 1;
     return TN_OK;
 }
@@ -129,7 +113,7 @@ tn_status tni_predictor_predict(tn_predictor *p, double t, const double *f0_trai
     const size_t m = p->m, cols = p->cols, nv = p->n * p->O;
     const size_t mt = p->full ? n_test * p->O : n_test;    /* rows of k_test_train */
     const size_t ntv = f_test_t ? n_test * p->O : 0;
-    TNI_PRED_TRY(ensure_eig(p, fn));
+    TNI_TRY(ensure_eig(p, fn));
 
     const double *lam = p->lam;
     const double h = p->eta / (double)p->n;
@@ -147,7 +131,7 @@ tn_status tni_predictor_predict(tn_predictor *p, double t, const double *f0_trai
                         "%s: the kernel is singular at t = infinity (smallest eigenvalue %g, "
                         "at most %.3g x largest %g); set TN_PRED_DIAG_REG",
                         fn, lam[0], tni_kernel_tol(m), lam[m - 1]);
-    if (at_inf && f_test_t) TNI_PRED_TRY(ensure_chol(p, fn));
+    if (at_inf && f_test_t) TNI_TRY(ensure_chol(p, fn));
 
     /* Results are built in a workspace and copied out only once they are
      * known to be finite, so a failure leaves the caller's buffers alone. */
