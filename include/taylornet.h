@@ -1,4 +1,5 @@
-/*
+/**
+ * @file taylornet.h
  * taylornet.h -- train neural networks and their Taylor expansions, compute
  * neural tangent kernels.  The one public header of libtaylornet.
  *
@@ -36,8 +37,8 @@
 extern "C" {
 #endif
 
-/* TN_API marks the exported functions.  The library is built with hidden
- * visibility, so everything else stays private. */
+/** TN_API marks the exported functions.  The library is built with hidden
+ *  visibility, so everything else stays private. */
 #if defined(_WIN32) && defined(TN_BUILDING)
 #  define TN_API __declspec(dllexport)
 #elif defined(_WIN32)
@@ -52,9 +53,11 @@ extern "C" {
  * Version and status
  *===================================================================*/
 
-#define TN_VERSION_MAJOR 0
-#define TN_VERSION_MINOR 1
-#define TN_VERSION_PATCH 0
+/** The version this header describes (compare with tn_version_number()). */
+#define TN_VERSION_MAJOR 0 /**< major version: the soname's number */
+#define TN_VERSION_MINOR 1 /**< minor version: additions */
+#define TN_VERSION_PATCH 0 /**< patch version: fixes */
+/** major * 10000 + minor * 100 + patch */
 #define TN_VERSION_NUMBER (TN_VERSION_MAJOR * 10000 + TN_VERSION_MINOR * 100 + TN_VERSION_PATCH)
 
 /** The version of the library actually loaded, as TN_VERSION_NUMBER. */
@@ -62,20 +65,21 @@ TN_API unsigned tn_version_number(void);
 /** The same as a string, "0.1.0".  Static, never NULL. */
 TN_API const char *tn_version_string(void);
 
+/** What every fallible function returns; TN_OK is 0. */
 typedef enum tn_status {
     TN_OK = 0,
-    TN_E_INVALID_ARG = 1,   /* NULL where a pointer is required, a value out of range */
-    TN_E_SHAPE = 2,         /* a length that does not match the handle's sizes */
-    TN_E_NOMEM = 3,         /* allocation failed, or a workspace size overflows (an argument
+    TN_E_INVALID_ARG = 1,   /**< NULL where a pointer is required, a value out of range */
+    TN_E_SHAPE = 2,         /**< a length that does not match the handle's sizes */
+    TN_E_NOMEM = 3,         /**< allocation failed, or a workspace size overflows (an argument
                                whose size overflows is TN_E_INVALID_ARG) */
-    TN_E_STATE = 4,         /* a call in the wrong order (e.g. forward before init) */
-    TN_E_NUMERIC = 5,       /* a loss or gradient that is not finite */
-    TN_E_IO = 6,            /* a file could not be opened, read or written */
-    TN_E_FORMAT = 7,        /* a file that is not a taylornet file, truncated or corrupted */
-    TN_E_VERSION = 8,       /* a file written by a newer format version */
-    TN_E_UNSUPPORTED = 9,   /* a valid request this build or layer type cannot serve */
-    TN_E_MISUSE = 10,       /* a handle of the wrong type, or already freed */
-    TN_E_CANCELLED = 11     /* the progress callback asked to stop */
+    TN_E_STATE = 4,         /**< a call in the wrong order (e.g. forward before init) */
+    TN_E_NUMERIC = 5,       /**< a loss or gradient that is not finite */
+    TN_E_IO = 6,            /**< a file could not be opened, read or written */
+    TN_E_FORMAT = 7,        /**< a file that is not a taylornet file, truncated or corrupted */
+    TN_E_VERSION = 8,       /**< a file written by a newer format version */
+    TN_E_UNSUPPORTED = 9,   /**< a valid request this build or layer type cannot serve */
+    TN_E_MISUSE = 10,       /**< a handle of the wrong type, or already freed */
+    TN_E_CANCELLED = 11     /**< the progress callback asked to stop */
 } tn_status;
 
 /** A short description of a status ("invalid argument").  Static text, never
@@ -90,6 +94,7 @@ TN_API const char *tn_status_string(tn_status s);
  * a network, and reports its errors there.
  *===================================================================*/
 
+/** A context: per-thread settings and the last error message. */
 typedef struct tn_ctx tn_ctx;
 
 /** Creates a context.  *out is set to NULL on failure.
@@ -110,15 +115,22 @@ TN_API tn_status tn_ctx_set_threads(tn_ctx *ctx, int n);
 TN_API int tn_ctx_get_threads(const tn_ctx *ctx);
 /** Bytes the library has allocated through ctx (its handles and their
  *  workspaces; not BLIS's own packing buffers): now, and at the peak since
- *  creation or tn_ctx_reset_peak_memory.  Either pointer may be NULL. */
+ *  creation or tn_ctx_reset_peak_memory.  Either pointer may be NULL.
+ *  Errors: TN_E_INVALID_ARG (ctx NULL), TN_E_MISUSE. */
 TN_API tn_status tn_ctx_get_memory(const tn_ctx *ctx, size_t *in_use, size_t *peak);
+/** Restarts the peak of tn_ctx_get_memory at the bytes in use now.
+ *  Errors: TN_E_INVALID_ARG (ctx NULL), TN_E_MISUSE. */
 TN_API tn_status tn_ctx_reset_peak_memory(tn_ctx *ctx);
-/** Progress of long computations made through ctx (tn_ntk_compute):
- *  fn(user, fraction_done) is called from the calling thread between units
- *  of work (tiles), with fraction_done rising to 1; returning nonzero cancels
- *  the computation, which then returns TN_E_CANCELLED.  fn NULL removes the
- *  callback. */
+/** A progress callback: see tn_ctx_set_progress. */
 typedef int (*tn_progress_fn)(void *user, double fraction_done);
+/** Progress of long computations made through ctx (tn_ntk_compute; the
+ *  analytic kernels are fast and report none): fn(user, fraction_done) is
+ *  called from the calling thread between units of work (tiles or kernel
+ *  columns), with fraction_done rising to 1; returning nonzero cancels the
+ *  computation, which then returns TN_E_CANCELLED.  The callback must not
+ *  call the library with handles of the same context (it runs in the
+ *  middle of a call on them); other contexts are fine.  fn NULL removes the
+ *  callback.  Errors: TN_E_INVALID_ARG (ctx NULL), TN_E_MISUSE. */
 TN_API tn_status tn_ctx_set_progress(tn_ctx *ctx, tn_progress_fn fn, void *user);
 
 /*=====================================================================
@@ -129,25 +141,28 @@ TN_API tn_status tn_ctx_set_progress(tn_ctx *ctx, tn_progress_fn fn, void *user)
  * Layers cannot be added and settings cannot change after tn_net_init.
  *===================================================================*/
 
+/** A network: its layers, settings and parameters theta. */
 typedef struct tn_net tn_net;
 
+/** Elementwise activations. */
 typedef enum tn_activation {
     TN_ACT_IDENTITY = 0,
     TN_ACT_RELU = 1,
-    TN_ACT_LEAKY_RELU = 2,      /* x > 0 ? x : slope * x, slope TN_NET_LEAKY_SLOPE */
+    TN_ACT_LEAKY_RELU = 2,      /**< x > 0 ? x : slope * x, slope TN_NET_LEAKY_SLOPE */
     TN_ACT_TANH = 3,
     TN_ACT_SIGMOID = 4,
     TN_ACT_ERF = 5,
-    TN_ACT_GELU = 6,            /* exact: x * Phi(x) */
-    TN_ACT_SOFTPLUS = 7         /* log(1 + e^x) */
+    TN_ACT_GELU = 6,            /**< exact: x * Phi(x) */
+    TN_ACT_SOFTPLUS = 7         /**< log(1 + e^x) */
 } tn_activation;
 
+/** Network settings (tn_net_set, tn_net_get). */
 typedef enum tn_net_param {
-    TN_NET_PARAMETERIZATION = 100,  /* TN_PARAM_NTK (default) or TN_PARAM_STANDARD */
-    TN_NET_SIGMA_W = 101,           /* sigma_w > 0; default sqrt(2) if the net has a ReLU-family
+    TN_NET_PARAMETERIZATION = 100,  /**< TN_PARAM_NTK (default) or TN_PARAM_STANDARD */
+    TN_NET_SIGMA_W = 101,           /**< sigma_w > 0; default sqrt(2) if the net has a ReLU-family
                                        activation, else 1 (resolved when read or at init) */
-    TN_NET_SIGMA_B = 102,           /* sigma_b >= 0; default 0.1 */
-    TN_NET_LEAKY_SLOPE = 103        /* slope of TN_ACT_LEAKY_RELU, finite, >= 0; default 0.01 */
+    TN_NET_SIGMA_B = 102,           /**< sigma_b >= 0; default 0.1 */
+    TN_NET_LEAKY_SLOPE = 103        /**< slope of TN_ACT_LEAKY_RELU, finite, >= 0; default 0.01 */
 } tn_net_param;
 
 enum { TN_PARAM_NTK = 0, TN_PARAM_STANDARD = 1 };
@@ -194,7 +209,8 @@ TN_API tn_status tn_net_get_params(const tn_net *net, double *theta, size_t len)
 /** Replaces theta (len must equal P; every value finite).
  *  Errors: TN_E_INVALID_ARG (NULL, a value not finite), TN_E_SHAPE, TN_E_STATE. */
 TN_API tn_status tn_net_set_params(tn_net *net, const double *theta, size_t len);
-/** A deep copy, in the same context.  Errors: TN_E_INVALID_ARG, TN_E_NOMEM. */
+/** A deep copy, in the same context (an uninitialized net may be cloned:
+ *  the copy is uninitialized too).  Errors: TN_E_INVALID_ARG, TN_E_NOMEM. */
 TN_API tn_status tn_net_clone(const tn_net *net, tn_net **out);
 /** y (n x O) = f(theta; x), x n x input_size.
  *  Errors: TN_E_INVALID_ARG (NULL, n 0), TN_E_STATE (before init), TN_E_NOMEM. */
@@ -229,8 +245,9 @@ TN_API void tn_net_free(tn_net *net);
  * evaluated in Taylor mode: the path t -> theta0 + t Delta is pushed through
  * the network as truncated polynomials (normalized coefficients, GEMMs on
  * stacked blocks, O(k^2) recurrences for smooth activations, fixed masks for
- * the ReLU family).  Cost grows like (2k + 1) plain forwards, (5k + 2)/3
- * training steps with the gradient -- polynomially, not like nested
+ * the ReLU family).  Cost grows at most like (2k + 1) plain forwards, and
+ * (5k + 2)/3 training steps with the gradient (less for ReLU nets, whose
+ * blocks vanish above each layer's depth) -- polynomially, not like nested
  * forward mode.  The order-0 blocks depend only on theta0 and the batch and
  * are reused when the same batch comes back (compared byte for byte).
  *
@@ -239,6 +256,7 @@ TN_API void tn_net_free(tn_net *net);
  * the expansion.
  *===================================================================*/
 
+/** The order-k Taylor expansion of a network around a base point. */
 typedef struct tn_taylor tn_taylor;
 
 /** Creates the order-k expansion of net around its parameters now (copied).
@@ -252,7 +270,8 @@ TN_API int tn_taylor_order(const tn_taylor *t);
 /** Moves the base point: theta0 (length len = P, finite), or NULL for the
  *  network's parameters now (len ignored).  Errors: TN_E_SHAPE, TN_E_INVALID_ARG. */
 TN_API tn_status tn_taylor_rebase(tn_taylor *t, const double *theta0, size_t len);
-/** Copies the base point theta0 (len = P). */
+/** Copies the base point theta0 (len = P).  Errors: TN_E_INVALID_ARG,
+ *  TN_E_SHAPE. */
 TN_API tn_status tn_taylor_get_base(const tn_taylor *t, double *theta0, size_t len);
 /** y (n x O) = f_k(theta; x).  Errors: TN_E_INVALID_ARG, TN_E_NOMEM. */
 TN_API tn_status tn_taylor_forward(tn_taylor *t, const double *theta, const double *x, size_t n,
@@ -262,7 +281,8 @@ TN_API tn_status tn_taylor_forward(tn_taylor *t, const double *theta, const doub
 TN_API tn_status tn_taylor_terms(tn_taylor *t, const double *theta, const double *x, size_t n,
                                  double *terms);
 /** grad (P) = sum_i (d f_k(theta; x_i) / d theta)^T cotangent_i, cotangent n x O.
- *  At theta = theta0 this is the network's VJP, for every order. */
+ *  At theta = theta0 this is the network's VJP, for every order.
+ *  Errors as tn_taylor_forward. */
 TN_API tn_status tn_taylor_vjp(tn_taylor *t, const double *theta, const double *x, size_t n,
                                const double *cotangent, double *grad);
 /** norms[j] (len = order + 1) = Frobenius norm over the rows of the last
@@ -276,6 +296,7 @@ TN_API tn_status tn_taylor_term_norms(const tn_taylor *t, double *norms, size_t 
  *  has ended, as in ReLU nets above their depth), INFINITY when only the one
  *  below it does.  Errors: TN_E_STATE (nothing evaluated yet). */
 TN_API tn_status tn_taylor_divergence(const tn_taylor *t, double *ratio);
+/** Frees an expansion (NULL: no-op). */
 TN_API void tn_taylor_free(tn_taylor *t);
 
 /*=====================================================================
@@ -287,20 +308,25 @@ TN_API void tn_taylor_free(tn_taylor *t);
  * rows (i, c) and columns (j, d), row-major.
  *===================================================================*/
 
+/** An NTK computer bound to a network. */
 typedef struct tn_ntk tn_ntk;
+/** NTK settings (tn_ntk_set, tn_ntk_get). */
 typedef enum tn_ntk_param {
-    TN_NTK_METHOD = 100,        /* TN_NTK_AUTO (default), _STRUCTURED, _JACOBIAN, _VECTOR_PRODUCTS */
-    TN_NTK_OUTPUTS = 101,       /* TN_NTK_TRACE (default) or TN_NTK_FULL */
-    TN_NTK_MEMORY_BUDGET = 102  /* bytes of workspace beyond the output; tiles below it.
+    TN_NTK_METHOD = 100,        /**< TN_NTK_AUTO (default), _STRUCTURED, _JACOBIAN, _VECTOR_PRODUCTS */
+    TN_NTK_OUTPUTS = 101,       /**< TN_NTK_TRACE (default) or TN_NTK_FULL */
+    TN_NTK_MEMORY_BUDGET = 102  /**< bytes of workspace beyond the output; tiles below it.
                                    Default 256 MiB, at least 1 MiB */
 } tn_ntk_param;
 enum { TN_NTK_AUTO = 0, TN_NTK_STRUCTURED = 1, TN_NTK_JACOBIAN = 2, TN_NTK_VECTOR_PRODUCTS = 3 };
 enum { TN_NTK_TRACE = 0, TN_NTK_FULL = 1 };
 
 /** Creates an NTK computer for net (initialized); it reads net's parameters
- *  at each compute.  The net must outlive it. */
+ *  at each compute.  The net must outlive it.  Errors: TN_E_INVALID_ARG,
+ *  TN_E_STATE (net not initialized), TN_E_NOMEM. */
 TN_API tn_status tn_ntk_create(tn_net *net, tn_ntk **out);
+/** Sets a tn_ntk_param.  Errors: TN_E_INVALID_ARG (unknown p, value out of range). */
 TN_API tn_status tn_ntk_set(tn_ntk *k, tn_ntk_param p, double value);
+/** Reads a tn_ntk_param.  Errors: TN_E_INVALID_ARG. */
 TN_API tn_status tn_ntk_get(const tn_ntk *k, tn_ntk_param p, double *value);
 /** K = the empirical NTK between the rows of x1 (n1) and x2 (n2); x2 NULL
  *  means x2 = x1 (n2 ignored) and uses the symmetry.  On failure K holds NaN
@@ -317,6 +343,7 @@ TN_API tn_status tn_ntk_compute(tn_ntk *k, const double *x1, size_t n1,
  *  TN_E_INVALID_ARG, TN_E_NOMEM. */
 TN_API tn_status tn_ntk_analytic(tn_ntk *k, const double *x1, size_t n1, const double *x2,
                                  size_t n2, double *nngp, double *ntk);
+/** Frees an NTK computer (NULL: no-op). */
 TN_API void tn_ntk_free(tn_ntk *k);
 
 /*=====================================================================
@@ -327,11 +354,13 @@ TN_API void tn_ntk_free(tn_ntk *k);
  *   f_t(x*) = f_0(x*) - Theta(x*, X) Theta^-1 (I - M_t) (f_0(X) - Y)
  *===================================================================*/
 
+/** Closed-form linearized dynamics from one train kernel. */
 typedef struct tn_predictor tn_predictor;
+/** Predictor settings (tn_predictor_set, tn_predictor_get). */
 typedef enum tn_predictor_param {
-    TN_PRED_LEARNING_RATE = 100,    /* eta > 0; default 1 */
-    TN_PRED_DIAG_REG = 101,         /* lambda >= 0 added to the kernel's diagonal; default 0 */
-    TN_PRED_TIME = 102              /* TN_PRED_STEPS (discrete GD, default) or TN_PRED_FLOW */
+    TN_PRED_LEARNING_RATE = 100,    /**< eta > 0; default 1 */
+    TN_PRED_DIAG_REG = 101,         /**< lambda >= 0 added to the kernel's diagonal; default 0 */
+    TN_PRED_TIME = 102              /**< TN_PRED_STEPS (discrete GD, default) or TN_PRED_FLOW */
 } tn_predictor_param;
 enum { TN_PRED_STEPS = 0, TN_PRED_FLOW = 1 };
 
@@ -347,7 +376,10 @@ enum { TN_PRED_STEPS = 0, TN_PRED_FLOW = 1 };
 TN_API tn_status tn_predictor_create(tn_ctx *ctx, const double *k_train, size_t n_train,
                                      size_t n_out, int full_kernel, const double *y_train,
                                      tn_predictor **out);
+/** Sets a tn_predictor_param; a new TN_PRED_DIAG_REG redoes the
+ *  eigendecomposition at the next predict.  Errors: TN_E_INVALID_ARG. */
 TN_API tn_status tn_predictor_set(tn_predictor *p, tn_predictor_param q, double value);
+/** Reads a tn_predictor_param.  Errors: TN_E_INVALID_ARG. */
 TN_API tn_status tn_predictor_get(const tn_predictor *p, tn_predictor_param q, double *value);
 /** t: steps (TN_PRED_STEPS, whole numbers) or time (TN_PRED_FLOW); INFINITY
  *  allowed.  f0_train n_train x n_out; k_test_train n_test x n_train (traced)
@@ -364,6 +396,7 @@ TN_API tn_status tn_predictor_predict(tn_predictor *p, double t,
                                       const double *f0_train, double *f_train_t,
                                       const double *k_test_train, const double *f0_test,
                                       size_t n_test, double *f_test_t);
+/** Frees a predictor (NULL: no-op). */
 TN_API void tn_predictor_free(tn_predictor *p);
 
 /*=====================================================================
@@ -377,10 +410,12 @@ TN_API void tn_predictor_free(tn_predictor *p);
  * Kernels are traced (n x n, the same for every output).
  *===================================================================*/
 
+/** Gaussian-process inference with NNGP and NTK train kernels. */
 typedef struct tn_gp tn_gp;
+/** GP settings (tn_gp_set, tn_gp_get). */
 typedef enum tn_gp_param {
-    TN_GP_DIAG_REG = 100,           /* lambda >= 0 added to the train kernels' diagonals; default 0 */
-    TN_GP_LEARNING_RATE = 101       /* eta > 0 of the NTK-GP; default 1 */
+    TN_GP_DIAG_REG = 100,           /**< lambda >= 0 added to the train kernels' diagonals; default 0 */
+    TN_GP_LEARNING_RATE = 101       /**< eta > 0 of the NTK-GP; default 1 */
 } tn_gp_param;
 
 /** nngp_train: K(X, X); ntk_train: Theta(X, X), or NULL for NNGP inference
@@ -392,23 +427,26 @@ TN_API tn_status tn_gp_create(tn_ctx *ctx, const double *nngp_train, const doubl
                               size_t n_train, size_t n_out, const double *y_train, tn_gp **out);
 /** TN_GP_DIAG_REG is added to both train kernels (K and Theta) wherever they
  *  appear, so with Theta = K the NTK-GP at t = INFINITY is the regularized
- *  NNGP posterior. */
+ *  NNGP posterior.  Errors: TN_E_INVALID_ARG (unknown p, value out of range). */
 TN_API tn_status tn_gp_set(tn_gp *g, tn_gp_param p, double value);
+/** Reads a tn_gp_param.  Errors: TN_E_INVALID_ARG. */
 TN_API tn_status tn_gp_get(const tn_gp *g, tn_gp_param p, double *value);
 /** mean n_test x n_out, cov n_test x n_test; either may be NULL, and
- *  nngp_test_test is read only for cov.  nngp_test_train n_test x n_train.
+ *  nngp_test_test (n_test x n_test) is read only for cov.  nngp_test_train
+ *  n_test x n_train.
  *  Errors: TN_E_INVALID_ARG, TN_E_NUMERIC (K singular: set TN_GP_DIAG_REG). */
 TN_API tn_status tn_gp_nngp_posterior(tn_gp *g, const double *nngp_test_train,
                                       const double *nngp_test_test, size_t n_test,
                                       double *mean, double *cov);
 /** The NTK-GP at flow time t >= 0 (INFINITY allowed).  ntk_test_train and
- *  nngp_test_train n_test x n_train (the latter and nngp_test_test are read
- *  only for cov); mean and cov as above.  Errors: TN_E_STATE (made without
+ *  nngp_test_train n_test x n_train, nngp_test_test n_test x n_test (the
+ *  latter two are read only for cov); mean and cov as above.  Errors: TN_E_STATE (made without
  *  ntk_train), TN_E_NUMERIC (Theta singular at t = INFINITY), TN_E_INVALID_ARG. */
 TN_API tn_status tn_gp_ntk_posterior(tn_gp *g, double t, const double *ntk_test_train,
                                      const double *nngp_test_train,
                                      const double *nngp_test_test, size_t n_test,
                                      double *mean, double *cov);
+/** Frees a GP (NULL: no-op). */
 TN_API void tn_gp_free(tn_gp *g);
 
 /*=====================================================================
@@ -443,24 +481,26 @@ TN_API void tn_gp_free(tn_gp *g);
  * (docs/conventions.md); weight decay acts on theta, as there.
  *===================================================================*/
 
+/** A trainer of a network's parameters. */
 typedef struct tn_trainer tn_trainer;
 
+/** Trainer settings (tn_trainer_set, tn_trainer_get). */
 typedef enum tn_train_param {
-    TN_TRAIN_LOSS = 100,            /* TN_LOSS_MSE (default) or TN_LOSS_SOFTMAX_XENT */
-    TN_TRAIN_OPTIMIZER = 101,       /* TN_OPT_*; default TN_OPT_SGD.  Changing it resets the
+    TN_TRAIN_LOSS = 100,            /**< TN_LOSS_MSE (default) or TN_LOSS_SOFTMAX_XENT */
+    TN_TRAIN_OPTIMIZER = 101,       /**< TN_OPT_*; default TN_OPT_SGD.  Changing it resets the
                                        optimizer state */
-    TN_TRAIN_LEARNING_RATE = 102,   /* > 0; default 1e-3 (RMSProp 1e-2); may change between steps */
-    TN_TRAIN_MOMENTUM = 103,        /* [0, 1); default 0.9 for MOMENTUM/NESTEROV, 0 for RMSPROP */
-    TN_TRAIN_BETA1 = 104,           /* Adam beta1 in [0, 1); default 0.9 */
-    TN_TRAIN_BETA2 = 105,           /* Adam beta2 (default 0.999), RMSProp alpha (default 0.99), [0, 1) */
-    TN_TRAIN_EPSILON = 106,         /* > 0; default 1e-8 */
-    TN_TRAIN_WEIGHT_DECAY = 107,    /* >= 0, L2 added to the gradient as in torch.optim; default 0 */
-    TN_TRAIN_CLIP_NORM = 108,       /* >= 0; 0 = off (default); else g *= min(1, c / |g|) */
-    TN_TRAIN_ORDER = 200,           /* 0: full network (default); k >= 1: order-k Taylor model */
-    TN_TRAIN_REEXPAND_EVERY = 201,  /* 0: never (default); K: base theta0 <- theta every K steps */
-    TN_TRAIN_OUTPUT_SCALE = 300,    /* alpha, default 1 */
-    TN_TRAIN_CENTERED = 301,        /* 1: model is alpha (f(theta) - f(theta0)) */
-    TN_TRAIN_DIAGNOSTICS = 400      /* 1: compute the neural Taylor diagnostics at each step */
+    TN_TRAIN_LEARNING_RATE = 102,   /**< > 0; default 1e-3 (RMSProp 1e-2); may change between steps */
+    TN_TRAIN_MOMENTUM = 103,        /**< [0, 1); default 0.9 for MOMENTUM/NESTEROV, 0 for RMSPROP */
+    TN_TRAIN_BETA1 = 104,           /**< Adam beta1 in [0, 1); default 0.9 */
+    TN_TRAIN_BETA2 = 105,           /**< Adam beta2 (default 0.999), RMSProp alpha (default 0.99), [0, 1) */
+    TN_TRAIN_EPSILON = 106,         /**< > 0; default 1e-8 */
+    TN_TRAIN_WEIGHT_DECAY = 107,    /**< >= 0, L2 added to the gradient as in torch.optim; default 0 */
+    TN_TRAIN_CLIP_NORM = 108,       /**< >= 0; 0 = off (default); else g *= min(1, c / |g|) */
+    TN_TRAIN_ORDER = 200,           /**< 0: full network (default); k >= 1: order-k Taylor model */
+    TN_TRAIN_REEXPAND_EVERY = 201,  /**< 0: never (default); K: base theta0 <- theta every K steps */
+    TN_TRAIN_OUTPUT_SCALE = 300,    /**< alpha, default 1 */
+    TN_TRAIN_CENTERED = 301,        /**< 1: model is alpha (f(theta) - f(theta0)) */
+    TN_TRAIN_DIAGNOSTICS = 400      /**< 1: compute the neural Taylor diagnostics at each step */
 } tn_train_param;
 
 enum { TN_LOSS_MSE = 0, TN_LOSS_SOFTMAX_XENT = 1 };
@@ -472,7 +512,8 @@ TN_API tn_status tn_trainer_create(tn_net *net, tn_trainer **out);
 /** Sets a tn_train_param.  Errors: TN_E_INVALID_ARG (unknown p, value out of
  *  range, not a whole number where one is needed). */
 TN_API tn_status tn_trainer_set(tn_trainer *tr, tn_train_param p, double value);
-/** Reads a tn_train_param, defaults resolved for the current optimizer. */
+/** Reads a tn_train_param, defaults resolved for the current optimizer.
+ *  Errors: TN_E_INVALID_ARG (NULL value, unknown p). */
 TN_API tn_status tn_trainer_get(const tn_trainer *tr, tn_train_param p, double *value);
 /** One optimizer update on the batch (x: n x input_size, y: n x O targets).
  *  *loss (may be NULL) receives the loss before the update.  A loss or
@@ -481,11 +522,14 @@ TN_API tn_status tn_trainer_get(const tn_trainer *tr, tn_train_param p, double *
  *  bit-identical to before.  Errors: TN_E_INVALID_ARG, TN_E_NUMERIC, TN_E_NOMEM. */
 TN_API tn_status tn_trainer_step(tn_trainer *tr, const double *x, const double *y, size_t n,
                                  double *loss);
-/** The loss L(g, y) / alpha^2 of the trained model on a batch, without updating. */
+/** *loss (required) = L(g, y) / alpha^2 of the trained model on a batch,
+ *  without updating; evaluated in chunks of rows.  Errors: TN_E_INVALID_ARG,
+ *  TN_E_NOMEM. */
 TN_API tn_status tn_trainer_loss(tn_trainer *tr, const double *x, const double *y, size_t n,
                                  double *loss);
 /** y (n x O) = the trained model g on x (see above: f, or f_k, with alpha and
- *  centering). */
+ *  centering), evaluated in chunks of rows.  Errors: TN_E_INVALID_ARG,
+ *  TN_E_NOMEM. */
 TN_API tn_status tn_trainer_predict(tn_trainer *tr, const double *x, size_t n, double *y);
 /** Neural Taylor diagnostics (Balduzzi et al. 2017; docs/math.md §7), for
  *  the network f whatever model is trained, with alpha and centering.  With
@@ -499,12 +543,12 @@ TN_API tn_status tn_trainer_predict(tn_trainer *tr, const double *x, size_t n, d
  *  on the batch, one forward on the probe.  A failure here fails the step
  *  and leaves everything unchanged. */
 typedef enum tn_train_stat {
-    TN_STAT_LOSS = 0,                   /* the loss before the last step (always) */
-    TN_STAT_TAYLOR_PREDICTED = 1,       /* the first-order prediction of the loss after it */
-    TN_STAT_LOSS_REACHED = 2,           /* the loss after it, on the same batch */
-    TN_STAT_PATTERN_CHANGE_STEP = 3,    /* fraction of probe units that switched in the step */
-    TN_STAT_PATTERN_CHANGE_INIT = 4,    /* ... that differ from when the probe was set */
-    TN_STAT_GRAD_NORM = 5               /* |gradient| before clipping (always) */
+    TN_STAT_LOSS = 0,                   /**< the loss before the last step (always) */
+    TN_STAT_TAYLOR_PREDICTED = 1,       /**< the first-order prediction of the loss after it */
+    TN_STAT_LOSS_REACHED = 2,           /**< the loss after it, on the same batch */
+    TN_STAT_PATTERN_CHANGE_STEP = 3,    /**< fraction of probe units that switched in the step */
+    TN_STAT_PATTERN_CHANGE_INIT = 4,    /**< ... that differ from when the probe was set */
+    TN_STAT_GRAD_NORM = 5               /**< |gradient| before clipping (always) */
 } tn_train_stat;
 /** Sets (a copy of) the probe batch and takes its current pattern as the
  *  reference.  Errors: TN_E_INVALID_ARG, TN_E_NOMEM. */
@@ -515,6 +559,7 @@ TN_API tn_status tn_trainer_set_probe(tn_trainer *tr, const double *x, size_t n)
 TN_API tn_status tn_trainer_stat(const tn_trainer *tr, tn_train_stat s, double *value);
 /** The number of successful steps taken. 0 for NULL. */
 TN_API uint64_t tn_trainer_num_steps(const tn_trainer *tr);
+/** Frees a trainer (NULL: no-op); the network keeps its trained parameters. */
 TN_API void tn_trainer_free(tn_trainer *tr);
 
 #ifdef __cplusplus
