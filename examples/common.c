@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 /*=====================================================================
  * Errors and memory
@@ -847,6 +850,17 @@ int ex_loss_from_name(const char *name)
     return from_name("loss", name, table, sizeof table / sizeof table[0], "xent, mse");
 }
 
+tn_activation ex_activation_from_name(const char *name)
+{
+    static const name_value table[] = {
+        {"relu", TN_ACT_RELU},       {"leaky_relu", TN_ACT_LEAKY_RELU}, {"tanh", TN_ACT_TANH},
+        {"sigmoid", TN_ACT_SIGMOID}, {"erf", TN_ACT_ERF},               {"gelu", TN_ACT_GELU},
+        {"softplus", TN_ACT_SOFTPLUS}, {"identity", TN_ACT_IDENTITY}};
+    return (tn_activation)from_name(
+        "activation", name, table, sizeof table / sizeof table[0],
+        "relu, leaky_relu, tanh, sigmoid, erf, gelu, softplus, identity");
+}
+
 /*=====================================================================
  * Training sessions
  *===================================================================*/
@@ -989,4 +1003,158 @@ void ex_train_session_close(ex_train_session *s)
     tn_ctx_free(s->ctx);
     ex_data_free(&s->data);
     memset(s, 0, sizeof *s);
+}
+
+/*=====================================================================
+ * Lists, files, fits and plots
+ *===================================================================*/
+
+size_t ex_parse_list(const char *flag, const char *text, double *out, size_t cap, int whole)
+{
+    size_t n = 0;
+    const char *p = text;
+    if (p == NULL || *p == '\0') ex_die("--%s: the list is empty", flag);
+    for (;;) {
+        char *end;
+        errno = 0;
+        const double v = strtod(p, &end);
+        /* strtod accepts leading blanks, "nan" and "inf": a list of plain
+         * numbers has none of them. */
+        if (end == p || *p == ' ' || *p == '\t' || errno == ERANGE || !isfinite(v) ||
+            (*end != ',' && *end != '\0'))
+            ex_die("--%s: '%s' is not a comma-separated list of numbers", flag, text);
+        if (whole && (v < 0 || v != floor(v) || v > 9007199254740992.0))
+            ex_die("--%s: %g is not a whole number >= 0", flag, v);
+        if (n == cap) ex_die("--%s: at most %zu values", flag, cap);
+        out[n++] = v;
+        if (*end == '\0') break;
+        p = end + 1;
+    }
+    return n;
+}
+
+int ex_mkdir_p(const char *dir)
+{
+    char path[4096];
+    const size_t len = strlen(dir);
+    if (len == 0 || len >= sizeof path) {
+        fprintf(stderr, "error: bad directory name '%s'\n", dir);
+        return -1;
+    }
+    memcpy(path, dir, len + 1);
+    /* Each prefix ending before a '/', then the whole path; EEXIST is fine
+     * only for what is already a directory. */
+    for (size_t i = 1; i <= len; i++) {
+        if (i < len && path[i] != '/') continue;
+        const char saved = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0777) != 0) {
+            const int why = errno;
+            struct stat sb;
+            if (why != EEXIST || stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+                fprintf(stderr, "error: cannot create directory %s: %s\n", path,
+                        strerror(why == EEXIST ? ENOTDIR : why));
+                return -1;
+            }
+        }
+        path[i] = saved;
+    }
+    return 0;
+}
+
+void ex_join_path(char *buf, size_t len, const char *dir, const char *name)
+{
+    if (path_join(buf, len, dir, name) != 0) exit(EXIT_FAILURE);
+}
+
+double ex_loglog_slope(const double *x, const double *y, size_t n)
+{
+    double sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(isfinite(x[i]) && isfinite(y[i]) && x[i] > 0 && y[i] > 0)) continue;
+        const double lx = log(x[i]), ly = log(y[i]);
+        sx += lx;
+        sy += ly;
+        sxx += lx * lx;
+        sxy += lx * ly;
+        m++;
+    }
+    const double den = (double)m * sxx - sx * sx;
+    if (m < 2 || !(den > 0)) return NAN;
+    return ((double)m * sxy - sx * sy) / den;
+}
+
+void ex_gnuplot_quote(char *buf, size_t len, const char *s)
+{
+    size_t j = 0;
+    for (; *s; s++) {
+        const size_t need = *s == '\'' ? 2 : 1;
+        if (j + need >= len) ex_die("gnuplot string too long: %s", s);
+        if (*s == '\'') buf[j++] = '\'';
+        buf[j++] = *s;
+    }
+    buf[j] = '\0';
+}
+
+/* The executable `name` on $PATH into buf; 0 when found. */
+static int find_in_path(const char *name, char *buf, size_t len)
+{
+    const char *path = getenv("PATH");
+    if (path == NULL || *path == '\0') path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        const char *colon = strchr(path, ':');
+        const size_t dlen = colon ? (size_t)(colon - path) : strlen(path);
+        /* Relative entries (and the empty one, the current directory) are
+         * skipped: the program is started after a chdir, where they would
+         * name something else. */
+        if (dlen > 0 && path[0] == '/') {
+            const int w = snprintf(buf, len, "%.*s/%s", (int)dlen, path, name);
+            if (w > 0 && (size_t)w < len && access(buf, X_OK) == 0) return 0;
+        }
+        if (colon == NULL) break;
+        path = colon + 1;
+    }
+    return -1;
+}
+
+int ex_gnuplot(const char *dir, const char *script)
+{
+    char exe[4096];
+    if (find_in_path("gnuplot", exe, sizeof exe) != 0) {
+        printf("gnuplot not found: to draw the plots, install it (Debian: apt install "
+               "gnuplot-nox) and run\n  cd '%s' && gnuplot '%s'\n", dir, script);
+        return 1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    /* fork + execv rather than system(): the script's path goes to gnuplot
+     * as one argument, never through a shell. */
+    const pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "error: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        char *const argv[] = {exe, (char *)script, NULL};
+        if (chdir(dir) != 0) {
+            fprintf(stderr, "error: cd %s: %s\n", dir, strerror(errno));
+            _exit(126);
+        }
+        execv(exe, argv);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "error: waitpid: %s\n", strerror(errno));
+            return -1;
+        }
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "error: gnuplot '%s' failed (status %d)\n", script,
+                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        return -1;
+    }
+    return 0;
 }

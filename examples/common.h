@@ -17,6 +17,9 @@
  *   sessions    ex_train_config / ex_train_session: the flags, setup and
  *               per-epoch report every training example shares, so an
  *               example only sets its trainer mode
+ *   outputs     ex_parse_list, ex_mkdir_p, ex_join_path, ex_loglog_slope,
+ *               ex_gnuplot: what the programs that write CSV files and
+ *               plots (compare and the sweeps) share
  *
  * Matrices follow the library's conventions: row-major double, one example
  * per row.
@@ -271,6 +274,44 @@ int ex_optimizer_from_name(const char *name);
 int ex_parameterization_from_name(const char *name);
 /** "xent", "mse" -> TN_LOSS_*; exits on anything else. */
 int ex_loss_from_name(const char *name);
+/** "relu", "leaky_relu", "tanh", "sigmoid", "erf", "gelu", "softplus",
+ *  "identity" -> TN_ACT_*; exits on anything else. */
+tn_activation ex_activation_from_name(const char *name);
+
+/*---------------------------------------------------------------------
+ * Lists, files, fits and plots
+ *-------------------------------------------------------------------*/
+
+/** Parses a comma-separated list of finite numbers ("1,10,100") into
+ *  out[0..cap) and returns how many there were.  Exits with a message
+ *  naming --flag when the text is empty or malformed, holds more than cap
+ *  values, or (whole != 0) holds a value that is not a whole number >= 0. */
+size_t ex_parse_list(const char *flag, const char *text, double *out, size_t cap, int whole);
+
+/** Creates dir and its missing parents (like mkdir -p; mode 0777 less the
+ *  umask).  An existing directory is fine.  Returns 0, or -1 after printing
+ *  the reason to stderr. */
+int ex_mkdir_p(const char *dir);
+
+/** buf = dir "/" name; exits when it does not fit in len bytes. */
+void ex_join_path(char *buf, size_t len, const char *dir, const char *name);
+
+/** The least-squares slope of log y against log x over the pairs with both
+ *  finite and > 0 (others are skipped); NaN with fewer than two such pairs
+ *  or when their x are all equal.  The exponent of a power law y ~ x^s. */
+double ex_loglog_slope(const double *x, const double *y, size_t n);
+
+/** Writes s into buf as the body of a gnuplot single-quoted string (every '
+ *  doubled); exits when it does not fit. */
+void ex_gnuplot_quote(char *buf, size_t len, const char *s);
+
+/** Runs `gnuplot script` in directory dir (so the script names its data
+ *  and images relative to dir, and still works when run again from there)
+ *  when gnuplot is on the PATH, and waits for it.  Returns 0 when it
+ *  succeeded, 1 when gnuplot is not installed (then it prints the command
+ *  that draws the plots later), -1 when it ran and failed (its own messages
+ *  are on stderr). */
+int ex_gnuplot(const char *dir, const char *script);
 
 /*---------------------------------------------------------------------
  * Training sessions: what full_training and the Taylor-model examples

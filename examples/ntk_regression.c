@@ -429,7 +429,10 @@ static void kernel_convergence(tn_ctx *ctx, const options *o, const ex_dataset *
     printf("relative Frobenius distance d = ||K_width - K_inf|| / ||K_inf||, root mean square "
            "and standard deviation over seeds; 1/sqrt(width) predicts a ratio of 0.5 per 4x\n");
     printf("%8s  %12s  %10s  %12s  %9s\n", "width", "rms d", "std d", "ratio", "seconds");
-    double prev = 0.0, sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0;
+    /* Widths and distances for the fit: x4 per step, so at most 32 fit
+     * in a size_t's range. */
+    double fit_w[40], fit_d[40];
+    double prev = 0.0;
     size_t prev_width = 0, points = 0;
     for (size_t w = o->min_width; w <= o->max_width; w *= 4) {
         const double t0 = ex_now();
@@ -453,21 +456,18 @@ static void kernel_convergence(tn_ctx *ctx, const options *o, const ex_dataset *
             snprintf(ratio, sizeof ratio, "%.3f (x%zu)", rms / prev, w / prev_width);
         printf("%8zu  %12.4e  %10.2e  %12s  %9.1f\n", w, rms, sd, ratio, ex_now() - t0);
         fflush(stdout);
-        const double lx = log((double)w), ly = log(rms);
-        sx += lx;
-        sy += ly;
-        sxx += lx * lx;
-        sxy += lx * ly;
-        points++;
+        if (points < sizeof fit_w / sizeof fit_w[0]) {
+            fit_w[points] = (double)w;
+            fit_d[points] = rms;
+            points++;
+        }
         prev = rms;
         prev_width = w;
         if (w > SIZE_MAX / 4) break;
     }
-    if (points >= 2) {
-        const double np = (double)points;
+    if (points >= 2)
         printf("least-squares slope of log(rms d) against log(width): %.3f (1/sqrt(width): "
-               "-0.5)\n", (np * sxy - sx * sy) / (np * sxx - sx * sx));
-    }
+               "-0.5)\n", ex_loglog_slope(fit_w, fit_d, points));
     free(analytic);
     free(K);
     free(dist);

@@ -1,0 +1,945 @@
+/* compare_lib.c -- the machinery of compare and the sweeps (compare_lib.h). */
+#define _POSIX_C_SOURCE 200809L
+
+#include "compare_lib.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/*=====================================================================
+ * Models
+ *===================================================================*/
+
+cmp_model cmp_model_make(cmp_mode mode, int order, uint64_t reexpand)
+{
+    cmp_model m;
+    memset(&m, 0, sizeof m);
+    m.mode = mode;
+    switch (mode) {
+    case CMP_FULL:
+        snprintf(m.label, sizeof m.label, "full");
+        break;
+    case CMP_LINEARIZED:
+        m.order = 1;
+        snprintf(m.label, sizeof m.label, "linearized");
+        break;
+    case CMP_TAYLORIZED:
+        if (order < 2 || order > tn_taylor_max_order())
+            ex_die("a Taylorized model needs an order in [2, %d], not %d", tn_taylor_max_order(),
+                   order);
+        m.order = order;
+        snprintf(m.label, sizeof m.label, "taylor-k%d", order);
+        break;
+    case CMP_RELINEARIZED:
+        if (reexpand == 0) ex_die("a re-linearized model needs a period K >= 1");
+        m.order = 1;
+        m.reexpand = reexpand;
+        snprintf(m.label, sizeof m.label, "relin-K%" PRIu64, reexpand);
+        break;
+    default: ex_die("unknown model mode %d", (int)mode);
+    }
+    return m;
+}
+
+const char *cmp_mode_name(cmp_mode mode)
+{
+    switch (mode) {
+    case CMP_FULL: return "full";
+    case CMP_LINEARIZED: return "linearized";
+    case CMP_TAYLORIZED: return "taylorized";
+    case CMP_RELINEARIZED: return "relinearized";
+    }
+    return "?";
+}
+
+/*=====================================================================
+ * Configuration
+ *===================================================================*/
+
+void cmp_config_default(cmp_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->epochs = 5;
+    cfg->batch = 128;
+    cfg->optimizer = TN_OPT_MOMENTUM;
+    cfg->loss = TN_LOSS_SOFTMAX_XENT;
+    cfg->lr = 0.01;
+    cfg->momentum = 0.9;
+    cfg->clip = 0.0;
+    cfg->alpha = 1.0;
+    cfg->centered = 0;
+    cfg->shuffle_seed = 1;
+    ex_mlp_spec_default(&cfg->spec);
+    cfg->record_every = 0;
+    cfg->eval_n = 1000;
+    cfg->probe_n = 256;
+    cfg->diagnostics = 1;
+    cfg->threads = 1;
+    cfg->jobs = 2;
+    cfg->progress = 1;
+    cfg->notes = 1;
+    cfg->title = "training";
+}
+
+size_t cmp_total_steps(const cmp_config *cfg, size_t n_train)
+{
+    if (n_train == 0 || cfg->batch == 0) return 0;
+    /* ex_batcher cuts a batch larger than the data set to its size. */
+    const size_t b = cfg->batch < n_train ? cfg->batch : n_train;
+    return cfg->epochs * ((n_train + b - 1) / b);
+}
+
+size_t cmp_record_every_for(size_t total_steps, size_t points)
+{
+    if (points == 0) points = 1;
+    const size_t m = (total_steps + points - 1) / points;
+    return m ? m : 1;
+}
+
+static int is_recorded(const cmp_config *cfg, size_t step, size_t total)
+{
+    return step == total || (cfg->record_every && step % cfg->record_every == 0);
+}
+
+static size_t count_recorded(const cmp_config *cfg, size_t total)
+{
+    if (total == 0) return 0;
+    if (cfg->record_every == 0) return 1;
+    return total / cfg->record_every + (total % cfg->record_every != 0);
+}
+
+/*=====================================================================
+ * Losses and small helpers
+ *===================================================================*/
+
+double cmp_loss(int loss, const double *g, const double *y, size_t n, size_t O, double alpha)
+{
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double *gi = g + i * O, *yi = y + i * O;
+        if (loss == TN_LOSS_MSE) {
+            for (size_t c = 0; c < O; c++) total += 0.5 * (gi[c] - yi[c]) * (gi[c] - yi[c]);
+        } else {
+            /* log softmax through the largest logit, so exp never overflows. */
+            double mx = gi[0];
+            for (size_t c = 1; c < O; c++) mx = gi[c] > mx ? gi[c] : mx;
+            double s = 0.0;
+            for (size_t c = 0; c < O; c++) s += exp(gi[c] - mx);
+            const double lse = mx + log(s);
+            for (size_t c = 0; c < O; c++) total -= yi[c] * (gi[c] - lse);
+        }
+    }
+    return n ? total / (double)n / (alpha * alpha) : 0.0;
+}
+
+static double norm2(const double *v, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += v[i] * v[i];
+    return sqrt(s);
+}
+
+/* "1m05s", "42s", "1h02m". */
+static void fmt_duration(char *buf, size_t len, double s)
+{
+    if (!(s >= 0) || s > 1e7) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    const long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, len, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else if (t >= 60)
+        snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
+    else
+        snprintf(buf, len, "%lds", t);
+}
+
+/*=====================================================================
+ * Progress: one line on stdout, redrawn in place on a terminal, printed
+ * every PROGRESS_PLAIN_SECONDS as a plain line otherwise (a log file or a
+ * pipe would otherwise fill with carriage returns).
+ *===================================================================*/
+
+#define PROGRESS_TTY_SECONDS 0.25
+#define PROGRESS_PLAIN_SECONDS 15.0
+
+typedef struct model_progress {
+    int state;          /* 0 waiting, 1 running, 2 finished */
+    size_t steps;       /* taken */
+    size_t epoch;       /* 1-based, of the running model */
+} model_progress;
+
+typedef struct shared {
+    const cmp_config *cfg;
+    const ex_dataset *train, *test;
+    const cmp_model *models;
+    cmp_run *run;
+    pthread_mutex_t lock;       /* guards everything below */
+    size_t next;                /* the next model to train */
+    model_progress *mp;
+    int tty;
+    size_t columns;             /* the terminal's width (tty only) */
+    double start, last_print;
+    size_t last_len;            /* characters of the progress line on screen */
+} shared;
+
+/* A Taylor step costs about twice a full step at these sizes (order 1 with
+ * a new batch every step; for ReLU nets orders 2-4 little more, as the
+ * engine skips the blocks that vanish above each layer's depth): enough for
+ * an ETA. */
+static double step_weight(const cmp_model *m)
+{
+    return m->order == 0 ? 1.0 : 2.0;
+}
+
+static void progress_line(shared *sh, int force)
+{
+    const cmp_config *cfg = sh->cfg;
+    if (!cfg->progress) return;
+    const double now = ex_now();
+    if (!force && now - sh->last_print < (sh->tty ? PROGRESS_TTY_SECONDS : PROGRESS_PLAIN_SECONDS))
+        return;
+    sh->last_print = now;
+    double total = 0.0, done = 0.0;
+    size_t finished = 0;
+    for (size_t i = 0; i < sh->run->n; i++) {
+        const double w = step_weight(&sh->models[i]);
+        total += w * (double)sh->run->total_steps;
+        /* A diverged model counts as done. */
+        done += w * (double)(sh->mp[i].state == 2 ? sh->run->total_steps : sh->mp[i].steps);
+        finished += sh->mp[i].state == 2;
+    }
+    char line[512];
+    size_t len = 0;
+    const double frac = total > 0 ? done / total : 1.0;
+    len += (size_t)snprintf(line + len, sizeof line - len, "%s %3.0f%% | %zu/%zu done |",
+                            cfg->title ? cfg->title : "training", 100.0 * frac, finished,
+                            sh->run->n);
+    int running = 0;
+    for (size_t i = 0; i < sh->run->n && len < sizeof line; i++)
+        if (sh->mp[i].state == 1)
+            len += (size_t)snprintf(line + len, sizeof line - len, "%s %s epoch %zu/%zu",
+                                    running++ ? "," : "", sh->models[i].label, sh->mp[i].epoch,
+                                    cfg->epochs);
+    char el[32], eta[32];
+    const double elapsed = now - sh->start;
+    fmt_duration(el, sizeof el, elapsed);
+    fmt_duration(eta, sizeof eta, frac > 0 ? elapsed * (1.0 - frac) / frac : -1.0);
+    if (len < sizeof line)
+        len += (size_t)snprintf(line + len, sizeof line - len, " | %s, ETA %s", el, eta);
+    if (len >= sizeof line) len = sizeof line - 1;
+    if (sh->tty) {
+        /* A line wider than the terminal wraps, and \r then returns to its
+         * second half: cut it to the width. */
+        if (len >= sh->columns) {
+            len = sh->columns - 1;
+            line[len] = '\0';
+        }
+        /* Blanks over what is left of a longer previous line. */
+        printf("\r%s%*s", line, sh->last_len > len ? (int)(sh->last_len - len) : 0, "");
+        sh->last_len = len;
+    } else {
+        printf("%s\n", line);
+    }
+    fflush(stdout);
+}
+
+/* A line of its own (a model finished), above the progress line. */
+static void progress_note(shared *sh, const char *text)
+{
+    if (!sh->cfg->progress) return;
+    if (sh->tty && sh->last_len) printf("\r%*s\r", (int)sh->last_len, "");
+    sh->last_len = 0;
+    printf("%s\n", text);
+    fflush(stdout);
+    if (sh->tty) progress_line(sh, 1);
+}
+
+static void progress_clear(shared *sh)
+{
+    if (sh->cfg->progress && sh->tty && sh->last_len) {
+        printf("\r%*s\r", (int)sh->last_len, "");
+        fflush(stdout);
+    }
+    sh->last_len = 0;
+}
+
+/* Columns of the terminal on stdout; 80 when it cannot tell. */
+static size_t terminal_columns(void)
+{
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20) return ws.ws_col;
+    return 80;
+}
+
+static void lock(shared *sh)
+{
+    if (pthread_mutex_lock(&sh->lock) != 0) ex_die("pthread_mutex_lock failed");
+}
+
+static void unlock(shared *sh)
+{
+    if (pthread_mutex_unlock(&sh->lock) != 0) ex_die("pthread_mutex_unlock failed");
+}
+
+/*=====================================================================
+ * Training one model
+ *===================================================================*/
+
+static void configure_trainer(tn_ctx *ctx, tn_trainer *tr, const cmp_config *cfg,
+                              const cmp_model *m)
+{
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_LOSS, cfg->loss));
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_OPTIMIZER, cfg->optimizer));
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_LEARNING_RATE, cfg->lr));
+    /* Momentum belongs to the heavy-ball optimizers; the others keep their
+     * own defaults. */
+    if (cfg->momentum >= 0 &&
+        (cfg->optimizer == TN_OPT_MOMENTUM || cfg->optimizer == TN_OPT_NESTEROV))
+        EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_MOMENTUM, cfg->momentum));
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_CLIP_NORM, cfg->clip));
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_OUTPUT_SCALE, cfg->alpha));
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_CENTERED, cfg->centered));
+    /* Setting the order makes the parameters now -- the initialization --
+     * the base theta0 of the expansion (and of the centering). */
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_ORDER, m->order));
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_REEXPAND_EVERY, (double)m->reexpand));
+}
+
+/* One curve point after step `step` (recorded, successful). */
+static void record_point(tn_ctx *ctx, tn_trainer *tr, const shared *sh, cmp_result *res,
+                         size_t step, size_t epoch, double *loss_sum, size_t *rows_sum,
+                         double t_start)
+{
+    const cmp_config *cfg = sh->cfg;
+    const ex_dataset *test = sh->test;
+    const size_t O = sh->run->outputs, en = sh->run->eval_n;
+    cmp_point *pt = &res->points[res->n_points];
+    pt->step = step;
+    pt->epoch = epoch;
+    pt->train_loss = *rows_sum ? *loss_sum / (double)*rows_sum : NAN;
+    *loss_sum = 0.0;
+    *rows_sum = 0;
+    pt->eval_loss = pt->eval_accuracy = pt->fs_distance = NAN;
+    if (en) {
+        double *out = res->eval_out + res->n_points * en * O;
+        EX_CHECK(ctx, tn_trainer_predict(tr, test->x, en, out));
+        pt->eval_loss = cmp_loss(cfg->loss, out, test->y, en, O, cfg->alpha);
+        pt->eval_accuracy = (double)ex_count_correct(out, en, O, test->labels) / (double)en;
+    }
+    pt->batch_loss = pt->taylor_predicted = pt->loss_reached = NAN;
+    pt->pattern_change_step = pt->pattern_change_init = NAN;
+    EX_CHECK(ctx, tn_trainer_stat(tr, TN_STAT_LOSS, &pt->batch_loss));
+    if (cfg->diagnostics) {
+        EX_CHECK(ctx, tn_trainer_stat(tr, TN_STAT_TAYLOR_PREDICTED, &pt->taylor_predicted));
+        EX_CHECK(ctx, tn_trainer_stat(tr, TN_STAT_LOSS_REACHED, &pt->loss_reached));
+        if (cfg->probe_n) {
+            EX_CHECK(ctx, tn_trainer_stat(tr, TN_STAT_PATTERN_CHANGE_STEP,
+                                          &pt->pattern_change_step));
+            EX_CHECK(ctx, tn_trainer_stat(tr, TN_STAT_PATTERN_CHANGE_INIT,
+                                          &pt->pattern_change_init));
+        }
+    }
+    pt->seconds = ex_now() - t_start;
+    res->n_points++;
+}
+
+/* The trained model's loss on the whole data set, in chunks (the mean over
+ * a chunk, weighted by its rows, is the mean over the set). */
+static double dataset_loss(tn_ctx *ctx, tn_trainer *tr, const ex_dataset *ds)
+{
+    double total = 0.0;
+    for (size_t i = 0; i < ds->n; i += EX_EVAL_CHUNK) {
+        const size_t rows = ds->n - i < EX_EVAL_CHUNK ? ds->n - i : EX_EVAL_CHUNK;
+        double l;
+        EX_CHECK(ctx, tn_trainer_loss(tr, ds->x + i * ds->d, ds->y + i * ds->classes, rows, &l));
+        total += l * (double)rows;
+    }
+    return total / (double)ds->n;
+}
+
+static void train_one(shared *sh, tn_ctx *ctx, const tn_net *init, size_t index)
+{
+    const cmp_config *cfg = sh->cfg;
+    const cmp_model *m = &sh->models[index];
+    cmp_result *res = &sh->run->results[index];
+    const ex_dataset *train = sh->train, *test = sh->test;
+    const size_t O = sh->run->outputs, P = sh->run->P, total = sh->run->total_steps;
+    const double t_start = ex_now();
+
+    /* Its own copy of the initialization: every model starts from the same
+     * theta0 and the networks do not share parameters. */
+    tn_net *net = NULL;
+    tn_trainer *tr = NULL;
+    EX_CHECK(ctx, tn_net_clone(init, &net));
+    EX_CHECK(ctx, tn_trainer_create(net, &tr));
+    configure_trainer(ctx, tr, cfg, m);
+    /* The probe's reference pattern is the initialization's. */
+    if (cfg->diagnostics && cfg->probe_n)
+        EX_CHECK(ctx, tn_trainer_set_probe(tr, test->x, cfg->probe_n));
+
+    const size_t cap = count_recorded(cfg, total);
+    res->model = *m;
+    res->points = ex_xcalloc(cap, sizeof(cmp_point));
+    res->eval_out = ex_xmalloc(cap * sh->run->eval_n, O * sizeof(double));
+    res->theta = ex_xmalloc(P, sizeof(double));
+
+    /* The same seed for every model: the same batches in the same order. */
+    ex_batcher batcher;
+    ex_batcher_init(&batcher, train, cfg->batch, cfg->shuffle_seed);
+    size_t step = 0, rows_sum = 0, plain_steps = 0, all_steps = 0;
+    double loss_sum = 0.0, plain_time = 0.0, all_time = 0.0;
+    for (size_t epoch = 1; epoch <= cfg->epochs && !res->diverged; epoch++) {
+        lock(sh);
+        sh->mp[index].epoch = epoch;
+        unlock(sh);
+        size_t rows;
+        while ((rows = ex_batcher_next(&batcher)) > 0) {
+            step++;
+            const int rec = is_recorded(cfg, step, total);
+            /* Diagnostics cost a JVP and three forwards: only where a point
+             * is recorded.  Their "pattern change in the step" is then the
+             * change since the previous recorded step. */
+            if (cfg->diagnostics) EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_DIAGNOSTICS, rec));
+            double loss;
+            const double t0 = ex_now();
+            const tn_status st = tn_trainer_step(tr, batcher.x, batcher.y, rows, &loss);
+            const double dt = ex_now() - t0;
+            if (st == TN_E_NUMERIC) {
+                /* Not a bug: a model (say a high-order Taylor model at a large
+                 * learning rate) left the region where it is finite.  The
+                 * parameters are those before the step; the others go on. */
+                res->diverged = 1;
+                res->diverged_step = step;
+                snprintf(res->message, sizeof res->message, "%s", tn_ctx_errmsg(ctx));
+                break;
+            }
+            EX_CHECK(ctx, st);
+            all_time += dt;
+            all_steps++;
+            if (!(rec && cfg->diagnostics)) {
+                plain_time += dt;
+                plain_steps++;
+            }
+            loss_sum += loss * (double)rows;
+            rows_sum += rows;
+            if (rec) record_point(ctx, tr, sh, res, step, epoch, &loss_sum, &rows_sum, t_start);
+            lock(sh);
+            sh->mp[index].steps = step;
+            progress_line(sh, 0);
+            unlock(sh);
+        }
+    }
+    ex_batcher_free(&batcher);
+
+    res->steps = (size_t)tn_trainer_num_steps(tr);
+    EX_CHECK(ctx, tn_net_get_params(net, res->theta, P));
+    res->seconds_per_step = plain_steps ? plain_time / (double)plain_steps
+                            : all_steps ? all_time / (double)all_steps
+                                        : NAN;
+    res->train_loss = res->test_accuracy = res->fs_distance = NAN;
+    res->param_distance = res->mask_change = NAN;
+    res->test_out = ex_xmalloc(test->n, O * sizeof(double));
+    if (!res->diverged) {
+        EX_CHECK(ctx, tn_trainer_predict(tr, test->x, test->n, res->test_out));
+        res->test_accuracy =
+            (double)ex_count_correct(res->test_out, test->n, O, test->labels) / (double)test->n;
+        res->train_loss = dataset_loss(ctx, tr, train);
+        double *d = ex_xmalloc(P, sizeof(double));
+        for (size_t i = 0; i < P; i++) d[i] = res->theta[i] - sh->run->theta0[i];
+        res->param_distance = norm2(d, P) / norm2(sh->run->theta0, P);
+        free(d);
+        /* The last step is always recorded, so its diagnostics are there. */
+        if (res->n_points && res->points[res->n_points - 1].step == res->steps)
+            res->mask_change = res->points[res->n_points - 1].pattern_change_init;
+    } else {
+        for (size_t e = 0; e < test->n * O; e++) res->test_out[e] = NAN;
+    }
+    tn_trainer_free(tr);
+    tn_net_free(net);
+    res->seconds = ex_now() - t_start;
+
+    char note[512];
+    if (res->diverged)
+        snprintf(note, sizeof note, "  %-12s diverged at step %zu (%s)", m->label,
+                 res->diverged_step, res->message);
+    else
+        snprintf(note, sizeof note,
+                 "  %-12s done: %zu steps, %.3f s/step, test accuracy %.4f, %.1f s", m->label,
+                 res->steps, res->seconds_per_step, res->test_accuracy, res->seconds);
+    lock(sh);
+    sh->mp[index].state = 2;
+    if (cfg->notes) progress_note(sh, note);
+    unlock(sh);
+}
+
+/* A worker: its own context (the library's rule: one per thread) and its
+ * own copy of the initial network, from which each model it takes is
+ * cloned. */
+static void *worker(void *arg)
+{
+    shared *sh = arg;
+    const cmp_config *cfg = sh->cfg;
+    tn_ctx *ctx = ex_ctx_create(cfg->threads);
+    tn_net *init = NULL;
+    EX_CHECK(ctx, ex_build_mlp(ctx, &cfg->spec, &init));
+    /* The same draw as the run's theta0 already (the initialization is
+     * bit-reproducible), set anyway so the models cannot start elsewhere. */
+    EX_CHECK(ctx, tn_net_set_params(init, sh->run->theta0, sh->run->P));
+    for (;;) {
+        lock(sh);
+        const size_t i = sh->next++;
+        if (i < sh->run->n) sh->mp[i].state = 1;
+        unlock(sh);
+        if (i >= sh->run->n) break;
+        train_one(sh, ctx, init, i);
+    }
+    tn_net_free(init);
+    tn_ctx_free(ctx);
+    return NULL;
+}
+
+/*=====================================================================
+ * Runs
+ *===================================================================*/
+
+void cmp_run_models(const cmp_config *cfg, const ex_dataset *train, const ex_dataset *test,
+                    const cmp_model *models, size_t n, cmp_run *run)
+{
+    memset(run, 0, sizeof *run);
+    if (n == 0) ex_die("cmp_run_models: no models");
+    if (cfg->epochs == 0 || cfg->batch == 0) ex_die("cmp_run_models: epochs and batch must be > 0");
+    if (cfg->jobs < 1) ex_die("cmp_run_models: jobs must be >= 1");
+    if (train->n == 0 || test->n == 0) ex_die("cmp_run_models: empty data set");
+    if (train->d != cfg->spec.input || test->d != cfg->spec.input ||
+        train->classes != cfg->spec.outputs || test->classes != cfg->spec.outputs)
+        ex_die("cmp_run_models: the data do not fit the network");
+    const double t_start = ex_now();
+
+    run->n = n;
+    run->results = ex_xcalloc(n, sizeof(cmp_result));
+    run->total_steps = cmp_total_steps(cfg, train->n);
+    run->eval_n = cfg->eval_n < test->n ? cfg->eval_n : test->n;
+    run->test_n = test->n;
+    run->outputs = cfg->spec.outputs;
+    if (cfg->probe_n > test->n) ex_die("cmp_run_models: probe_n exceeds the test set");
+    run->ref = n;
+    for (size_t i = 0; i < n && run->ref == n; i++)
+        if (models[i].mode == CMP_FULL) run->ref = i;
+
+    /* theta0, drawn once here; the workers start from it. */
+    {
+        tn_ctx *ctx = ex_ctx_create(1);
+        tn_net *net = NULL;
+        EX_CHECK(ctx, ex_build_mlp(ctx, &cfg->spec, &net));
+        run->P = tn_net_num_params(net);
+        run->theta0 = ex_xmalloc(run->P, sizeof(double));
+        EX_CHECK(ctx, tn_net_get_params(net, run->theta0, run->P));
+        tn_net_free(net);
+        tn_ctx_free(ctx);
+    }
+
+    shared sh;
+    memset(&sh, 0, sizeof sh);
+    sh.cfg = cfg;
+    sh.train = train;
+    sh.test = test;
+    sh.models = models;
+    sh.run = run;
+    sh.mp = ex_xcalloc(n, sizeof(model_progress));
+    sh.tty = isatty(STDOUT_FILENO);
+    sh.columns = terminal_columns();
+    sh.start = sh.last_print = ex_now();
+    if (pthread_mutex_init(&sh.lock, NULL) != 0) ex_die("pthread_mutex_init failed");
+
+    const size_t jobs = (size_t)cfg->jobs < n ? (size_t)cfg->jobs : n;
+    if (jobs == 1) {
+        worker(&sh);
+    } else {
+        pthread_t *th = ex_xmalloc(jobs, sizeof(pthread_t));
+        for (size_t j = 0; j < jobs; j++)
+            if (pthread_create(&th[j], NULL, worker, &sh) != 0)
+                ex_die("pthread_create failed");
+        for (size_t j = 0; j < jobs; j++)
+            if (pthread_join(th[j], NULL) != 0) ex_die("pthread_join failed");
+        free(th);
+    }
+    progress_clear(&sh);
+    pthread_mutex_destroy(&sh.lock);
+    free(sh.mp);
+
+    /* Distances to the reference, now that every model has run (the
+     * models ran in any order, so nothing could be compared on the way). */
+    const size_t O = run->outputs;
+    const cmp_result *ref = run->ref < n ? &run->results[run->ref] : NULL;
+    for (size_t i = 0; i < n; i++) {
+        cmp_result *r = &run->results[i];
+        if (ref && !r->diverged && !ref->diverged)
+            r->fs_distance = ex_rel_diff(r->test_out, ref->test_out, run->test_n * O);
+        for (size_t p = 0; p < r->n_points; p++) {
+            if (ref == NULL || run->eval_n == 0 || p >= ref->n_points ||
+                ref->points[p].step != r->points[p].step)
+                continue;
+            const size_t blk = run->eval_n * O;
+            r->points[p].fs_distance =
+                ex_rel_diff(r->eval_out + p * blk, ref->eval_out + p * blk, blk);
+        }
+    }
+    run->seconds = ex_now() - t_start;
+}
+
+void cmp_run_free(cmp_run *run)
+{
+    if (run == NULL) return;
+    for (size_t i = 0; i < run->n && run->results; i++) {
+        free(run->results[i].points);
+        free(run->results[i].theta);
+        free(run->results[i].test_out);
+        free(run->results[i].eval_out);
+    }
+    free(run->results);
+    free(run->theta0);
+    memset(run, 0, sizeof *run);
+}
+
+/*=====================================================================
+ * Command line
+ *===================================================================*/
+
+void cmp_options_default(cmp_options *o, const char *out)
+{
+    memset(o, 0, sizeof *o);
+    cmp_config_default(&o->cfg);
+    o->n_train = 10000;
+    o->n_test = 0;
+    o->width = 512;
+    o->depth = 2;
+    o->seed = 1;
+    o->param = "standard";
+    o->loss = "xent";
+    o->optimizer = "momentum";
+    o->act = "relu";
+    o->out = out;
+    o->data_dir = NULL;
+}
+
+void cmp_options_args(cmp_options *o, ex_arg *args)
+{
+    const ex_arg table[CMP_NARGS] = {
+        {"train", EX_ARG_SIZE, &o->n_train, "use the first N training images (0: all 60,000)"},
+        {"test", EX_ARG_SIZE, &o->n_test, "use the first N test images (0: all 10,000)"},
+        {"epochs", EX_ARG_SIZE, &o->cfg.epochs, "passes over the training set"},
+        {"batch", EX_ARG_SIZE, &o->cfg.batch, "examples per step"},
+        {"width", EX_ARG_SIZE, &o->width, "units per hidden layer"},
+        {"depth", EX_ARG_SIZE, &o->depth, "hidden layers"},
+        {"act", EX_ARG_STRING, &o->act,
+         "hidden activation: relu, leaky_relu, tanh, sigmoid, erf, gelu, softplus, identity"},
+        {"param", EX_ARG_STRING, &o->param, "parameterization: standard or ntk"},
+        {"lr", EX_ARG_DOUBLE, &o->cfg.lr, "learning rate (constant)"},
+        {"momentum", EX_ARG_DOUBLE, &o->cfg.momentum, "momentum (momentum and nesterov)"},
+        {"optimizer", EX_ARG_STRING, &o->optimizer, "sgd, momentum, nesterov, rmsprop or adam"},
+        {"loss", EX_ARG_STRING, &o->loss, "xent (softmax cross-entropy) or mse (one-hot targets)"},
+        {"clip", EX_ARG_DOUBLE, &o->cfg.clip, "clip the gradient's norm at this (0: off)"},
+        {"seed", EX_ARG_U64, &o->seed, "seed of the initialization and of the batches' order"},
+        {"threads", EX_ARG_INT, &o->cfg.threads, "BLAS threads per model"},
+        {"jobs", EX_ARG_INT, &o->cfg.jobs, "models trained at once (each on its own thread)"},
+        {"eval", EX_ARG_SIZE, &o->cfg.eval_n, "test images the curves are measured on"},
+        {"probe", EX_ARG_SIZE, &o->cfg.probe_n, "test images of the ReLU probe batch"},
+        {"out", EX_ARG_STRING, &o->out, "output directory (created if missing)"},
+        {"data", EX_ARG_STRING, &o->data_dir,
+         "Fashion-MNIST directory (else $" EX_FASHION_MNIST_ENV " or " EX_FASHION_MNIST_DIR ")"},
+        {"synthetic", EX_ARG_FLAG, &o->synthetic, "use the synthetic data set"},
+        {"quiet", EX_ARG_FLAG, &o->quiet, "no progress line"},
+        {"diagnostics", EX_ARG_INT, &o->cfg.diagnostics,
+         "1: the library's neural Taylor diagnostics at the recorded steps, 0: off"},
+    };
+    memcpy(args, table, sizeof table);
+}
+
+void cmp_options_setup(cmp_options *o, const char *title, ex_data *data)
+{
+    cmp_config *cfg = &o->cfg;
+    if (cfg->epochs == 0 || cfg->batch == 0 || o->width == 0)
+        ex_die("--epochs, --batch and --width must be > 0");
+    if (cfg->threads < 1 || cfg->jobs < 1) ex_die("--threads and --jobs must be >= 1");
+    if (!(cfg->lr > 0)) ex_die("--lr must be > 0");
+    if (!(cfg->clip >= 0)) ex_die("--clip must be >= 0");
+    if (cfg->diagnostics != 0 && cfg->diagnostics != 1) ex_die("--diagnostics must be 0 or 1");
+    /* Every name is checked before the data is read, so a typo fails at once. */
+    cfg->optimizer = ex_optimizer_from_name(o->optimizer);
+    cfg->loss = ex_loss_from_name(o->loss);
+    cfg->spec.parameterization = ex_parameterization_from_name(o->param);
+    cfg->spec.act = ex_activation_from_name(o->act);
+    /* The output directory too: minutes of training, then no place to write. */
+    if (ex_mkdir_p(o->out) != 0) exit(EXIT_FAILURE);
+
+    ex_data_options dopt;
+    ex_data_options_default(&dopt);
+    dopt.dir = o->data_dir;
+    dopt.max_train = o->n_train;
+    dopt.max_test = o->n_test;
+    dopt.force_synthetic = o->synthetic;
+    if (o->n_train) dopt.synthetic_train = o->n_train;
+    if (o->n_test) dopt.synthetic_test = o->n_test;
+    if (ex_load_data(&dopt, data) != 0) exit(EXIT_FAILURE);
+
+    if (cfg->eval_n > data->test.n) cfg->eval_n = data->test.n;
+    if (cfg->probe_n > data->test.n) cfg->probe_n = data->test.n;
+    cfg->spec.input = data->train.d;
+    cfg->spec.outputs = data->train.classes;
+    cfg->spec.width = o->width;
+    cfg->spec.hidden_layers = o->depth;
+    cfg->spec.seed = o->seed;
+    /* The batches' order gets its own stream, distinct from the init's
+     * (the same derivation as the training sessions of common.c). */
+    cfg->shuffle_seed = o->seed ^ UINT64_C(0x5eed5eed5eed5eed);
+    cfg->progress = !o->quiet;
+    cfg->title = title;
+}
+
+void cmp_print_setup(const cmp_options *o, size_t total_steps, size_t n_models,
+                     const char *widths)
+{
+    const cmp_config *cfg = &o->cfg;
+    char w[32];
+    snprintf(w, sizeof w, "%zu", o->width);
+    printf("net: %zu -> %zu x %s %s -> %zu, %s parameterization, seed %" PRIu64 "\n",
+           cfg->spec.input, o->depth, widths ? widths : w, o->act, cfg->spec.outputs, o->param,
+           o->seed);
+    char clip[48] = "";
+    if (cfg->clip > 0) snprintf(clip, sizeof clip, ", gradient norm clipped at %g", cfg->clip);
+    char alpha[64] = "";
+    if (cfg->alpha != 1.0 || cfg->centered)
+        snprintf(alpha, sizeof alpha, ", output scale %g%s", cfg->alpha,
+                 cfg->centered ? " (centered)" : "");
+    char momentum[32] = "";
+    if (cfg->momentum >= 0 &&
+        (cfg->optimizer == TN_OPT_MOMENTUM || cfg->optimizer == TN_OPT_NESTEROV))
+        snprintf(momentum, sizeof momentum, " %g", cfg->momentum);
+    printf("training: %s%s, lr %g, batch %zu, %zu epoch%s = %zu steps per model, %s loss%s%s; "
+           "%zu model%s, %d at a time, %d BLAS thread%s each\n",
+           o->optimizer, momentum, cfg->lr, cfg->batch, cfg->epochs, cfg->epochs == 1 ? "" : "s",
+           total_steps, o->loss, clip, alpha, n_models, n_models == 1 ? "" : "s", cfg->jobs,
+           cfg->threads, cfg->threads == 1 ? "" : "s");
+    fflush(stdout);
+}
+
+/*=====================================================================
+ * Outputs
+ *===================================================================*/
+
+/* Numbers for CSV: "nan" for every NaN (printf may write "-nan"). */
+static void put_num(FILE *f, double v)
+{
+    if (isnan(v))
+        fputs("nan", f);
+    else
+        fprintf(f, "%.9g", v);
+}
+
+void cmp_print_table(FILE *f, const cmp_run *run)
+{
+    fprintf(f, "%-12s %-12s %5s %6s %10s %9s %11s %10s %11s %9s\n", "model", "mode", "order",
+            "K", "train_loss", "test_acc", "fs_distance", "param_dist", "mask_change",
+            "s/step");
+    for (size_t i = 0; i < run->n; i++) {
+        const cmp_result *r = &run->results[i];
+        fprintf(f, "%-12s %-12s %5d %6" PRIu64, r->model.label, cmp_mode_name(r->model.mode),
+                r->model.order, r->model.reexpand);
+        if (r->diverged) {
+            fprintf(f, "  diverged at step %zu (%s)\n", r->diverged_step, r->message);
+            continue;
+        }
+        fprintf(f, " %10.4f %9.4f %11.3e %10.3e %11.4f %9.4f\n", r->train_loss,
+                r->test_accuracy, r->fs_distance, r->param_distance, r->mask_change,
+                r->seconds_per_step);
+    }
+}
+
+static FILE *open_out(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) fprintf(stderr, "error: cannot write %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+static int close_out(FILE *f, const char *path)
+{
+    /* A full disk shows up at the latest in fclose. */
+    const int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        fprintf(stderr, "error: writing %s failed\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+int cmp_write_summary_csv(const char *path, const cmp_run *run)
+{
+    FILE *f = open_out(path);
+    if (f == NULL) return -1;
+    fprintf(f, "%s\n", CMP_SUMMARY_HEADER);
+    for (size_t i = 0; i < run->n; i++) {
+        const cmp_result *r = &run->results[i];
+        fprintf(f, "%s,%d,%" PRIu64, cmp_mode_name(r->model.mode), r->model.order,
+                r->model.reexpand);
+        const double v[6] = {r->train_loss,     r->test_accuracy, r->fs_distance,
+                             r->param_distance, r->mask_change,   r->seconds_per_step};
+        for (int k = 0; k < 6; k++) {
+            fputc(',', f);
+            put_num(f, v[k]);
+        }
+        fputc('\n', f);
+    }
+    return close_out(f, path);
+}
+
+int cmp_write_curves_csv(const char *path, const cmp_run *run)
+{
+    FILE *f = open_out(path);
+    if (f == NULL) return -1;
+    fprintf(f, "%s\n", CMP_CURVES_HEADER);
+    for (size_t i = 0; i < run->n; i++) {
+        const cmp_result *r = &run->results[i];
+        for (size_t p = 0; p < r->n_points; p++) {
+            const cmp_point *pt = &r->points[p];
+            fprintf(f, "%s,%s,%d,%" PRIu64 ",%zu,%zu", r->model.label,
+                    cmp_mode_name(r->model.mode), r->model.order, r->model.reexpand, pt->step,
+                    pt->epoch);
+            const double v[10] = {pt->train_loss,          pt->eval_loss,
+                                  pt->eval_accuracy,       pt->fs_distance,
+                                  pt->batch_loss,          pt->taylor_predicted,
+                                  pt->loss_reached,        pt->pattern_change_step,
+                                  pt->pattern_change_init, pt->seconds};
+            for (int k = 0; k < 10; k++) {
+                fputc(',', f);
+                put_num(f, v[k]);
+            }
+            fputc('\n', f);
+        }
+    }
+    return close_out(f, path);
+}
+
+/* One plot series per model: curves.csv's rows of that model (column 1),
+ * column `col` against the step (column 5); other rows are undefined (1/0)
+ * and skipped.  The colour follows the model's place in the list, so a
+ * model has the same colour in every plot. */
+static void series(FILE *f, const cmp_run *run, size_t i, int col, int *first)
+{
+    char q[80];
+    ex_gnuplot_quote(q, sizeof q, run->results[i].model.label);
+    fprintf(f, "%s 'curves.csv' using 5:(strcol(1) eq '%s' ? column(%d) : 1/0) with lines lw 2 "
+               "lc %zu title '%s'",
+            *first ? "plot" : ", \\\n    ", q, col, i + 1, q);
+    *first = 0;
+}
+
+/* 1 when every recorded fs_distance of r is exactly 0 (re-linearizing
+ * every step is full training): a log scale cannot show it. */
+static int all_zero_distance(const cmp_result *r)
+{
+    if (r->n_points == 0) return 0;
+    for (size_t p = 0; p < r->n_points; p++)
+        if (r->points[p].fs_distance != 0.0) return 0;
+    return 1;
+}
+
+int cmp_write_plots(const char *dir, const cmp_run *run)
+{
+    char path[4096];
+    ex_join_path(path, sizeof path, dir, "compare.gp");
+    FILE *f = open_out(path);
+    if (f == NULL) return -1;
+    fprintf(f,
+            "# Drawn by compare from curves.csv (run in this directory: gnuplot compare.gp).\n"
+            "set datafile separator ','\n"
+            "set terminal pngcairo size 1000,620 noenhanced\n"
+            "set key outside right top\n"
+            "set grid\n"
+            "set xlabel 'step'\n");
+    int first = 1;
+    fprintf(f, "\nset output 'loss.png'\n"
+               "set title 'training loss (mean over the batches since the previous point)'\n"
+               "set ylabel 'loss'\nset logscale y\n");
+    for (size_t i = 0; i < run->n; i++) series(f, run, i, 7, &first);
+    fprintf(f, "\n");
+    /* A distance plot needs a model other than the reference whose
+     * distance is not identically 0. */
+    int has_fs = 0;
+    for (size_t i = 0; i < run->n && run->ref < run->n && run->eval_n > 0; i++)
+        has_fs |= i != run->ref && !all_zero_distance(&run->results[i]);
+    if (has_fs) {
+        /* The reference itself is at distance 0, and so is any model that
+         * is full training step for step: named in the title instead. */
+        char zero[256] = "";
+        size_t len = 0;
+        for (size_t i = 0; i < run->n; i++)
+            if (i != run->ref && all_zero_distance(&run->results[i]) && len < sizeof zero)
+                len += (size_t)snprintf(zero + len, sizeof zero - len, "%s%s", len ? ", " : "",
+                                        run->results[i].model.label);
+        /* The labels are ours (letters, digits, '-'): safe inside a
+         * double-quoted gnuplot string, which the line break needs. */
+        fprintf(f, "\nset output 'fs_distance.png'\n"
+                   "set title \"function-space distance to full training, |f - f_full| / "
+                   "|f_full| on the first %zu test images%s%s%s\"\n"
+                   "set ylabel 'relative distance'\nset logscale y\nset format y '%%.0e'\n",
+                run->eval_n, len ? "\\n(exactly 0, not drawn: " : "", zero, len ? ")" : "");
+        first = 1;
+        for (size_t i = 0; i < run->n; i++)
+            if (i != run->ref && !all_zero_distance(&run->results[i]))
+                series(f, run, i, 10, &first);
+        fprintf(f, "\nset format y\n");
+    }
+    /* The diagnostics of the reference, when they were computed; the
+     * pattern panel only when the net has ReLU units that switched. */
+    int has_diag = 0, has_pattern = 0;
+    if (run->ref < run->n) {
+        const cmp_result *r = &run->results[run->ref];
+        for (size_t p = 0; p < r->n_points; p++) {
+            has_diag |= isfinite(r->points[p].taylor_predicted);
+            has_pattern |= r->points[p].pattern_change_init > 0;
+        }
+    }
+    if (has_diag) {
+        char q[80];
+        ex_gnuplot_quote(q, sizeof q, run->results[run->ref].model.label);
+        fprintf(f,
+                "\nset output 'diagnostics.png'\n"
+                "set key inside right top\n"
+                "set multiplot layout %d,1 title 'neural Taylor diagnostics of %s training "
+                "(Balduzzi et al. 2017), at the recorded steps'\n"
+                "unset logscale y\nunset title\n%s"
+                "set ylabel \"loss on the step's batch\"\n"
+                "plot 'curves.csv' using 5:(strcol(1) eq '%s' ? column(11) : 1/0) with lines "
+                "lw 2 lc 1 title 'before the step', \\\n"
+                "    '' using 5:(strcol(1) eq '%s' ? column(12) : 1/0) with lines lw 2 lc 2 "
+                "title 'first-order Taylor prediction after it', \\\n"
+                "    '' using 5:(strcol(1) eq '%s' ? column(13) : 1/0) with lines lw 2 lc 7 "
+                "dt 2 title 'reached after it'\n",
+                has_pattern ? 2 : 1, q, has_pattern ? "unset xlabel\n" : "", q, q, q);
+        if (has_pattern)
+            fprintf(f,
+                    "set xlabel 'step'\nset ylabel 'fraction of probe ReLU units'\n"
+                    "plot '' using 5:(strcol(1) eq '%s' ? column(14) : 1/0) with lines lw 2 "
+                    "lc 3 title 'switched since the previous point', \\\n"
+                    "    '' using 5:(strcol(1) eq '%s' ? column(15) : 1/0) with lines lw 2 "
+                    "lc 4 title 'differ from initialization'\n",
+                    q, q);
+        fprintf(f, "unset multiplot\n");
+    }
+    if (close_out(f, path) != 0) return -1;
+    const int rc = ex_gnuplot(dir, "compare.gp");
+    if (rc == 0)
+        printf("plots: %s/loss.png%s%s%s%s%s%s\n", dir, has_fs ? ", " : "", has_fs ? dir : "",
+               has_fs ? "/fs_distance.png" : "", has_diag ? ", " : "", has_diag ? dir : "",
+               has_diag ? "/diagnostics.png" : "");
+    return rc;
+}

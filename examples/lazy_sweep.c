@@ -1,0 +1,204 @@
+/*
+ * lazy_sweep.c -- Chizat, Oyallon & Bach 2019, "On lazy training in
+ * differentiable programming": train the scaled, centered model
+ *   g(theta; x) = alpha (f(theta; x) - f(theta0; x))
+ * on the loss L(g, y) / alpha^2 (TN_TRAIN_OUTPUT_SCALE alpha with
+ * TN_TRAIN_CENTERED 1).  The function moves at a speed independent of
+ * alpha, the parameters at speed 1/alpha, so as alpha grows the trained
+ * model approaches its linearization (the same scaling, order 1): the
+ * distance between the two trained functions falls like 1/alpha, and so does
+ * the parameters' movement |theta - theta0|.
+ *
+ * For each alpha it trains both from one initialization on the same batches
+ * (compare's machinery, compare_lib.h) and reports the relative distance of
+ * their test outputs, the parameters' movement and both test accuracies,
+ * with the log-log slopes against alpha.
+ *
+ *   ./build/examples/lazy_sweep                      # alpha 0.1 ... 1000, about 1 minute
+ *   ./build/examples/lazy_sweep --alphas 1,10,100 --loss mse
+ *
+ * Writes DIR/lazy_sweep.csv, DIR/lazy_sweep.gp and, with gnuplot,
+ * DIR/lazy_sweep.png.
+ */
+#include "compare_lib.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ALPHAS 16
+
+typedef struct row {
+    double alpha;
+    double fs, param_full, param_lin, mask_full, acc_full, acc_lin, loss_full, loss_lin, seconds;
+    int diverged;
+} row;
+
+static int write_csv(const char *path, const row *rows, size_t n)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        perror(path);
+        return -1;
+    }
+    fprintf(f, "alpha,fs_distance,param_distance_full,param_distance_linearized,"
+               "mask_change_full,test_accuracy_full,test_accuracy_linearized,train_loss_full,"
+               "train_loss_linearized,seconds\n");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.3f\n", rows[i].alpha,
+                rows[i].fs, rows[i].param_full, rows[i].param_lin, rows[i].mask_full,
+                rows[i].acc_full, rows[i].acc_lin, rows[i].loss_full, rows[i].loss_lin,
+                rows[i].seconds);
+    const int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        fprintf(stderr, "error: writing %s failed\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int write_plot(const char *dir, const row *rows, size_t n, double s_fs, double s_pf)
+{
+    char path[4096];
+    ex_join_path(path, sizeof path, dir, "lazy_sweep.gp");
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        perror(path);
+        return -1;
+    }
+    /* The 1/alpha guide goes through the last (laziest) alpha's distance,
+     * where the law is expected to hold. */
+    fprintf(f,
+            "# Drawn by lazy_sweep from lazy_sweep.csv (run here: gnuplot lazy_sweep.gp).\n"
+            "set datafile separator ','\n"
+            "set terminal pngcairo size 1000,620 noenhanced\n"
+            "set output 'lazy_sweep.png'\n"
+            "set title \"alpha-scaled full vs linearized training (Chizat et al. 2019)\\n"
+            "log-log slopes: function %.3f, parameters %.3f (theory -1 for both)\"\n"
+            "set logscale x 10\nset logscale y 10\nset format y '%%.0e'\nset grid\n"
+            "set key bottom left inside\n"
+            "set xlabel 'alpha (output scale)'\nset ylabel 'relative distance'\n"
+            "set y2label 'test accuracy'\nset y2range [0:1]\nset y2tics\nset ytics nomirror\n"
+            "a0 = %.9g; d0 = %.9g\n"
+            "plot 'lazy_sweep.csv' using 1:2 with linespoints lw 2 pt 7 title "
+            "'|g_full - g_lin| / |g_full| (test)', \\\n"
+            "    '' using 1:3 with linespoints lw 2 pt 5 title '|theta - theta0| / |theta0| "
+            "(full)', \\\n"
+            "    '' using 1:4 with linespoints lw 2 pt 4 title '|theta - theta0| / |theta0| "
+            "(linearized)', \\\n"
+            "    '' using 1:6 axes x1y2 with linespoints lw 1 dt 3 pt 6 lc rgb '#b03000' "
+            "title 'test accuracy, full (right)', \\\n"
+            "    '' using 1:7 axes x1y2 with linespoints lw 1 dt 3 pt 8 lc rgb '#0030b0' "
+            "title 'test accuracy, linearized (right)', \\\n"
+            "    d0 * a0 / x with lines dt 2 lc rgb 'gray40' title '1/alpha'\n",
+            s_fs, s_pf, rows[n - 1].alpha, rows[n - 1].fs);
+    const int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        fprintf(stderr, "error: writing %s failed\n", path);
+        return -1;
+    }
+    return ex_gnuplot(dir, "lazy_sweep.gp");
+}
+
+int main(int argc, char **argv)
+{
+    cmp_options o;
+    cmp_options_default(&o, "out/lazy_sweep");
+    /* compare's network, loss, optimizer and learning rate: the function
+     * moves at the same speed for every alpha, so one learning rate serves
+     * them all.  5,000 images, 4 epochs: 160 steps per model. */
+    o.n_train = 5000;
+    o.cfg.epochs = 4;
+    const char *alphas_text = "0.1,1,10,100,1000";
+    ex_arg args[CMP_NARGS + 1];
+    cmp_options_args(&o, args);
+    args[CMP_NARGS] = (ex_arg){"alphas", EX_ARG_STRING, &alphas_text, "output scales alpha"};
+    ex_parse_args(argc, argv, args, CMP_NARGS + 1,
+                  "Alpha-scaled (lazy) full vs linearized training (Chizat et al. 2019).");
+    double al[MAX_ALPHAS];
+    const size_t na = ex_parse_list("alphas", alphas_text, al, MAX_ALPHAS, 0);
+    for (size_t i = 0; i < na; i++)
+        if (!(al[i] > 0)) ex_die("--alphas: alpha must be > 0");
+
+    ex_data data;
+    cmp_options_setup(&o, "lazy_sweep", &data);
+    cmp_config *cfg = &o.cfg;
+    cfg->notes = 0;
+    cfg->record_every = 0;
+    cfg->eval_n = 0;
+    cfg->centered = 1;
+    const size_t total = cmp_total_steps(cfg, data.train.n);
+    const cmp_model models[2] = {cmp_model_make(CMP_FULL, 0, 0),
+                                 cmp_model_make(CMP_LINEARIZED, 1, 0)};
+    cmp_print_setup(&o, total, 2, NULL);
+    printf("model: alpha (f(theta) - f(theta0)), loss L / alpha^2, for alpha in %s\n",
+           alphas_text);
+    printf("\n%9s %12s %7s %11s %7s %11s %10s %9s %9s %8s\n", "alpha", "fs_distance", "slope",
+           "param_full", "slope", "param_lin", "mask_full", "acc_full", "acc_lin", "seconds");
+    fflush(stdout);
+
+    row rows[MAX_ALPHAS];
+    double t_all = ex_now();
+    for (size_t i = 0; i < na; i++) {
+        char title[64];
+        snprintf(title, sizeof title, "alpha %g", al[i]);
+        cfg->title = title;
+        cfg->alpha = al[i];
+        cmp_run run;
+        cmp_run_models(cfg, &data.train, &data.test, models, 2, &run);
+        const cmp_result *full = &run.results[0], *lin = &run.results[1];
+        rows[i] = (row){al[i],
+                        lin->fs_distance,
+                        full->param_distance,
+                        lin->param_distance,
+                        full->mask_change,
+                        full->test_accuracy,
+                        lin->test_accuracy,
+                        full->train_loss,
+                        lin->train_loss,
+                        run.seconds,
+                        full->diverged || lin->diverged};
+        /* The slope from the previous alpha: the fit through two points. */
+        char s_fs[16] = "", s_pf[16] = "";
+        if (i > 0) {
+            const double y_fs[2] = {rows[i - 1].fs, rows[i].fs};
+            const double y_pf[2] = {rows[i - 1].param_full, rows[i].param_full};
+            snprintf(s_fs, sizeof s_fs, "%.3f", ex_loglog_slope(al + i - 1, y_fs, 2));
+            snprintf(s_pf, sizeof s_pf, "%.3f", ex_loglog_slope(al + i - 1, y_pf, 2));
+        }
+        printf("%9g %12.4e %7s %11.4e %7s %11.4e %10.4f %9.4f %9.4f %8.1f%s\n", al[i],
+               rows[i].fs, s_fs, rows[i].param_full, s_pf, rows[i].param_lin, rows[i].mask_full,
+               rows[i].acc_full, rows[i].acc_lin, rows[i].seconds,
+               rows[i].diverged ? "  (a model diverged)" : "");
+        fflush(stdout);
+        cmp_run_free(&run);
+    }
+    t_all = ex_now() - t_all;
+
+    double fs[MAX_ALPHAS], pf[MAX_ALPHAS];
+    for (size_t i = 0; i < na; i++) {
+        fs[i] = rows[i].fs;
+        pf[i] = rows[i].param_full;
+    }
+    const double s_fs = ex_loglog_slope(al, fs, na), s_pf = ex_loglog_slope(al, pf, na);
+    printf("\n(slope columns: log-log slope from the previous alpha)\n"
+           "least-squares slope of log(distance) against log(alpha), all alphas:\n"
+           "  function space |g_full - g_lin| / |g_full|:   %7.3f   (Chizat et al.: -1)\n"
+           "  parameters |theta - theta0| / |theta0|, full: %7.3f   (Chizat et al.: -1)\n",
+           s_fs, s_pf);
+    printf("fs_distance on all %zu test images; train %zu images, %zu steps per model; total "
+           "%.1f s\n",
+           data.test.n, data.train.n, total, t_all);
+
+    char path[4096];
+    int rc = 0;
+    ex_join_path(path, sizeof path, o.out, "lazy_sweep.csv");
+    rc |= write_csv(path, rows, na);
+    printf("\nwrote %s/lazy_sweep.csv, %s/lazy_sweep.gp\n", o.out, o.out);
+    const int plot = write_plot(o.out, rows, na, s_fs, s_pf);
+    if (plot == 0) printf("plot: %s/lazy_sweep.png\n", o.out);
+    if (plot < 0) rc = -1;
+    ex_data_free(&data);
+    return rc ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,447 @@
+/*
+ * test_compare.c -- checks of compare's machinery (compare_lib.c), the code
+ * compare and the sweeps run, on a tiny synthetic problem:
+ *   - summary.csv's header is exactly the agreed column list, curves.csv's
+ *     is CMP_CURVES_HEADER, and both have one row per model / curve point;
+ *   - re-linearizing every step (K = 1) is full training: fs_distance below
+ *     1e-8 (at the end and at every curve point);
+ *   - the metrics match hand computations from the parameters
+ *     (tn_net_get_params, through compare's results): a forward pass of the
+ *     MLP written out here gives the test outputs, the accuracy, the
+ *     training loss, the parameter distance and -- from the signs of the
+ *     probe's pre-activations at theta0 and at the trained theta -- the
+ *     fraction of ReLU units that switched, which compare takes from the
+ *     library's diagnostics (TN_STAT_PATTERN_CHANGE_INIT); the diagnostics'
+ *     loss reached after the last step is recomputed on its batch;
+ *   - the results do not depend on how many models run at once;
+ *   - a model that diverges is reported as such, with NaN metrics, while
+ *     the others finish.
+ * Runs in a private temporary directory under $TMPDIR.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "compare_lib.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures;
+static char dir[256];
+
+#define EXPECT(cond)                                                            \
+    do {                                                                        \
+        if (!(cond)) {                                                          \
+            fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);  \
+            failures++;                                                         \
+        }                                                                       \
+    } while (0)
+
+/* |a - b| <= tol max(|a|, |b|), or both NaN. */
+static int close_rel(double a, double b, double tol)
+{
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    const double m = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
+    return fabs(a - b) <= tol * m || a == b;
+}
+
+static const char *in_dir(const char *name)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return path;
+}
+
+/*---------------------------------------------------------------------
+ * The MLP of ex_build_mlp, by hand: standard parameterization, layers
+ * dense(d -> w), ReLU, ..., dense(w -> O); theta holds per layer the
+ * weights (out x in, row-major) then the bias.
+ *-------------------------------------------------------------------*/
+
+typedef struct hand_net {
+    size_t d, w, hidden, O;
+} hand_net;
+
+/* out (O) = f(theta; x); when mask is not NULL, the signs (z > 0) of every
+ * hidden pre-activation are appended there, layer by layer. */
+static void hand_forward(const hand_net *h, const double *theta, const double *x, double *out,
+                         unsigned char *mask)
+{
+    double a[1024], z[1024];
+    if (h->d > 1024 || h->w > 1024 || h->O > 1024) ex_die("hand_forward: layer too wide");
+    size_t n_in = h->d;
+    memcpy(a, x, n_in * sizeof(double));
+    const double *p = theta;
+    for (size_t l = 0; l <= h->hidden; l++) {
+        const size_t n_out = l == h->hidden ? h->O : h->w;
+        const double *W = p, *b = p + n_out * n_in;
+        for (size_t i = 0; i < n_out; i++) {
+            double s = b[i];
+            for (size_t j = 0; j < n_in; j++) s += W[i * n_in + j] * a[j];
+            z[i] = s;
+        }
+        p = b + n_out;
+        if (l == h->hidden) {
+            memcpy(out, z, n_out * sizeof(double));
+            break;
+        }
+        for (size_t i = 0; i < n_out; i++) {
+            if (mask) *mask++ = z[i] > 0;
+            a[i] = z[i] > 0 ? z[i] : 0.0;
+        }
+        n_in = n_out;
+    }
+}
+
+static double hand_xent(const double *g, const double *y, size_t O)
+{
+    double mx = g[0], s = 0.0, l = 0.0;
+    for (size_t c = 1; c < O; c++) mx = g[c] > mx ? g[c] : mx;
+    for (size_t c = 0; c < O; c++) s += exp(g[c] - mx);
+    for (size_t c = 0; c < O; c++) l -= y[c] * (g[c] - mx - log(s));
+    return l;
+}
+
+/* The fraction of the probe's hidden units whose sign differs between
+ * theta_a and theta_b. */
+static double hand_pattern_change(const hand_net *h, const double *theta_a,
+                                  const double *theta_b, const double *probe, size_t n)
+{
+    const size_t units = h->hidden * h->w;
+    unsigned char *ma = ex_xmalloc(units, 1), *mb = ex_xmalloc(units, 1);
+    double out[16];
+    size_t changed = 0;
+    for (size_t i = 0; i < n; i++) {
+        hand_forward(h, theta_a, probe + i * h->d, out, ma);
+        hand_forward(h, theta_b, probe + i * h->d, out, mb);
+        for (size_t u = 0; u < units; u++) changed += ma[u] != mb[u];
+    }
+    free(ma);
+    free(mb);
+    return (double)changed / (double)(units * n);
+}
+
+/*---------------------------------------------------------------------
+ * The problem
+ *-------------------------------------------------------------------*/
+
+static ex_data data;
+static hand_net hnet;
+
+static void setup_config(cmp_config *cfg)
+{
+    cmp_config_default(cfg);
+    cfg->epochs = 2;
+    cfg->batch = 32;
+    cfg->lr = 0.05;
+    cfg->spec.input = data.train.d;
+    cfg->spec.outputs = data.train.classes;
+    cfg->spec.width = 12;
+    cfg->spec.hidden_layers = 2;
+    cfg->spec.parameterization = TN_PARAM_STANDARD;
+    cfg->spec.seed = 7;
+    cfg->shuffle_seed = 11;
+    cfg->record_every = 2;
+    cfg->eval_n = 20;
+    cfg->probe_n = 16;
+    cfg->progress = 0;
+    cfg->jobs = 2;
+}
+
+enum { M_FULL, M_LIN, M_TAY2, M_K1, M_K3, N_MODELS };
+
+static void make_models(cmp_model *m)
+{
+    m[M_FULL] = cmp_model_make(CMP_FULL, 0, 0);
+    m[M_LIN] = cmp_model_make(CMP_LINEARIZED, 1, 0);
+    m[M_TAY2] = cmp_model_make(CMP_TAYLORIZED, 2, 0);
+    m[M_K1] = cmp_model_make(CMP_RELINEARIZED, 1, 1);
+    m[M_K3] = cmp_model_make(CMP_RELINEARIZED, 1, 3);
+}
+
+/* The first line of a file, without its newline. */
+static void first_line(const char *path, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return;
+    if (fgets(buf, (int)len, f) == NULL) buf[0] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    fclose(f);
+}
+
+static size_t count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return 0;
+    size_t n = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF) n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static void test_files(const cmp_run *run)
+{
+    EXPECT(cmp_write_summary_csv(in_dir("summary.csv"), run) == 0);
+    EXPECT(cmp_write_curves_csv(in_dir("curves.csv"), run) == 0);
+    char line[1024];
+    first_line(in_dir("summary.csv"), line, sizeof line);
+    /* Spelled out, not CMP_SUMMARY_HEADER: the columns are a promise. */
+    EXPECT(strcmp(line, "mode,order,reexpand_every,train_loss,test_accuracy,fs_distance,"
+                        "param_distance,mask_change,seconds_per_step") == 0);
+    EXPECT(count_lines(in_dir("summary.csv")) == 1 + run->n);
+    first_line(in_dir("curves.csv"), line, sizeof line);
+    EXPECT(strcmp(line, CMP_CURVES_HEADER) == 0);
+    size_t points = 0;
+    for (size_t i = 0; i < run->n; i++) points += run->results[i].n_points;
+    EXPECT(count_lines(in_dir("curves.csv")) == 1 + points);
+
+    /* Each summary row: the mode's name and 9 fields. */
+    FILE *f = fopen(in_dir("summary.csv"), "r");
+    EXPECT(f != NULL);
+    if (f == NULL) return;
+    EXPECT(fgets(line, sizeof line, f) != NULL);
+    const char *modes[N_MODELS] = {"full,0,0,", "linearized,1,0,", "taylorized,2,0,",
+                                   "relinearized,1,1,", "relinearized,1,3,"};
+    for (size_t i = 0; i < N_MODELS; i++) {
+        EXPECT(fgets(line, sizeof line, f) != NULL);
+        EXPECT(strncmp(line, modes[i], strlen(modes[i])) == 0);
+        size_t commas = 0;
+        for (const char *c = line; *c; c++) commas += *c == ',';
+        EXPECT(commas == 8);
+    }
+    fclose(f);
+}
+
+static void test_metrics(const cmp_config *cfg, const cmp_run *run)
+{
+    const size_t P = run->P, O = hnet.O, total = cmp_total_steps(cfg, data.train.n);
+    /* 96 examples in batches of 32, 2 epochs: 6 steps, points at 2, 4, 6. */
+    EXPECT(total == 6 && run->total_steps == 6);
+    EXPECT(run->ref == M_FULL);
+
+    /* theta0 is ex_build_mlp's draw. */
+    tn_ctx *ctx = ex_ctx_create(1);
+    tn_net *net = NULL;
+    EX_CHECK(ctx, ex_build_mlp(ctx, &cfg->spec, &net));
+    EXPECT(tn_net_num_params(net) == P);
+    double *theta0 = ex_xmalloc(P, sizeof(double));
+    EX_CHECK(ctx, tn_net_get_params(net, theta0, P));
+    EXPECT(memcmp(theta0, run->theta0, P * sizeof(double)) == 0);
+    tn_net_free(net);
+    tn_ctx_free(ctx);
+
+    for (size_t m = 0; m < N_MODELS; m++) {
+        const cmp_result *r = &run->results[m];
+        EXPECT(!r->diverged && r->steps == 6 && r->n_points == 3);
+        EXPECT(r->points[0].step == 2 && r->points[1].step == 4 && r->points[2].step == 6);
+        EXPECT(r->points[2].epoch == 2);
+
+        /* |theta - theta0| / |theta0|. */
+        double num = 0.0, den = 0.0;
+        for (size_t i = 0; i < P; i++) {
+            num += (r->theta[i] - theta0[i]) * (r->theta[i] - theta0[i]);
+            den += theta0[i] * theta0[i];
+        }
+        EXPECT(close_rel(r->param_distance, sqrt(num / den), 1e-12));
+        EXPECT(r->param_distance > 0);
+
+        /* The ReLU pattern of the probe (the first probe_n test images) at
+         * the trained theta against theta0: the library's diagnostics
+         * against the signs by hand.  The same count, unless a
+         * pre-activation sits within rounding of 0. */
+        const double hand =
+            hand_pattern_change(&hnet, theta0, r->theta, data.test.x, cfg->probe_n);
+        EXPECT(fabs(r->mask_change - hand) < 0.5 / (double)(cfg->probe_n * hnet.hidden * hnet.w));
+        EXPECT(r->mask_change == r->points[2].pattern_change_init);
+        /* The first recorded step's "since the previous recorded step" is
+         * since the probe was set: the initialization. */
+        EXPECT(r->points[0].pattern_change_step == r->points[0].pattern_change_init);
+
+        /* Accuracy from the stored test outputs. */
+        size_t correct = 0;
+        for (size_t i = 0; i < data.test.n; i++)
+            correct += ex_argmax(r->test_out + i * O, O) == (size_t)data.test.labels[i];
+        EXPECT(r->test_accuracy == (double)correct / (double)data.test.n);
+
+        /* fs_distance against the full model's outputs, by hand. */
+        const cmp_result *ref = &run->results[M_FULL];
+        num = den = 0.0;
+        for (size_t e = 0; e < data.test.n * O; e++) {
+            num += (r->test_out[e] - ref->test_out[e]) * (r->test_out[e] - ref->test_out[e]);
+            den += ref->test_out[e] * ref->test_out[e];
+        }
+        EXPECT(close_rel(r->fs_distance, sqrt(num / den), 1e-12));
+    }
+
+    /* The full model: its outputs, training loss and eval loss are the
+     * network's at the trained theta. */
+    const cmp_result *full = &run->results[M_FULL];
+    double out[16], diff = 0.0, norm = 0.0, loss = 0.0;
+    for (size_t i = 0; i < data.test.n; i++) {
+        hand_forward(&hnet, full->theta, data.test.x + i * hnet.d, out, NULL);
+        for (size_t c = 0; c < O; c++) {
+            diff += (out[c] - full->test_out[i * O + c]) * (out[c] - full->test_out[i * O + c]);
+            norm += out[c] * out[c];
+        }
+    }
+    EXPECT(sqrt(diff / norm) < 1e-12);
+    for (size_t i = 0; i < data.train.n; i++) {
+        hand_forward(&hnet, full->theta, data.train.x + i * hnet.d, out, NULL);
+        loss += hand_xent(out, data.train.y + i * O, O);
+    }
+    EXPECT(close_rel(full->train_loss, loss / (double)data.train.n, 1e-12));
+    loss = 0.0;
+    for (size_t i = 0; i < cfg->eval_n; i++) {
+        hand_forward(&hnet, full->theta, data.test.x + i * hnet.d, out, NULL);
+        loss += hand_xent(out, data.test.y + i * O, O);
+    }
+    EXPECT(close_rel(full->points[2].eval_loss, loss / (double)cfg->eval_n, 1e-12));
+
+    /* The diagnostics' loss reached after the last step, on its batch: the
+     * last batch of the same shuffle. */
+    ex_batcher b;
+    ex_batcher_init(&b, &data.train, cfg->batch, cfg->shuffle_seed);
+    size_t rows = 0;
+    for (size_t s = 0; s < total; s++) {
+        rows = ex_batcher_next(&b);
+        if (rows == 0) rows = ex_batcher_next(&b);  /* an epoch's end */
+    }
+    loss = 0.0;
+    for (size_t i = 0; i < rows; i++) {
+        hand_forward(&hnet, full->theta, b.x + i * hnet.d, out, NULL);
+        loss += hand_xent(out, b.y + i * O, O);
+    }
+    EXPECT(close_rel(full->points[2].loss_reached, loss / (double)rows, 1e-12));
+    ex_batcher_free(&b);
+
+    /* K = 1 is full training, step for step. */
+    const cmp_result *k1 = &run->results[M_K1];
+    EXPECT(k1->fs_distance < 1e-8);
+    for (size_t p = 0; p < k1->n_points; p++) EXPECT(k1->points[p].fs_distance < 1e-8);
+    EXPECT(full->fs_distance == 0.0);
+    /* ... and the test is not vacuous: the others differ. */
+    EXPECT(run->results[M_LIN].fs_distance > 1e-6);
+    EXPECT(run->results[M_K3].fs_distance > 1e-6);
+    EXPECT(run->results[M_TAY2].fs_distance > 1e-6);
+    free(theta0);
+}
+
+/* Two models at once or one after the other: the same numbers. */
+static void test_jobs_independent(const cmp_config *cfg, const cmp_run *a)
+{
+    cmp_config c1 = *cfg;
+    c1.jobs = 1;
+    cmp_model models[N_MODELS];
+    make_models(models);
+    cmp_run b;
+    cmp_run_models(&c1, &data.train, &data.test, models, N_MODELS, &b);
+    for (size_t m = 0; m < N_MODELS; m++) {
+        const cmp_result *x = &a->results[m], *y = &b.results[m];
+        EXPECT(memcmp(x->theta, y->theta, a->P * sizeof(double)) == 0);
+        EXPECT(memcmp(x->test_out, y->test_out, a->test_n * a->outputs * sizeof(double)) == 0);
+        EXPECT(x->train_loss == y->train_loss && x->fs_distance == y->fs_distance &&
+               x->mask_change == y->mask_change);
+    }
+    cmp_run_free(&b);
+}
+
+/* A learning rate that overflows: the models are reported as diverged,
+ * with NaN metrics and "nan" in the CSV, and nothing aborts. */
+static void test_divergence(const cmp_config *cfg)
+{
+    cmp_config c = *cfg;
+    c.lr = 1e250;
+    c.optimizer = TN_OPT_SGD;
+    /* Squared error: outputs of 1e250 square to infinity (cross-entropy
+     * stays finite for a linear model, whose gradient is bounded). */
+    c.loss = TN_LOSS_MSE;
+    const cmp_model models[2] = {cmp_model_make(CMP_FULL, 0, 0),
+                                 cmp_model_make(CMP_LINEARIZED, 1, 0)};
+    cmp_run run;
+    cmp_run_models(&c, &data.train, &data.test, models, 2, &run);
+    for (size_t m = 0; m < 2; m++) {
+        const cmp_result *r = &run.results[m];
+        EXPECT(r->diverged && r->diverged_step >= 1 && r->steps == r->diverged_step - 1);
+        EXPECT(isnan(r->test_accuracy) && isnan(r->fs_distance) && isnan(r->train_loss));
+        EXPECT(r->message[0] != '\0');
+    }
+    EXPECT(cmp_write_summary_csv(in_dir("diverged.csv"), &run) == 0);
+    char line[1024];
+    FILE *f = fopen(in_dir("diverged.csv"), "r");
+    EXPECT(f != NULL);
+    if (f) {
+        EXPECT(fgets(line, sizeof line, f) && fgets(line, sizeof line, f));
+        EXPECT(strncmp(line, "full,0,0,nan,nan,nan,nan,nan,", 29) == 0);
+        fclose(f);
+    }
+    cmp_run_free(&run);
+}
+
+static void test_helpers(void)
+{
+    double v[4];
+    EXPECT(ex_parse_list("x", "1,10,100", v, 4, 1) == 3 && v[0] == 1 && v[2] == 100);
+    EXPECT(ex_parse_list("x", "0.1,1000", v, 4, 0) == 2 && v[0] == 0.1);
+    const double x[4] = {1, 10, 100, 1000}, y[4] = {3, 0.3, 0.03, 0.003};
+    EXPECT(fabs(ex_loglog_slope(x, y, 4) + 1.0) < 1e-12);
+    const double y2[2] = {2.0, 1.0}, x2[2] = {1.0, 4.0};
+    EXPECT(fabs(ex_loglog_slope(x2, y2, 2) + 0.5) < 1e-12);
+    EXPECT(isnan(ex_loglog_slope(x, y, 1)));
+    char q[16];
+    ex_gnuplot_quote(q, sizeof q, "it's");
+    EXPECT(strcmp(q, "it''s") == 0);
+    cmp_config c;
+    cmp_config_default(&c);
+    c.batch = 32;
+    c.epochs = 3;
+    EXPECT(cmp_total_steps(&c, 100) == 12);   /* 4 batches per epoch, the last of 4 rows */
+    EXPECT(cmp_record_every_for(395, 100) == 4);
+    EXPECT(cmp_record_every_for(50, 100) == 1);
+    const double g[2] = {0.0, 0.0}, t[2] = {1.0, 0.0};
+    EXPECT(fabs(cmp_loss(TN_LOSS_SOFTMAX_XENT, g, t, 1, 2, 1.0) - log(2.0)) < 1e-15);
+    EXPECT(fabs(cmp_loss(TN_LOSS_MSE, g, t, 1, 2, 2.0) - 0.125) < 1e-15);
+}
+
+int main(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/tn_compare_XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(dir) == NULL) ex_die("mkdtemp %s: %s", dir, strerror(errno));
+
+    ex_data_options opt;
+    ex_data_options_default(&opt);
+    opt.force_synthetic = 1;
+    opt.synthetic_train = 96;
+    opt.synthetic_test = 40;
+    if (ex_load_data(&opt, &data) != 0) ex_die("synthetic data");
+    hnet = (hand_net){data.train.d, 12, 2, data.train.classes};
+
+    test_helpers();
+    cmp_config cfg;
+    setup_config(&cfg);
+    cmp_model models[N_MODELS];
+    make_models(models);
+    cmp_run run;
+    cmp_run_models(&cfg, &data.train, &data.test, models, N_MODELS, &run);
+    test_files(&run);
+    test_metrics(&cfg, &run);
+    test_jobs_independent(&cfg, &run);
+    test_divergence(&cfg);
+    cmp_run_free(&run);
+    ex_data_free(&data);
+
+    const char *names[] = {"summary.csv", "curves.csv", "diverged.csv"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(in_dir(names[i]));
+    if (rmdir(dir) != 0) fprintf(stderr, "warning: rmdir %s: %s\n", dir, strerror(errno));
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return EXIT_FAILURE;
+    }
+    printf("all checks passed\n");
+    return EXIT_SUCCESS;
+}
