@@ -1158,3 +1158,20 @@ int ex_gnuplot(const char *dir, const char *script)
     }
     return 0;
 }
+
+FILE *ex_open_out(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) fprintf(stderr, "error: cannot write %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+int ex_close_out(FILE *f, const char *path)
+{
+    const int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        fprintf(stderr, "error: writing %s failed\n", path);
+        return -1;
+    }
+    return 0;
+}

@@ -28,6 +28,7 @@
 #define TN_EXAMPLES_COMMON_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "taylornet.h"
@@ -380,5 +381,11 @@ double ex_train_session_run(const ex_train_config *cfg, ex_train_session *s, con
 /** Frees everything the session holds.  The trainer goes first: it refers
  *  to the network, which refers to the context. */
 void ex_train_session_close(ex_train_session *s);
+
+/* Opens path for writing, or says why not on stderr and gives NULL. */
+FILE *ex_open_out(const char *path);
+/* Closes a file from ex_open_out: 0, or -1 with a message when anything
+ * written was lost (a full disk shows up at the latest in fclose). */
+int ex_close_out(FILE *f, const char *path);
 
 #endif

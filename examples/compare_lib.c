@@ -763,27 +763,9 @@ void cmp_print_table(FILE *f, const cmp_run *run)
     }
 }
 
-static FILE *open_out(const char *path)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL) fprintf(stderr, "error: cannot write %s: %s\n", path, strerror(errno));
-    return f;
-}
-
-static int close_out(FILE *f, const char *path)
-{
-    /* A full disk shows up at the latest in fclose. */
-    const int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        fprintf(stderr, "error: writing %s failed\n", path);
-        return -1;
-    }
-    return 0;
-}
-
 int cmp_write_summary_csv(const char *path, const cmp_run *run)
 {
-    FILE *f = open_out(path);
+    FILE *f = ex_open_out(path);
     if (f == NULL) return -1;
     fprintf(f, "%s\n", CMP_SUMMARY_HEADER);
     for (size_t i = 0; i < run->n; i++) {
@@ -798,12 +780,12 @@ int cmp_write_summary_csv(const char *path, const cmp_run *run)
         }
         fputc('\n', f);
     }
-    return close_out(f, path);
+    return ex_close_out(f, path);
 }
 
 int cmp_write_curves_csv(const char *path, const cmp_run *run)
 {
-    FILE *f = open_out(path);
+    FILE *f = ex_open_out(path);
     if (f == NULL) return -1;
     fprintf(f, "%s\n", CMP_CURVES_HEADER);
     for (size_t i = 0; i < run->n; i++) {
@@ -825,7 +807,7 @@ int cmp_write_curves_csv(const char *path, const cmp_run *run)
             fputc('\n', f);
         }
     }
-    return close_out(f, path);
+    return ex_close_out(f, path);
 }
 
 /* One plot series per model: curves.csv's rows of that model (column 1),
@@ -856,7 +838,7 @@ int cmp_write_plots(const char *dir, const cmp_run *run)
 {
     char path[4096];
     ex_join_path(path, sizeof path, dir, "compare.gp");
-    FILE *f = open_out(path);
+    FILE *f = ex_open_out(path);
     if (f == NULL) return -1;
     fprintf(f,
             "# Drawn by compare from curves.csv (run in this directory: gnuplot compare.gp).\n"
@@ -935,7 +917,7 @@ int cmp_write_plots(const char *dir, const cmp_run *run)
                     q, q);
         fprintf(f, "unset multiplot\n");
     }
-    if (close_out(f, path) != 0) return -1;
+    if (ex_close_out(f, path) != 0) return -1;
     const int rc = ex_gnuplot(dir, "compare.gp");
     if (rc == 0)
         printf("plots: %s/loss.png%s%s%s%s%s%s\n", dir, has_fs ? ", " : "", has_fs ? dir : "",

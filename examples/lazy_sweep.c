@@ -37,11 +37,8 @@ typedef struct row {
 
 static int write_csv(const char *path, const row *rows, size_t n)
 {
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-        perror(path);
-        return -1;
-    }
+    FILE *f = ex_open_out(path);
+    if (f == NULL) return -1;
     fprintf(f, "alpha,fs_distance,param_distance_full,param_distance_linearized,"
                "mask_change_full,test_accuracy_full,test_accuracy_linearized,train_loss_full,"
                "train_loss_linearized,seconds\n");
@@ -50,23 +47,15 @@ static int write_csv(const char *path, const row *rows, size_t n)
                 rows[i].fs, rows[i].param_full, rows[i].param_lin, rows[i].mask_full,
                 rows[i].acc_full, rows[i].acc_lin, rows[i].loss_full, rows[i].loss_lin,
                 rows[i].seconds);
-    const int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        fprintf(stderr, "error: writing %s failed\n", path);
-        return -1;
-    }
-    return 0;
+    return ex_close_out(f, path);
 }
 
 static int write_plot(const char *dir, const row *rows, size_t n, double s_fs, double s_pf)
 {
     char path[4096];
     ex_join_path(path, sizeof path, dir, "lazy_sweep.gp");
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-        perror(path);
-        return -1;
-    }
+    FILE *f = ex_open_out(path);
+    if (f == NULL) return -1;
     /* The 1/alpha guide goes through the last (laziest) alpha's distance,
      * where the law is expected to hold. */
     fprintf(f,

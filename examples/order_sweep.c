@@ -78,11 +78,8 @@ static void expansion_report(const cmp_config *cfg, const cmp_run *run, const ex
 static int write_csv(const char *path, const cmp_run *run, const double *ratio,
                      const double *at_full)
 {
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-        perror(path);
-        return -1;
-    }
+    FILE *f = ex_open_out(path);
+    if (f == NULL) return -1;
     const cmp_result *full = &run->results[run->ref];
     fprintf(f, "order,fs_distance,accuracy_gap,test_accuracy,train_loss,param_distance,"
                "mask_change,divergence_indicator,taylor_error_at_full,seconds_per_step,"
@@ -95,23 +92,15 @@ static int write_csv(const char *path, const cmp_run *run, const double *ratio,
                 r->train_loss, r->param_distance, r->mask_change, ratio[i], at_full[i],
                 r->seconds_per_step, r->diverged ? r->diverged_step : 0);
     }
-    const int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        fprintf(stderr, "error: writing %s failed\n", path);
-        return -1;
-    }
-    return 0;
+    return ex_close_out(f, path);
 }
 
 static int write_plot(const char *dir, size_t L)
 {
     char path[4096];
     ex_join_path(path, sizeof path, dir, "order_sweep.gp");
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-        perror(path);
-        return -1;
-    }
+    FILE *f = ex_open_out(path);
+    if (f == NULL) return -1;
     fprintf(f,
             "# Drawn by order_sweep from order_sweep.csv (run here: gnuplot order_sweep.gp).\n"
             "set datafile separator ','\n"

@@ -34,11 +34,8 @@ typedef struct row {
 
 static int write_csv(const char *path, const row *rows, size_t n)
 {
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-        perror(path);
-        return -1;
-    }
+    FILE *f = ex_open_out(path);
+    if (f == NULL) return -1;
     fprintf(f, "width,fs_distance,param_distance_full,param_distance_linearized,"
                "mask_change_full,mask_change_linearized,test_accuracy_full,"
                "test_accuracy_linearized,train_loss_full,train_loss_linearized,seconds\n");
@@ -47,12 +44,7 @@ static int write_csv(const char *path, const row *rows, size_t n)
                 rows[i].fs, rows[i].param_full, rows[i].param_lin, rows[i].mask_full,
                 rows[i].mask_lin, rows[i].acc_full, rows[i].acc_lin, rows[i].loss_full,
                 rows[i].loss_lin, rows[i].seconds);
-    const int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        fprintf(stderr, "error: writing %s failed\n", path);
-        return -1;
-    }
-    return 0;
+    return ex_close_out(f, path);
 }
 
 static int write_plot(const char *dir, const row *rows, double slope_fs, double slope_param,
@@ -60,11 +52,8 @@ static int write_plot(const char *dir, const row *rows, double slope_fs, double 
 {
     char path[4096];
     ex_join_path(path, sizeof path, dir, "width_sweep.gp");
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-        perror(path);
-        return -1;
-    }
+    FILE *f = ex_open_out(path);
+    if (f == NULL) return -1;
     /* The 1/sqrt(width) guide goes through the first width's distance, so
      * the eye compares slopes, not levels. */
     fprintf(f,
