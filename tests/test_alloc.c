@@ -516,39 +516,6 @@ END_TEST
  * Files
  *===================================================================*/
 
-static char *make_dir(void)
-{
-    const char *base = getenv("TN_TEST_TMPDIR");
-    if (base == NULL || base[0] == '\0') base = "/tmp";
-    const size_t len = strlen(base) + 64;
-    char *dir = malloc(len);
-    snprintf(dir, len, "%s/test_alloc_%ld_XXXXXX", base, (long)getpid());
-    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s", dir);
-    return dir;
-}
-
-static char *join(const char *dir, const char *name)
-{
-    const size_t len = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(len);
-    snprintf(p, len, "%s/%s", dir, name);
-    return p;
-}
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    const long n = ftell(f);
-    ck_assert(n >= 0);
-    rewind(f);
-    unsigned char *b = malloc((size_t)n + 1);
-    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
 /* The number of entries of dir other than . and .., and whether the only
  * one is `only`. */
@@ -571,11 +538,11 @@ static size_t dir_entries(const char *dir, const char *only, int *only_ok)
  * file behind. */
 START_TEST(net_save)
 {
-    char *dir = make_dir(), *path = join(dir, "net.tnn");
+    char *dir = tu_make_dir("test_alloc"), *path = tu_join(dir, "net.tnn");
     tn_net *old = make_net(17), *net = make_net(18);
     TN_CK(ctx, tn_net_save(old, path));
     size_t old_len;
-    unsigned char *old_bytes = slurp(path, &old_len);
+    unsigned char *old_bytes = tu_slurp(path, &old_len);
     long k;
     for (k = 1; k < MAX_K; k++) {
         const tn_status st = INJECT(k, tn_net_save(net, path));
@@ -590,7 +557,7 @@ START_TEST(net_save)
         }
         EXPECT_NOMEM(st, "tn_net_save", k);
         size_t len;
-        unsigned char *bytes = slurp(path, &len);
+        unsigned char *bytes = tu_slurp(path, &len);
         ck_assert(len == old_len && memcmp(bytes, old_bytes, len) == 0);
         free(bytes);
     }
@@ -614,7 +581,7 @@ END_TEST
  * while loading). */
 START_TEST(net_load)
 {
-    char *dir = make_dir(), *path = join(dir, "net.tnn");
+    char *dir = tu_make_dir("test_alloc"), *path = tu_join(dir, "net.tnn");
     tn_net *net;
     if (_i == 0) {
         net = make_net(19);

@@ -92,39 +92,6 @@ static void fix_crc(unsigned char *b, size_t len)
 
 /* ---- files ---- */
 
-static char *make_dir(void)
-{
-    const char *base = getenv("TN_TEST_TMPDIR");
-    if (base == NULL || base[0] == '\0') base = "/tmp";
-    const size_t len = strlen(base) + 64;
-    char *dir = malloc(len);
-    snprintf(dir, len, "%s/test_io_%ld_XXXXXX", base, (long)getpid());
-    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s", dir);
-    return dir;
-}
-
-static char *join(const char *dir, const char *name)
-{
-    const size_t len = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(len);
-    snprintf(p, len, "%s/%s", dir, name);
-    return p;
-}
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    const long n = ftell(f);
-    ck_assert(n >= 0);
-    rewind(f);
-    unsigned char *b = malloc((size_t)n + 1);
-    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
 static void spit(const char *path, const unsigned char *b, size_t len)
 {
@@ -167,7 +134,7 @@ static void list_dir(const char *dir, char *out, size_t cap)
 static void remove_dir(char *dir, const char *const *files, size_t nfiles)
 {
     for (size_t i = 0; i < nfiles; i++) {
-        char *p = join(dir, files[i]);
+        char *p = tu_join(dir, files[i]);
         unlink(p);
         free(p);
     }
@@ -299,7 +266,7 @@ static int same_params(const tn_net *a, const tn_net *b)
 
 START_TEST(round_trip_is_bit_exact)
 {
-    char *dir = make_dir(), *path = join(dir, "net.tnn"), *path2 = join(dir, "again.tnn");
+    char *dir = tu_make_dir("test_io"), *path = tu_join(dir, "net.tnn"), *path2 = tu_join(dir, "again.tnn");
     tn_net *net = arch(_i), *back = NULL;
     TN_CK(ctx, tn_net_save(net, path));
     TN_CK(ctx, tn_net_load(ctx, path, &back));
@@ -339,7 +306,7 @@ START_TEST(round_trip_is_bit_exact)
      * "sigma_w set" flag, layer kinds) was lost or normalized on the way. */
     TN_CK(ctx, tn_net_save(back, path2));
     size_t la, lb;
-    unsigned char *a = slurp(path, &la), *b = slurp(path2, &lb);
+    unsigned char *a = tu_slurp(path, &la), *b = tu_slurp(path2, &lb);
     ck_assert_uint_eq(la, lb);
     ck_assert_msg(memcmp(a, b, la) == 0, "arch %d: re-saved file differs", _i);
     /* The checksum is zlib's CRC-32 of everything before it. */
@@ -368,7 +335,7 @@ END_TEST
  * in the same directory that must not survive the call. */
 START_TEST(save_overwrites_atomically)
 {
-    char *dir = make_dir(), *path = join(dir, "net.tnn");
+    char *dir = tu_make_dir("test_io"), *path = tu_join(dir, "net.tnn");
     char listing[1024];
     tn_net *a = arch(0), *b = arch(1), *back = NULL;
     TN_CK(ctx, tn_net_save(a, path));
@@ -391,7 +358,7 @@ START_TEST(save_overwrites_atomically)
 
     /* A save that fails at the last step (the target is a directory, so the
      * rename fails) removes its temporary file. */
-    char *sub = join(dir, "sub");
+    char *sub = tu_join(dir, "sub");
     ck_assert_int_eq(mkdir(sub, 0700), 0);
     mark();
     ck_assert_int_eq(tn_net_save(a, sub), TN_E_IO);
@@ -411,15 +378,15 @@ END_TEST
 
 START_TEST(io_errors)
 {
-    char *dir = make_dir();
+    char *dir = tu_make_dir("test_io");
     tn_net *net = arch(0);
 
     /* A file that does not exist. */
-    char *missing = join(dir, "missing.tnn");
+    char *missing = tu_join(dir, "missing.tnn");
     EXPECT_LOAD_FAILS(missing, TN_E_IO, "missing file");
 
     /* Saving into a directory that does not exist: nothing is created. */
-    char *nodir = join(dir, "no/such/dir/net.tnn");
+    char *nodir = tu_join(dir, "no/such/dir/net.tnn");
     mark();
     ck_assert_int_eq(tn_net_save(net, nodir), TN_E_IO);
     ck_assert(strcmp(tn_ctx_errmsg(ctx), marker) != 0 && tn_ctx_errmsg(ctx)[0] != '\0');
@@ -429,7 +396,7 @@ START_TEST(io_errors)
 
     /* An unwritable directory (meaningless for root, who writes anyway). */
     if (geteuid() != 0) {
-        char *ro = join(dir, "ro"), *inro = join(dir, "ro/net.tnn");
+        char *ro = tu_join(dir, "ro"), *inro = tu_join(dir, "ro/net.tnn");
         ck_assert_int_eq(mkdir(ro, 0500), 0);
         mark();
         ck_assert_int_eq(tn_net_save(net, inro), TN_E_IO);
@@ -463,11 +430,11 @@ END_TEST
 
 START_TEST(not_a_net_file)
 {
-    char *dir = make_dir(), *path = join(dir, "x.tnn"), *good = join(dir, "good.tnn");
+    char *dir = tu_make_dir("test_io"), *path = tu_join(dir, "x.tnn"), *good = tu_join(dir, "good.tnn");
     tn_net *net = arch(0);
     TN_CK(ctx, tn_net_save(net, good));
     size_t len;
-    unsigned char *b = slurp(good, &len);
+    unsigned char *b = tu_slurp(good, &len);
 
     /* The wrong magic, with the checksum made valid again. */
     b[1] = 'X';
@@ -491,11 +458,11 @@ END_TEST
 
 START_TEST(every_truncation_is_a_format_error)
 {
-    char *dir = make_dir(), *path = join(dir, "net.tnn"), *cut = join(dir, "cut.tnn");
+    char *dir = tu_make_dir("test_io"), *path = tu_join(dir, "net.tnn"), *cut = tu_join(dir, "cut.tnn");
     tn_net *net = arch(_i);
     TN_CK(ctx, tn_net_save(net, path));
     size_t len;
-    unsigned char *b = slurp(path, &len);
+    unsigned char *b = tu_slurp(path, &len);
     for (size_t k = 0; k < len; k++) {
         char what[96];
         snprintf(what, sizeof what, "arch %d cut to %zu of %zu bytes", _i, k, len);
@@ -529,11 +496,11 @@ static tn_status expected_for_change(const unsigned char *orig, size_t i, unsign
 
 START_TEST(every_byte_flip_is_detected)
 {
-    char *dir = make_dir(), *path = join(dir, "net.tnn"), *bad = join(dir, "bad.tnn");
+    char *dir = tu_make_dir("test_io"), *path = tu_join(dir, "net.tnn"), *bad = tu_join(dir, "bad.tnn");
     tn_net *net = arch(_i);
     TN_CK(ctx, tn_net_save(net, path));
     size_t len;
-    unsigned char *orig = slurp(path, &len), *b = malloc(len);
+    unsigned char *orig = tu_slurp(path, &len), *b = malloc(len);
     ck_assert_uint_eq(get_u32(orig, 8), 1);             /* this test knows version 1 */
     /* Every byte for files up to 2 KiB, else a stride that still visits
      * every field of the header and the checksum. */
@@ -562,11 +529,11 @@ END_TEST
  * the checksum recomputed so that nothing else is wrong. */
 START_TEST(newer_version_is_refused)
 {
-    char *dir = make_dir(), *path = join(dir, "net.tnn"), *bad = join(dir, "bad.tnn");
+    char *dir = tu_make_dir("test_io"), *path = tu_join(dir, "net.tnn"), *bad = tu_join(dir, "bad.tnn");
     tn_net *net = arch(1);
     TN_CK(ctx, tn_net_save(net, path));
     size_t len;
-    unsigned char *b = slurp(path, &len);
+    unsigned char *b = tu_slurp(path, &len);
 
     /* First: the fix-up itself yields files the loader accepts (a parameter
      * byte changed, checksum recomputed, loads, with that one change). */
@@ -623,12 +590,12 @@ END_TEST
  *   (kind, activation, width), 112 P, 120 theta, 648 CRC (len 652). */
 START_TEST(inconsistent_fields_are_format_errors)
 {
-    char *dir = make_dir(), *path = join(dir, "net.tnn"), *bad = join(dir, "bad.tnn");
+    char *dir = tu_make_dir("test_io"), *path = tu_join(dir, "net.tnn"), *bad = tu_join(dir, "bad.tnn");
     tn_net *net = arch(0);
     ck_assert_uint_eq(tn_net_num_params(net), 66);
     TN_CK(ctx, tn_net_save(net, path));
     size_t len;
-    unsigned char *orig = slurp(path, &len), *b = malloc(len + 16);
+    unsigned char *orig = tu_slurp(path, &len), *b = malloc(len + 16);
     ck_assert_uint_eq(len, 120 + 8 * 66 + 4);
 
     enum { U32, U64, F64 };

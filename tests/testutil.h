@@ -5,12 +5,18 @@
 #ifndef TN_TESTUTIL_H
 #define TN_TESTUTIL_H
 
+/* POSIX for mkdtemp and getpid; before any system header of the test. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "taylornet.h"
 
@@ -86,6 +92,44 @@ static inline int tu_run(Suite *s)
     const int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* A fresh directory under $TN_TEST_TMPDIR (set by meson) or /tmp, named
+ * after the test program; the caller frees the string. */
+static inline char *tu_make_dir(const char *who)
+{
+    const char *base = getenv("TN_TEST_TMPDIR");
+    if (base == NULL || base[0] == '\0') base = "/tmp";
+    const size_t len = strlen(base) + strlen(who) + 64;
+    char *dir = malloc(len);
+    snprintf(dir, len, "%s/%s_%ld_XXXXXX", base, who, (long)getpid());
+    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s", dir);
+    return dir;
+}
+
+/* dir/name, to be freed. */
+static inline char *tu_join(const char *dir, const char *name)
+{
+    const size_t len = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(len);
+    snprintf(p, len, "%s/%s", dir, name);
+    return p;
+}
+
+/* The whole file, to be freed; *len its size. */
+static inline unsigned char *tu_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    const long n = ftell(f);
+    ck_assert(n >= 0);
+    rewind(f);
+    unsigned char *b = malloc((size_t)n + 1);
+    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
 }
 
 static const char *const tu_act_names[] = {"identity", "relu", "leaky_relu", "tanh",
