@@ -128,28 +128,20 @@ class ExRng:
         M, scale, sqrt, log = MASK64, TWO_M53, math.sqrt, math.log
         i = 0
         while i < count:
-            # u: one ex_rng_next, inlined.
-            r = (s1 * 5) & M
-            r = ((((r << 7) | (r >> 57)) & M) * 9) & M
-            t = (s1 << 17) & M
-            s2 ^= s0
-            s3 ^= s1
-            s1 ^= s2
-            s0 ^= s3
-            s2 ^= t
-            s3 = ((s3 << 45) | (s3 >> 19)) & M
-            u = 2.0 * ((r >> 11) * scale) - 1.0
-            # v: the next one.
-            r = (s1 * 5) & M
-            r = ((((r << 7) | (r >> 57)) & M) * 9) & M
-            t = (s1 << 17) & M
-            s2 ^= s0
-            s3 ^= s1
-            s1 ^= s2
-            s0 ^= s3
-            s2 ^= t
-            s3 = ((s3 << 45) | (s3 >> 19)) & M
-            v = 2.0 * ((r >> 11) * scale) - 1.0
+            # u, then v: one ex_rng_next each, inlined.
+            uv = []
+            for _ in range(2):
+                r = (s1 * 5) & M
+                r = ((((r << 7) | (r >> 57)) & M) * 9) & M
+                t = (s1 << 17) & M
+                s2 ^= s0
+                s3 ^= s1
+                s1 ^= s2
+                s0 ^= s3
+                s2 ^= t
+                s3 = ((s3 << 45) | (s3 >> 19)) & M
+                uv.append(2.0 * ((r >> 11) * scale) - 1.0)
+            u, v = uv
             s = u * u + v * v
             if 0.0 < s < 1.0:
                 out[i] = u * sqrt(-2.0 * log(s) / s)
