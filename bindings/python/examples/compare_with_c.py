@@ -97,7 +97,7 @@ def compare(c_dir, name, flags):
 def main(argv):
     args = [a for a in argv[1:] if not a.startswith("--")]
     if len(args) != 1 or any(a not in ("--full",) for a in argv[1:] if a.startswith("--")):
-        print(__doc__.strip().splitlines()[3].strip(), file=sys.stderr)
+        print("usage: compare_with_c.py BUILD/examples [--full]", file=sys.stderr)
         return 2
     c_dir = args[0]
     cases = list(CASES)
