@@ -9,10 +9,9 @@
  * objects that never saw a failure.  Leaks and invalid accesses on the
  * error paths are what valgrind and ASan runs of this program catch.
  *
- * Links the internal archive for the injection hook. */
+ * The harness (INJECT, EXPECT_NOMEM, ...) is allocfail.h. */
 #define _POSIX_C_SOURCE 200809L
-#include "core/core.h"
-#include "testutil.h"
+#include "allocfail.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -21,57 +20,6 @@
 static const size_t D = 4, N = 3, N2 = 7;
 static const size_t widths[] = {6, 5, 2};
 #define MAX_K 10000L
-
-static tn_ctx *ctx;
-static char marker[512];
-
-static void setup(void)
-{
-    ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);
-}
-
-static void teardown(void)
-{
-    tn_ctx_free(ctx);
-}
-
-/* A known message (from a call that allocates nothing), so a failure that
- * forgot to record its own is seen. */
-static void mark(void)
-{
-    ck_assert_int_eq(tn_ctx_set_threads(ctx, 0), TN_E_INVALID_ARG);
-    snprintf(marker, sizeof marker, "%s", tn_ctx_errmsg(ctx));
-}
-
-/* Arms the k-th allocation, runs the call, disarms (a call that succeeded
- * with fewer than k allocations would leave the countdown running). */
-#define INJECT(k, expr)                                     \
-    (mark(), tni_ctx_fail_alloc_after(ctx, (k)), (expr))
-static long left;        /* the countdown when the call returned */
-#define DISARM() (left = ctx->alloc_countdown, tni_ctx_fail_alloc_after(ctx, 0))
-/* The loop is over when the call succeeded without reaching the armed
- * allocation (countdown still > 0).  A success with the countdown at 0
- * means the failure was absorbed (an optional cache) and the allocations
- * after it still need their turn. */
-#define FINISHED(st) ((st) == TN_OK && left > 0)
-
-static void expect_nomem_(tn_status st, const char *what, long k, int line)
-{
-    const char *m = tn_ctx_errmsg(ctx);
-    ck_assert_msg(st == TN_E_NOMEM, "line %d: %s with allocation %ld failing -> %s (%s)", line,
-                  what, k, tn_status_string(st), m);
-    ck_assert_msg(m[0] != '\0' && strcmp(m, marker) != 0,
-                  "line %d: %s (allocation %ld) failed without a message", line, what, k);
-}
-#define EXPECT_NOMEM(st, what, k) expect_nomem_((st), (what), (k), __LINE__)
-
-/* Every loop must have injected at least one failure (the call allocates),
- * and must have ended. */
-#define CHECK_LOOP(k, what)                                                               \
-    do {                                                                                  \
-        ck_assert_msg((k) > 1, "%s made no allocation through the context", (what));      \
-        ck_assert_msg((k) < MAX_K, "%s never succeeded", (what));                         \
-    } while (0)
 
 static tn_net *make_net(uint64_t seed)
 {

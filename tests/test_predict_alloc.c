@@ -8,51 +8,11 @@
  * lazily redone eigendecomposition (after TN_PRED_DIAG_REG changes) and
  * the lazily made Cholesky factor (t = INFINITY) are covered by making the
  * failing call the one that triggers them.  Leaks on these paths are what
- * the valgrind and ASan runs catch.  Links the internal archive for the
- * hook. */
-#include "core/core.h"
-#include "testutil.h"
+ * the valgrind and ASan runs catch.  The harness (INJECT, EXPECT_NOMEM,
+ * ...) is allocfail.h. */
+#include "allocfail.h"
 
 #define MAX_K 1000L
-
-static tn_ctx *ctx;
-static char marker[512];
-
-static void setup(void)
-{
-    ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);
-}
-
-static void teardown(void)
-{
-    tn_ctx_free(ctx);
-}
-
-static void mark(void)
-{
-    ck_assert_int_eq(tn_ctx_set_threads(ctx, 0), TN_E_INVALID_ARG);
-    snprintf(marker, sizeof marker, "%s", tn_ctx_errmsg(ctx));
-}
-
-static long left;
-#define INJECT(k, expr) (mark(), tni_ctx_fail_alloc_after(ctx, (k)), (expr))
-#define DISARM() (left = ctx->alloc_countdown, tni_ctx_fail_alloc_after(ctx, 0))
-#define FINISHED(st) ((st) == TN_OK && left > 0)
-
-static void expect_nomem(tn_status st, const char *what, long k)
-{
-    const char *m = tn_ctx_errmsg(ctx);
-    ck_assert_msg(st == TN_E_NOMEM, "%s with allocation %ld failing -> %s (%s)", what, k,
-                  tn_status_string(st), m);
-    ck_assert_msg(m[0] != '\0' && strcmp(m, marker) != 0, "%s (allocation %ld): no message",
-                  what, k);
-}
-
-static void check_loop(long k, const char *what)
-{
-    ck_assert_msg(k > 1, "%s made no allocation through the context", what);
-    ck_assert_msg(k < MAX_K, "%s never succeeded", what);
-}
 
 enum { N = 5, NT = 3, O = 2 };
 
@@ -105,7 +65,7 @@ START_TEST(predictor_allocations)
         const tn_status st = INJECT(k, tn_predictor_create(ctx, K, N, O, 0, Y, &p));
         DISARM();
         if (st != TN_OK) {
-            expect_nomem(st, "tn_predictor_create", k);
+            EXPECT_NOMEM(st, "tn_predictor_create", k);
             ck_assert_ptr_null(p);
             continue;
         }
@@ -114,7 +74,7 @@ START_TEST(predictor_allocations)
         tn_predictor_free(p);
         if (FINISHED(st)) break;
     }
-    check_loop(k, "tn_predictor_create");
+    CHECK_LOOP(k, "tn_predictor_create");
 
     for (int call = 0; call < 3; call++) {
         for (k = 1; k < MAX_K; k++) {
@@ -127,7 +87,7 @@ START_TEST(predictor_allocations)
             const tn_status st = INJECT(k, tn_predictor_predict(p, t, F0, ftr, Kt, F0T, NT, fte));
             DISARM();
             if (st != TN_OK) {
-                expect_nomem(st, "tn_predictor_predict", k);
+                EXPECT_NOMEM(st, "tn_predictor_predict", k);
                 for (size_t i = 0; i < sizeof ftr; i++) ck_assert(((unsigned char *)ftr)[i] == 0xa5);
                 for (size_t i = 0; i < sizeof fte; i++) ck_assert(((unsigned char *)fte)[i] == 0xa5);
                 /* The same call now succeeds, with the same numbers. */
@@ -138,7 +98,7 @@ START_TEST(predictor_allocations)
             tn_predictor_free(p);
             if (FINISHED(st)) break;
         }
-        check_loop(k, "tn_predictor_predict");
+        CHECK_LOOP(k, "tn_predictor_predict");
     }
     tn_predictor_free(ref);
 }
@@ -161,7 +121,7 @@ START_TEST(gp_allocations)
                 INJECT(k, tn_gp_create(ctx, K, with_ntk ? T : NULL, N, O, Y, &g));
             DISARM();
             if (st != TN_OK) {
-                expect_nomem(st, "tn_gp_create", k);
+                EXPECT_NOMEM(st, "tn_gp_create", k);
                 ck_assert_ptr_null(g);
                 continue;
             }
@@ -170,7 +130,7 @@ START_TEST(gp_allocations)
             tn_gp_free(g);
             if (FINISHED(st)) break;
         }
-        check_loop(k, "tn_gp_create");
+        CHECK_LOOP(k, "tn_gp_create");
     }
 
     for (int call = 0; call < 2; call++) {
@@ -190,7 +150,7 @@ START_TEST(gp_allocations)
                                     : tn_gp_ntk_posterior(g, 2.5, Tt, Kt, Ktt, NT, mean, cov));
             DISARM();
             if (st != TN_OK) {
-                expect_nomem(st, call ? "tn_gp_ntk_posterior" : "tn_gp_nngp_posterior", k);
+                EXPECT_NOMEM(st, call ? "tn_gp_ntk_posterior" : "tn_gp_nngp_posterior", k);
                 for (size_t i = 0; i < sizeof mean; i++)
                     ck_assert(((unsigned char *)mean)[i] == 0xa5);
                 for (size_t i = 0; i < sizeof cov; i++) ck_assert(((unsigned char *)cov)[i] == 0xa5);
@@ -202,7 +162,7 @@ START_TEST(gp_allocations)
             tn_gp_free(g);
             if (FINISHED(st)) break;
         }
-        check_loop(k, call ? "tn_gp_ntk_posterior" : "tn_gp_nngp_posterior");
+        CHECK_LOOP(k, call ? "tn_gp_ntk_posterior" : "tn_gp_nngp_posterior");
     }
     tn_gp_free(ref);
 }
