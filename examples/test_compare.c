@@ -21,24 +21,12 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "compare_lib.h"
+#include "excheck.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-static int failures;
-static char dir[256];
-
-#define EXPECT(cond)                                                            \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);  \
-            failures++;                                                         \
-        }                                                                       \
-    } while (0)
 
 /* |a - b| <= tol max(|a|, |b|), or both NaN. */
 static int close_rel(double a, double b, double tol)
@@ -46,13 +34,6 @@ static int close_rel(double a, double b, double tol)
     if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
     const double m = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
     return fabs(a - b) <= tol * m || a == b;
-}
-
-static const char *in_dir(const char *name)
-{
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
 }
 
 /*---------------------------------------------------------------------
@@ -409,9 +390,7 @@ static void test_helpers(void)
 
 int main(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/tn_compare_XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (mkdtemp(dir) == NULL) ex_die("mkdtemp %s: %s", dir, strerror(errno));
+    excheck_make_dir("tn_compare");
 
     ex_data_options opt;
     ex_data_options_default(&opt);
@@ -435,13 +414,6 @@ int main(void)
     cmp_run_free(&run);
     ex_data_free(&data);
 
-    const char *names[] = {"summary.csv", "curves.csv", "diverged.csv"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(in_dir(names[i]));
-    if (rmdir(dir) != 0) fprintf(stderr, "warning: rmdir %s: %s\n", dir, strerror(errno));
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return EXIT_FAILURE;
-    }
-    printf("all checks passed\n");
-    return EXIT_SUCCESS;
+    static const char *const names[] = {"summary.csv", "curves.csv", "diverged.csv"};
+    return excheck_finish(names, sizeof names / sizeof names[0]);
 }

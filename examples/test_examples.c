@@ -7,33 +7,15 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "common.h"
+#include "excheck.h"
 #include "idx.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
-
-static int failures;
-static char dir[256];
-
-#define EXPECT(cond)                                                            \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);  \
-            failures++;                                                         \
-        }                                                                       \
-    } while (0)
-
-static const char *in_dir(const char *name)
-{
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
-}
 
 static void put_be32(unsigned char *p, uint32_t v)
 {
@@ -296,22 +278,16 @@ static void test_helpers(void)
     EXPECT(ex_cosine_lr(1.0, 9, 4) == ex_cosine_lr(1.0, 3, 4));
 }
 
-static void remove_dir(void)
-{
-    static const char *const names[] = {
-        "img.gz", "img.raw", "empty.gz", "labels.gz", "short.gz", "long.gz", "zerodim.gz",
-        "overflow.gz", "huge.gz", "text.gz", "float.gz", "big.gz", "cut.gz", "crc.gz",
-        "fuzz.gz", "train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-        "train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(in_dir(names[i]));
-    if (rmdir(dir) != 0) fprintf(stderr, "warning: rmdir %s: %s\n", dir, strerror(errno));
-}
+/* Every file the checks may leave in the directory. */
+static const char *const made[] = {
+    "img.gz", "img.raw", "empty.gz", "labels.gz", "short.gz", "long.gz", "zerodim.gz",
+    "overflow.gz", "huge.gz", "text.gz", "float.gz", "big.gz", "cut.gz", "crc.gz",
+    "fuzz.gz", "train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};
 
 int main(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/tn_examples_XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (mkdtemp(dir) == NULL) ex_die("mkdtemp %s: %s", dir, strerror(errno));
+    excheck_make_dir("tn_examples");
 
     test_valid();
     test_malformed();
@@ -319,11 +295,5 @@ int main(void)
     test_loader();
     test_helpers();
 
-    remove_dir();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return EXIT_FAILURE;
-    }
-    printf("all checks passed\n");
-    return EXIT_SUCCESS;
+    return excheck_finish(made, sizeof made / sizeof made[0]);
 }
