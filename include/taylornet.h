@@ -557,6 +557,33 @@ TN_API tn_status tn_trainer_set_probe(tn_trainer *tr, const double *x, size_t n)
  *  yet, diagnostics off, or no probe for the pattern statistics),
  *  TN_E_INVALID_ARG. */
 TN_API tn_status tn_trainer_stat(const tn_trainer *tr, tn_train_stat s, double *value);
+/** A gradient hook: see tn_trainer_set_gradient_hook. */
+typedef tn_status (*tn_gradient_fn)(void *user, double *grad, size_t len, double *loss);
+/** Installs fn, called by every tn_trainer_step after the gradient of the
+ *  step's batch loss is formed and before clipping, weight decay and the
+ *  update, as fn(user, grad, len, loss): grad holds the len =
+ *  tn_net_num_params() entries of the gradient of L(g, y) / alpha^2 on the
+ *  batch, *loss that loss.  The hook may change both in place; the step then
+ *  goes on with what it left: it clips grad, decays and updates, returns
+ *  *loss as the step's loss, and reports both as TN_STAT_LOSS and
+ *  TN_STAT_GRAD_NORM.  Data-parallel training averages them over ranks here:
+ *  each rank steps on its shard of the batch and the hook replaces grad and
+ *  *loss by their weighted sums over ranks, weights n_rank / n_batch, which
+ *  is the gradient and loss of the whole batch (docs/distributed.md).
+ *
+ *  The hook is called in every step that gets as far as a gradient, even
+ *  when the batch's loss or gradient is not finite (a collective inside it
+ *  is entered by every rank in every step); the step checks finiteness
+ *  after the hook, so a NaN summed in by one rank fails the step with
+ *  TN_E_NUMERIC on every rank alike.  A status other than TN_OK from the
+ *  hook ends the step with that status and a message naming the hook, and
+ *  nothing changed: parameters, optimizer state, step count and statistics
+ *  are as before the step.  The diagnostics (TN_TRAIN_DIAGNOSTICS) stay
+ *  those of the local batch.  grad and loss are valid only during the call;
+ *  the hook must not call the library with handles of tr's context.  fn
+ *  NULL removes the hook (user is then ignored).
+ *  Errors: TN_E_INVALID_ARG (tr NULL), TN_E_MISUSE. */
+TN_API tn_status tn_trainer_set_gradient_hook(tn_trainer *tr, tn_gradient_fn fn, void *user);
 /** The number of successful steps taken. 0 for NULL. */
 TN_API uint64_t tn_trainer_num_steps(const tn_trainer *tr);
 /** Frees a trainer (NULL: no-op); the network keeps its trained parameters. */

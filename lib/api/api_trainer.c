@@ -84,6 +84,13 @@ TN_API tn_status tn_trainer_stat(const tn_trainer *tr, tn_train_stat s, double *
     return TN_OK;
 }
 
+TN_API tn_status tn_trainer_set_gradient_hook(tn_trainer *tr, tn_gradient_fn fn, void *user)
+{
+    TNI_TRY(tni_check_handle(tr, TNI_MAGIC_TRAINER));
+    tni_trainer_set_hook(tr, fn, user);
+    return TN_OK;
+}
+
 TN_API uint64_t tn_trainer_num_steps(const tn_trainer *tr)
 {
     return tni_check_handle(tr, TNI_MAGIC_TRAINER) == TN_OK ? tr->steps : 0;

@@ -285,6 +285,18 @@ static double norm2(const double *v, size_t n)
     return scale * sqrt(ssq);
 }
 
+static tn_status loss_not_finite(tn_trainer *tr, const char *fn, double L)
+{
+    return tni_fail(tr->ctx, TN_E_NUMERIC,
+                    "%s: the loss is not finite (%g); parameters and state unchanged", fn, L);
+}
+
+void tni_trainer_set_hook(tn_trainer *tr, tn_gradient_fn fn, void *user)
+{
+    tr->hook = fn;
+    tr->hook_user = fn ? user : NULL;
+}
+
 tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, size_t n,
                            double *loss)
 {
@@ -293,16 +305,27 @@ tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, siz
     if (st == TN_OK) st = model_forward(tr, x, n);
     if (st != TN_OK) return st;
     const double a2 = tr->alpha * tr->alpha;
-    const double L = tni_loss(tr->loss, n, tr->O, tr->g, y, tr->cot) / a2;
-    if (!isfinite(L))
-        return tni_fail(tr->ctx, TN_E_NUMERIC,
-                        "%s: the loss is not finite (%g); parameters and state unchanged", fn, L);
+    double L = tni_loss(tr->loss, n, tr->O, tr->g, y, tr->cot) / a2;
+    /* With a hook, a loss that is not finite still goes through reverse
+     * mode and the hook, and is refused after it: a data-parallel hook
+     * enters a collective, which every rank must enter in every step, and
+     * the NaN it sums in then fails the step on every rank alike. */
+    if (!isfinite(L) && tr->hook == NULL)
+        return loss_not_finite(tr, fn, L);
     if (tr->alpha != 1.0) {
         const double inv = 1.0 / tr->alpha;
         for (size_t e = 0; e < n * tr->O; e++) tr->cot[e] *= inv;
     }
     st = model_reverse(tr);
     if (st != TN_OK) return st;
+    if (tr->hook) {
+        st = tr->hook(tr->hook_user, tr->grad, tr->P, &L);
+        if (st != TN_OK)
+            return tni_fail(tr->ctx, st,
+                            "%s: the gradient hook failed (%s); parameters and state unchanged",
+                            fn, tn_status_string(st));
+        if (!isfinite(L)) return loss_not_finite(tr, fn, L);
+    }
     if (!tni_all_finite(tr->grad, tr->P))
         return tni_fail(tr->ctx, TN_E_NUMERIC,
                         "%s: the gradient is not finite; parameters and state unchanged", fn);

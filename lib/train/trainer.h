@@ -49,6 +49,10 @@ struct tn_trainer {
     /* Neural Taylor diagnostics (diagnostics.c), off unless asked for. */
     int diagnostics;
     struct tni_diagnostics *diag;
+    /* tn_trainer_set_gradient_hook: called by every step between the
+     * gradient and the update (NULL: none). */
+    tn_gradient_fn hook;
+    void *hook_user;
 };
 
 tn_status tni_trainer_new(tn_net *net, tn_trainer **out);
@@ -60,6 +64,7 @@ tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, siz
 tn_status tni_trainer_loss(tn_trainer *tr, const double *x, const double *y, size_t n,
                            double *loss);
 tn_status tni_trainer_predict(tn_trainer *tr, const double *x, size_t n, double *y);
+void tni_trainer_set_hook(tn_trainer *tr, tn_gradient_fn fn, void *user);
 
 /* --- diagnostics.c: the neural Taylor approximation (docs/math.md §7) --- */
 /* The network's first-order Taylor prediction of the loss after the update
