@@ -48,6 +48,8 @@ status_t = c_int
 enum_t = c_int
 #: int (*tn_progress_fn)(void *user, double fraction_done)
 PROGRESS_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_double)
+#: tn_status (*tn_gradient_fn)(void *user, double *grad, size_t len, double *loss)
+GRADIENT_FN = ctypes.CFUNCTYPE(c_int, c_void_p, POINTER(c_double), c_size_t, POINTER(c_double))
 
 _D, _S, _P = double_p, c_size_t, POINTER
 
@@ -126,6 +128,7 @@ PROTOTYPES = {
     "tn_trainer_predict": (status_t, [trainer_p, _D, _S, _D]),
     "tn_trainer_set_probe": (status_t, [trainer_p, _D, _S]),
     "tn_trainer_stat": (status_t, [trainer_p, enum_t, _D]),
+    "tn_trainer_set_gradient_hook": (status_t, [trainer_p, GRADIENT_FN, c_void_p]),
     "tn_trainer_num_steps": (c_uint64, [trainer_p]),
     "tn_trainer_free": (None, [trainer_p]),
 }

@@ -1,11 +1,16 @@
 """Trainer: trains a network's parameters in place."""
 
+import ctypes
+import numbers
+import weakref
 from ctypes import byref, c_double
+
+import numpy as np
 
 from ._args import Dims, empty, enum_arg, ptr
 from ._handle import Handle, Settings, check_parent
-from ._lib import lib, trainer_p
-from .enums import Loss, Optimizer, TrainParam, TrainStat
+from ._lib import GRADIENT_FN, lib, trainer_p
+from .enums import Loss, Optimizer, Status, TrainParam, TrainStat
 from .network import Network
 
 __all__ = ["Trainer"]
@@ -30,6 +35,8 @@ class Trainer(Settings, Handle):
     Shapes: x ``(n, d)``, y ``(n, O)`` (targets; rows of probabilities for
     cross-entropy).
 
+    Data-parallel training: :meth:`set_gradient_hook`.
+
     Lifetime: keeps its Network alive (which must outlive it); closing the
     network closes it.
 
@@ -45,6 +52,8 @@ class Trainer(Settings, Handle):
     _value_types = {TrainParam.LOSS: Loss, TrainParam.OPTIMIZER: Optimizer,
                     TrainParam.ORDER: int, TrainParam.REEXPAND_EVERY: int,
                     TrainParam.CENTERED: int, TrainParam.DIAGNOSTICS: int}
+
+    _gradient_hook = None       # the CFUNCTYPE object C holds a pointer to
 
     def __init__(self, network, **settings):
         check_parent(network, Network, "network")
@@ -114,3 +123,64 @@ class Trainer(Settings, Handle):
         value = c_double()
         self._call(lib.tn_trainer_stat, self._h, enum_arg(TrainStat, stat), byref(value))
         return value.value
+
+    def set_gradient_hook(self, hook):
+        """Installs ``hook(grad, loss) -> loss or None``, called by every
+        :meth:`step` after the gradient of the batch's loss is formed and
+        before clipping, weight decay and the update; or removes it (None).
+
+        ``grad`` is a new float64 array of shape ``(num_params,)`` holding the
+        gradient: change it in place, and the step continues with what it
+        holds when the hook returns (the array is the hook's to keep; later
+        changes to it have no effect).  ``loss`` is the batch's loss, a float;
+        return a number to replace it (the step then returns that and reports
+        it as the ``loss`` statistic), or None to keep it.  Data-parallel
+        training averages both over ranks here, e.g. with mpi4py::
+
+            def average(grad, loss):
+                w = len(my_shard) / batch_size        # n_rank / n_batch
+                buf = np.append(w * grad, w * loss)
+                comm.Allreduce(MPI.IN_PLACE, buf)
+                grad[:] = buf[:-1]
+                return buf[-1]
+
+        The hook runs in every step that reaches a gradient, even when the
+        batch's loss is not finite; finiteness is checked after it
+        (NumericError).  An exception raised by the hook, or a return value
+        that is not a number or None, fails the step with nothing changed
+        (parameters, optimizer state, step count, statistics): :meth:`step`
+        re-raises that exception, chained to the library's CancelledError.
+        The hook must not use this trainer, its network or anything else of
+        the same :class:`Context` (it runs in the middle of a call on them).
+        The binding keeps the hook alive as long as it is installed.
+        """
+        if hook is None:
+            self._call(lib.tn_trainer_set_gradient_hook, self._h, GRADIENT_FN(), None)  # NULL
+            self._gradient_hook = None
+            return
+        if not callable(hook):
+            raise TypeError("the gradient hook must be callable or None")
+        ref = weakref.ref(self._context)      # no cycle Context -> trampoline -> Context
+
+        def trampoline(_user, grad_p, length, loss_p):
+            try:
+                grad = np.ctypeslib.as_array(grad_p, shape=(length,)).copy()
+                new_loss = hook(grad, loss_p[0])
+                if new_loss is not None:
+                    if not isinstance(new_loss, numbers.Real):
+                        raise TypeError(f"the gradient hook returned {type(new_loss).__name__}; "
+                                        f"it must return the loss (a number) or None")
+                    new_loss = float(new_loss)
+                ctypes.memmove(grad_p, grad.ctypes.data, length * 8)
+                if new_loss is not None:
+                    loss_p[0] = new_loss
+                return int(Status.OK)
+            except BaseException as e:      # noqa: B036 -- re-raised after the C call
+                ctx = ref()
+                if ctx is not None:
+                    ctx._callback_error = e
+                return int(Status.CANCELLED)
+
+        cfunc = GRADIENT_FN(trampoline)
+        self._call(lib.tn_trainer_set_gradient_hook, self._h, cfunc, None)
+        self._gradient_hook = cfunc
