@@ -16,17 +16,19 @@
  *
  * Writes DIR/summary.csv, DIR/curves.csv, DIR/compare.gp and, with gnuplot,
  * DIR/loss.png, DIR/fs_distance.png, DIR/diagnostics.png (examples/README.md
- * documents every column).  The machinery is compare_lib.c, shared with the
- * sweeps and exercised by test_compare.
+ * documents every column).  The machinery is support/side_by_side.c, its
+ * outputs support/report.c, shared with the sweeps and exercised by
+ * test_compare.
  */
-#include "compare_lib.h"
+#include "support/report.h"
+#include "support/side_by_side.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LIST 16
+#define MAX_MODELS 33
 
 int main(int argc, char **argv)
 {
@@ -34,43 +36,25 @@ int main(int argc, char **argv)
     cmp_options_default(&o, "out/compare");
     const char *orders_text = "1,2,3,4", *reexpand_text = "1,10,100";
     size_t points = 100;
-    ex_arg args[CMP_NARGS + 3];
-    cmp_options_args(&o, args);
-    args[CMP_NARGS] = (ex_arg){"orders", EX_ARG_STRING, &orders_text,
-                               "Taylor orders trained around the initialization (1: "
-                               "linearized), or none"};
-    args[CMP_NARGS + 1] = (ex_arg){"reexpand", EX_ARG_STRING, &reexpand_text,
-                                   "periods K of the re-linearized models, or none"};
-    args[CMP_NARGS + 2] =
-        (ex_arg){"points", EX_ARG_SIZE, &points, "about this many curve points per model"};
-    ex_parse_args(argc, argv, args, CMP_NARGS + 3,
-                  "Trains the full network, its linearization, its Taylor models and its "
-                  "re-linearized models from one initialization on the same batches, and "
-                  "compares them.");
+    const ex_arg own[] = {
+        {"orders", EX_ARG_STRING, &orders_text,
+         "Taylor orders trained around the initialization (1: linearized), or none"},
+        {"reexpand", EX_ARG_STRING, &reexpand_text,
+         "periods K of the re-linearized models, or none"},
+        {"points", EX_ARG_SIZE, &points, "about this many curve points per model"}};
+    cmp_options_parse(&o, argc, argv, own, 3,
+                      "Trains the full network, its linearization, its Taylor models and its "
+                      "re-linearized models from one initialization on the same batches, and "
+                      "compares them.");
     if (points == 0) ex_die("--points must be > 0");
 
     /* The model list: the reference first, then by order, then by K.  The
      * lists are checked before the data is read. */
-    cmp_model models[2 * MAX_LIST + 1];
+    cmp_model models[MAX_MODELS];
     size_t n_models = 0;
     models[n_models++] = cmp_model_make(CMP_FULL, 0, 0);
-    double list[MAX_LIST];
-    if (strcmp(orders_text, "none") != 0) {
-        const size_t n = ex_parse_list("orders", orders_text, list, MAX_LIST, 1);
-        for (size_t i = 0; i < n; i++) {
-            if (list[i] < 1 || list[i] > tn_taylor_max_order())
-                ex_die("--orders: %g is not in [1, %d]", list[i], tn_taylor_max_order());
-            models[n_models++] = list[i] == 1 ? cmp_model_make(CMP_LINEARIZED, 1, 0)
-                                              : cmp_model_make(CMP_TAYLORIZED, (int)list[i], 0);
-        }
-    }
-    if (strcmp(reexpand_text, "none") != 0) {
-        const size_t n = ex_parse_list("reexpand", reexpand_text, list, MAX_LIST, 1);
-        for (size_t i = 0; i < n; i++) {
-            if (list[i] < 1) ex_die("--reexpand: K must be >= 1");
-            models[n_models++] = cmp_model_make(CMP_RELINEARIZED, 1, (uint64_t)list[i]);
-        }
-    }
+    cmp_add_models("orders", orders_text, models, &n_models, MAX_MODELS);
+    cmp_add_models("reexpand", reexpand_text, models, &n_models, MAX_MODELS);
 
     ex_data data;
     cmp_options_setup(&o, "compare", &data);
@@ -95,14 +79,7 @@ int main(int argc, char **argv)
            "without the diagnostics, %d models sharing the machine.\n",
            data.train.n, data.test.n, cfg->jobs);
 
-    char path[4096];
-    int rc = 0;
-    ex_join_path(path, sizeof path, o.out, "summary.csv");
-    rc |= cmp_write_summary_csv(path, &run);
-    ex_join_path(path, sizeof path, o.out, "curves.csv");
-    rc |= cmp_write_curves_csv(path, &run);
-    printf("\nwrote %s/summary.csv, %s/curves.csv, %s/compare.gp\n", o.out, o.out, o.out);
-    if (cmp_write_plots(o.out, &run) < 0) rc = -1;
+    const int rc = cmp_write_outputs(o.out, &run);
     printf("total time %.1f s\n", run.seconds);
 
     cmp_run_free(&run);

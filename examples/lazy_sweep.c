@@ -10,7 +10,7 @@
  * the parameters' movement |theta - theta0|.
  *
  * For each alpha it trains both from one initialization on the same batches
- * (compare's machinery, compare_lib.h) and reports the relative distance of
+ * (compare's machinery, support/side_by_side.h) and reports the relative distance of
  * their test outputs, the parameters' movement and both test accuracies,
  * with the log-log slopes against alpha.
  *
@@ -20,7 +20,8 @@
  * Writes DIR/lazy_sweep.csv, DIR/lazy_sweep.gp and, with gnuplot,
  * DIR/lazy_sweep.png.
  */
-#include "compare_lib.h"
+#include "support/report.h"
+#include "support/side_by_side.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -29,43 +30,34 @@
 
 #define MAX_ALPHAS 16
 
-typedef struct row {
-    double alpha;
-    double fs, param_full, param_lin, mask_full, acc_full, acc_lin, loss_full, loss_lin, seconds;
-    int diverged;
-} row;
+/* A row of the table and of lazy_sweep.csv. */
+enum { L_ALPHA, L_FS, L_PARAM_FULL, L_PARAM_LIN, L_MASK_FULL, L_ACC_FULL, L_ACC_LIN, L_LOSS_FULL,
+       L_LOSS_LIN, L_SECONDS, L_COLS };
+#define L_HEADER                                                                             \
+    "alpha,fs_distance,param_distance_full,param_distance_linearized,mask_change_full,"      \
+    "test_accuracy_full,test_accuracy_linearized,train_loss_full,train_loss_linearized,"      \
+    "seconds"
 
-static int write_csv(const char *path, const row *rows, size_t n)
+static int write_plot(const char *dir, const double *rows, size_t n, double s_fs, double s_pf)
 {
-    FILE *f = ex_open_out(path);
+    FILE *f = ex_plot_open(dir, "lazy_sweep.gp", "lazy_sweep", "lazy_sweep.csv");
     if (f == NULL) return -1;
-    fprintf(f, "alpha,fs_distance,param_distance_full,param_distance_linearized,"
-               "mask_change_full,test_accuracy_full,test_accuracy_linearized,train_loss_full,"
-               "train_loss_linearized,seconds\n");
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.3f\n", rows[i].alpha,
-                rows[i].fs, rows[i].param_full, rows[i].param_lin, rows[i].mask_full,
-                rows[i].acc_full, rows[i].acc_lin, rows[i].loss_full, rows[i].loss_lin,
-                rows[i].seconds);
-    return ex_close_out(f, path);
-}
-
-static int write_plot(const char *dir, const row *rows, size_t n, double s_fs, double s_pf)
-{
-    char path[4096];
-    ex_join_path(path, sizeof path, dir, "lazy_sweep.gp");
-    FILE *f = ex_open_out(path);
-    if (f == NULL) return -1;
+    double *drawn = ex_xmalloc(3 * n, sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        drawn[3 * i] = rows[i * L_COLS + L_FS];
+        drawn[3 * i + 1] = rows[i * L_COLS + L_PARAM_FULL];
+        drawn[3 * i + 2] = rows[i * L_COLS + L_PARAM_LIN];
+    }
+    ex_plot_y_axis(f, drawn, 3 * n);
+    free(drawn);
+    const double *last = rows + (n - 1) * L_COLS;
     /* The 1/alpha guide goes through the last (laziest) alpha's distance,
      * where the law is expected to hold. */
     fprintf(f,
-            "# Drawn by lazy_sweep from lazy_sweep.csv (run here: gnuplot lazy_sweep.gp).\n"
-            "set datafile separator ','\n"
-            "set terminal pngcairo size 1000,620 noenhanced\n"
             "set output 'lazy_sweep.png'\n"
             "set title \"alpha-scaled full vs linearized training (Chizat et al. 2019)\\n"
             "log-log slopes: function %.3f, parameters %.3f (theory -1 for both)\"\n"
-            "set logscale x 10\nset logscale y 10\nset format y '%%.0e'\nset grid\n"
+            "set logscale x 10\n"
             "set key bottom left inside\n"
             "set xlabel 'alpha (output scale)'\nset ylabel 'relative distance'\n"
             "set y2label 'test accuracy'\nset y2range [0:1]\nset y2tics\nset ytics nomirror\n"
@@ -81,13 +73,8 @@ static int write_plot(const char *dir, const row *rows, size_t n, double s_fs, d
             "    '' using 1:7 axes x1y2 with linespoints lw 1 dt 3 pt 8 lc rgb '#0030b0' "
             "title 'test accuracy, linearized (right)', \\\n"
             "    d0 * a0 / x with lines dt 2 lc rgb 'gray40' title '1/alpha'\n",
-            s_fs, s_pf, rows[n - 1].alpha, rows[n - 1].fs);
-    const int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        fprintf(stderr, "error: writing %s failed\n", path);
-        return -1;
-    }
-    return ex_gnuplot(dir, "lazy_sweep.gp");
+            s_fs, s_pf, last[L_ALPHA], last[L_FS]);
+    return ex_plot_draw(f, dir, "lazy_sweep.gp");
 }
 
 int main(int argc, char **argv)
@@ -100,11 +87,9 @@ int main(int argc, char **argv)
     o.n_train = 5000;
     o.cfg.epochs = 4;
     const char *alphas_text = "0.1,1,10,100,1000";
-    ex_arg args[CMP_NARGS + 1];
-    cmp_options_args(&o, args);
-    args[CMP_NARGS] = (ex_arg){"alphas", EX_ARG_STRING, &alphas_text, "output scales alpha"};
-    ex_parse_args(argc, argv, args, CMP_NARGS + 1,
-                  "Alpha-scaled (lazy) full vs linearized training (Chizat et al. 2019).");
+    const ex_arg own[] = {{"alphas", EX_ARG_STRING, &alphas_text, "output scales alpha"}};
+    cmp_options_parse(&o, argc, argv, own, 1,
+                      "Alpha-scaled (lazy) full vs linearized training (Chizat et al. 2019).");
     double al[MAX_ALPHAS];
     const size_t na = ex_parse_list("alphas", alphas_text, al, MAX_ALPHAS, 0);
     for (size_t i = 0; i < na; i++)
@@ -127,7 +112,7 @@ int main(int argc, char **argv)
            "param_full", "slope", "param_lin", "mask_full", "acc_full", "acc_lin", "seconds");
     fflush(stdout);
 
-    row rows[MAX_ALPHAS];
+    double rows[MAX_ALPHAS][L_COLS];
     double t_all = ex_now();
     for (size_t i = 0; i < na; i++) {
         char title[64];
@@ -137,40 +122,36 @@ int main(int argc, char **argv)
         cmp_run run;
         cmp_run_models(cfg, &data.train, &data.test, models, 2, &run);
         const cmp_result *full = &run.results[0], *lin = &run.results[1];
-        rows[i] = (row){al[i],
-                        lin->fs_distance,
-                        full->param_distance,
-                        lin->param_distance,
-                        full->mask_change,
-                        full->test_accuracy,
-                        lin->test_accuracy,
-                        full->train_loss,
-                        lin->train_loss,
-                        run.seconds,
-                        full->diverged || lin->diverged};
-        /* The slope from the previous alpha: the fit through two points. */
+        double *r = rows[i];
+        r[L_ALPHA] = al[i];
+        r[L_FS] = lin->fs_distance;
+        r[L_PARAM_FULL] = full->param_distance;
+        r[L_PARAM_LIN] = lin->param_distance;
+        r[L_MASK_FULL] = full->mask_change;
+        r[L_ACC_FULL] = full->test_accuracy;
+        r[L_ACC_LIN] = lin->test_accuracy;
+        r[L_LOSS_FULL] = full->train_loss;
+        r[L_LOSS_LIN] = lin->train_loss;
+        r[L_SECONDS] = run.seconds;
+        /* The slopes from the previous alpha: the fits through two points. */
         char s_fs[16] = "", s_pf[16] = "";
         if (i > 0) {
-            const double y_fs[2] = {rows[i - 1].fs, rows[i].fs};
-            const double y_pf[2] = {rows[i - 1].param_full, rows[i].param_full};
-            snprintf(s_fs, sizeof s_fs, "%.3f", ex_loglog_slope(al + i - 1, y_fs, 2));
-            snprintf(s_pf, sizeof s_pf, "%.3f", ex_loglog_slope(al + i - 1, y_pf, 2));
+            snprintf(s_fs, sizeof s_fs, "%.3f",
+                     ex_column_slope(rows[i - 1], 2, L_COLS, L_ALPHA, L_FS));
+            snprintf(s_pf, sizeof s_pf, "%.3f",
+                     ex_column_slope(rows[i - 1], 2, L_COLS, L_ALPHA, L_PARAM_FULL));
         }
-        printf("%9g %12.4e %7s %11.4e %7s %11.4e %10.4f %9.4f %9.4f %8.1f%s\n", al[i],
-               rows[i].fs, s_fs, rows[i].param_full, s_pf, rows[i].param_lin, rows[i].mask_full,
-               rows[i].acc_full, rows[i].acc_lin, rows[i].seconds,
-               rows[i].diverged ? "  (a model diverged)" : "");
+        printf("%9g %12.4e %7s %11.4e %7s %11.4e %10.4f %9.4f %9.4f %8.1f%s\n", al[i], r[L_FS],
+               s_fs, r[L_PARAM_FULL], s_pf, r[L_PARAM_LIN], r[L_MASK_FULL], r[L_ACC_FULL],
+               r[L_ACC_LIN], r[L_SECONDS],
+               full->diverged || lin->diverged ? "  (a model diverged)" : "");
         fflush(stdout);
         cmp_run_free(&run);
     }
     t_all = ex_now() - t_all;
 
-    double fs[MAX_ALPHAS], pf[MAX_ALPHAS];
-    for (size_t i = 0; i < na; i++) {
-        fs[i] = rows[i].fs;
-        pf[i] = rows[i].param_full;
-    }
-    const double s_fs = ex_loglog_slope(al, fs, na), s_pf = ex_loglog_slope(al, pf, na);
+    const double s_fs = ex_column_slope(rows[0], na, L_COLS, L_ALPHA, L_FS),
+                 s_pf = ex_column_slope(rows[0], na, L_COLS, L_ALPHA, L_PARAM_FULL);
     printf("\n(slope columns: log-log slope from the previous alpha)\n"
            "least-squares slope of log(distance) against log(alpha), all alphas:\n"
            "  function space |g_full - g_lin| / |g_full|:   %7.3f   (Chizat et al.: -1)\n"
@@ -180,12 +161,9 @@ int main(int argc, char **argv)
            "%.1f s\n",
            data.test.n, data.train.n, total, t_all);
 
-    char path[4096];
-    int rc = 0;
-    ex_join_path(path, sizeof path, o.out, "lazy_sweep.csv");
-    rc |= write_csv(path, rows, na);
+    int rc = ex_write_csv(o.out, "lazy_sweep.csv", L_HEADER, rows[0], na, L_COLS);
     printf("\nwrote %s/lazy_sweep.csv, %s/lazy_sweep.gp\n", o.out, o.out);
-    const int plot = write_plot(o.out, rows, na, s_fs, s_pf);
+    const int plot = write_plot(o.out, rows[0], na, s_fs, s_pf);
     if (plot == 0) printf("plot: %s/lazy_sweep.png\n", o.out);
     if (plot < 0) rc = -1;
     ex_data_free(&data);

@@ -1,37 +1,92 @@
 /*
  * linearized_training.c -- trains the linearized network (trainer order 1,
- * Lee et al. 2019): f_1(theta; x) = f(theta0; x) + J(theta0; x) (theta -
- * theta0), linear in theta around the initialization theta0, with the same
- * data, loss, optimizer and report as full_training, so the two outputs
- * compare line for line.  Prints per epoch the mean training loss, the test
+ * Lee et al. 2019),
+ *   f_1(theta; x) = f(theta0; x) + J(theta0; x) (theta - theta0),
+ * linear in theta around the initialization theta0.  The same data, loss,
+ * optimizer and report as full_training, so the two outputs compare line
+ * for line: one trainer setting, TN_TRAIN_ORDER 1, makes the difference.
+ * Prints per epoch the learning rate, the mean training loss, the test
  * accuracy of the linearized model and the elapsed time.
  *
  *   ./build/examples/linearized_training [--train N] [--epochs N] ... (--help)
  */
-#include "common.h"
+#include "support/training.h"
 
 #include <stdlib.h>
 
 int main(int argc, char **argv)
 {
-    ex_train_config cfg;
-    ex_train_config_default(&cfg);
+    ex_train_flags f;
+    ex_train_flags_default(&f);
     /* A linearized step costs about 2.3 full steps (a new batch every step:
      * no cached base), so the default run is cut to a few minutes on two
      * cores: a third of the training set, fewer epochs. */
-    cfg.n_train = 20000;
-    cfg.epochs = 5;
-    ex_arg args[EX_TRAIN_NARGS];
-    ex_train_config_args(&cfg, args);
-    ex_parse_args(argc, argv, args, EX_TRAIN_NARGS,
-                  "Trains the linearized MLP (trainer order 1 around the initialization) on "
-                  "Fashion-MNIST.");
+    f.n_train = 20000;
+    f.epochs = 5;
+    ex_train_flags_parse(&f, argc, argv, NULL, 0,
+                         "Trains the linearized MLP (trainer order 1 around the "
+                         "initialization) on Fashion-MNIST.");
+    ex_data data;
+    ex_train_load_data(&f, &data);
 
-    ex_train_session s;
-    ex_train_session_open(&cfg, &s);
-    /* theta0 is the network's parameters now: the initialization. */
-    EX_CHECK(s.ctx, tn_trainer_set(s.tr, TN_TRAIN_ORDER, 1));
-    ex_train_session_run(&cfg, &s, "linearized network (order 1 around the initialization)");
-    ex_train_session_close(&s);
+    tn_ctx *ctx = NULL;
+    EX_CHECK(NULL, tn_ctx_create(&ctx));
+    EX_CHECK(ctx, tn_ctx_set_threads(ctx, f.threads));
+
+    /* The network, as in full_training. */
+    tn_net *net = NULL;
+    EX_CHECK(ctx, tn_net_create(ctx, &data.train.d, 1, &net));
+    for (size_t l = 0; l < f.depth; l++) {
+        EX_CHECK(ctx, tn_net_add_dense(net, f.width));
+        EX_CHECK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
+    }
+    EX_CHECK(ctx, tn_net_add_dense(net, data.train.classes));
+    EX_CHECK(ctx, tn_net_set(net, TN_NET_PARAMETERIZATION, f.param));
+    EX_CHECK(ctx, tn_net_init(net, f.seed));
+
+    tn_trainer *tr = NULL;
+    EX_CHECK(ctx, tn_trainer_create(net, &tr));
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_LOSS, f.loss));
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_OPTIMIZER, f.optimizer));
+    /* Order 1: from now on the trainer trains f_1, whose base theta0 is the
+     * network's parameters at this moment -- the initialization.  The steps
+     * move theta; theta0 stays where it is. */
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_ORDER, 1));
+    ex_print_setup(&f, net, "linearized network (order 1 around the initialization)");
+
+    ex_batcher batches;
+    ex_batcher_init(&batches, &data.train, f.batch, ex_shuffle_seed(f.seed));
+    double *out = ex_xmalloc(EX_EVAL_CHUNK, data.test.classes * sizeof(double));
+    double accuracy = 0.0;
+    const double start = ex_now();
+    for (size_t epoch = 0; epoch < f.epochs; epoch++) {
+        const double lr = ex_train_lr(&f, epoch);
+        EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_LEARNING_RATE, lr));
+        double loss_sum = 0.0;
+        size_t rows;
+        while ((rows = ex_batcher_next(&batches)) > 0) {
+            double loss;
+            EX_CHECK(ctx, tn_trainer_step(tr, batches.x, batches.y, rows, &loss));
+            loss_sum += loss * (double)rows;
+        }
+        /* tn_trainer_predict evaluates the trained model, f_1, not the
+         * network f at the same theta. */
+        size_t correct = 0;
+        for (size_t i = 0; i < data.test.n; i += rows) {
+            rows = data.test.n - i < EX_EVAL_CHUNK ? data.test.n - i : EX_EVAL_CHUNK;
+            EX_CHECK(ctx, tn_trainer_predict(tr, data.test.x + i * data.test.d, rows, out));
+            correct += ex_count_correct(out, rows, data.test.classes, data.test.labels + i);
+        }
+        accuracy = (double)correct / (double)data.test.n;
+        ex_print_epoch(epoch, lr, loss_sum / (double)data.train.n, accuracy, ex_now() - start);
+    }
+    ex_print_final(accuracy, f.epochs, ex_now() - start);
+
+    free(out);
+    ex_batcher_free(&batches);
+    tn_trainer_free(tr);
+    tn_net_free(net);
+    tn_ctx_free(ctx);
+    ex_data_free(&data);
     return EXIT_SUCCESS;
 }

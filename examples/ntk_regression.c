@@ -22,7 +22,10 @@
  *
  *   ./build/examples/ntk_regression [--train N] [--times 10,100,inf] ... (--help)
  */
-#include "common.h"
+#include "support/cli.h"
+#include "support/data.h"
+#include "support/nets.h"
+#include "support/report.h"
 
 #include <errno.h>
 #include <math.h>
@@ -502,8 +505,7 @@ int main(int argc, char **argv)
         {"budget-mib", EX_ARG_SIZE, &o.budget_mib, "NTK workspace budget in MiB (at least 1)"},
         {"seed", EX_ARG_U64, &o.seed, "seed of the initialization"},
         {"threads", EX_ARG_INT, &o.threads, "BLAS threads"},
-        {"data", EX_ARG_STRING, &o.data_dir, "Fashion-MNIST directory (else $" EX_FASHION_MNIST_ENV
-                                             " or " EX_FASHION_MNIST_DIR ")"},
+        {"data", EX_ARG_STRING, &o.data_dir, EX_DATA_FLAG_HELP},
         {"synthetic", EX_ARG_FLAG, &o.synthetic, "use the synthetic data set"},
     };
     ex_parse_args(argc, argv, args, sizeof args / sizeof args[0],
@@ -518,14 +520,8 @@ int main(int argc, char **argv)
     if (o.kernel_images > 0 && (o.min_width == 0 || o.seeds == 0 || o.min_width > o.max_width))
         ex_die("the width sweep needs 0 < --min-width <= --max-width and --seeds > 0");
 
-    ex_data_options dopt;
-    ex_data_options_default(&dopt);
-    dopt.dir = o.data_dir;
-    dopt.max_train = o.n_train;
-    dopt.max_test = o.n_test;
-    dopt.force_synthetic = o.synthetic;
     ex_data data;
-    if (ex_load_data(&dopt, &data) != 0) return EXIT_FAILURE;
+    ex_load_data_flags(o.data_dir, o.n_train, o.n_test, o.synthetic, 0, &data);
 
     tn_ctx *ctx = ex_ctx_create(o.threads);
     tn_net *net = make_mlp(ctx, &o, data.train.d, data.train.classes, o.width, o.seed);

@@ -7,7 +7,7 @@
  *
  * It trains the full network and its Taylor models of orders k = 1..6 from
  * one initialization on the same batches (compare's machinery,
- * compare_lib.h), and reports against k the function-space distance to full
+ * support/side_by_side.h), and reports against k the function-space distance to full
  * training on the test set and the accuracy gap (full minus order k).
  *
  * For ReLU networks the expansion is the network with its activation masks
@@ -23,7 +23,8 @@
  * (loss.png, fs_distance.png, diagnostics.png), and DIR/order_sweep.csv,
  * DIR/order_sweep.gp and, with gnuplot, DIR/order_sweep.png.
  */
-#include "compare_lib.h"
+#include "support/report.h"
+#include "support/side_by_side.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -75,40 +76,45 @@ static void expansion_report(const cmp_config *cfg, const cmp_run *run, const ex
     tn_ctx_free(ctx);
 }
 
-static int write_csv(const char *path, const cmp_run *run, const double *ratio,
+/* A row of order_sweep.csv: a Taylor model of the run. */
+enum { K_ORDER, K_FS, K_GAP, K_ACC, K_LOSS, K_PARAM, K_MASK, K_RATIO, K_AT_FULL, K_SECONDS,
+       K_DIVERGED, K_COLS };
+#define K_HEADER                                                                             \
+    "order,fs_distance,accuracy_gap,test_accuracy,train_loss,param_distance,mask_change,"     \
+    "divergence_indicator,taylor_error_at_full,seconds_per_step,diverged_step"
+
+static int write_csv(const char *dir, const cmp_run *run, const double *ratio,
                      const double *at_full)
 {
-    FILE *f = ex_open_out(path);
-    if (f == NULL) return -1;
     const cmp_result *full = &run->results[run->ref];
-    fprintf(f, "order,fs_distance,accuracy_gap,test_accuracy,train_loss,param_distance,"
-               "mask_change,divergence_indicator,taylor_error_at_full,seconds_per_step,"
-               "diverged_step\n");
+    double rows[MAX_ORDERS][K_COLS];
+    size_t n = 0;
     for (size_t i = 0; i < run->n; i++) {
         const cmp_result *r = &run->results[i];
         if (i == run->ref) continue;
-        fprintf(f, "%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%zu\n", r->model.order,
-                r->fs_distance, full->test_accuracy - r->test_accuracy, r->test_accuracy,
-                r->train_loss, r->param_distance, r->mask_change, ratio[i], at_full[i],
-                r->seconds_per_step, r->diverged ? r->diverged_step : 0);
+        const double row[K_COLS] = {r->model.order,     r->fs_distance,
+                                    full->test_accuracy - r->test_accuracy,
+                                    r->test_accuracy,   r->train_loss,
+                                    r->param_distance,  r->mask_change,
+                                    ratio[i],           at_full[i],
+                                    r->seconds_per_step, r->diverged ? (double)r->diverged_step : 0};
+        memcpy(rows[n++], row, sizeof row);
     }
-    return ex_close_out(f, path);
+    return ex_write_csv(dir, "order_sweep.csv", K_HEADER, rows[0], n, K_COLS);
 }
 
-static int write_plot(const char *dir, size_t L)
+static int write_plot(const char *dir, const cmp_run *run, size_t L)
 {
-    char path[4096];
-    ex_join_path(path, sizeof path, dir, "order_sweep.gp");
-    FILE *f = ex_open_out(path);
+    FILE *f = ex_plot_open(dir, "order_sweep.gp", "order_sweep", "order_sweep.csv");
     if (f == NULL) return -1;
+    double fs[MAX_ORDERS + 1];
+    for (size_t i = 0; i < run->n; i++) fs[i] = i == run->ref ? NAN : run->results[i].fs_distance;
+    ex_plot_y_axis(f, fs, run->n);
     fprintf(f,
-            "# Drawn by order_sweep from order_sweep.csv (run here: gnuplot order_sweep.gp).\n"
-            "set datafile separator ','\n"
-            "set terminal pngcairo size 1000,620 noenhanced\n"
             "set output 'order_sweep.png'\n"
             "set title \"order-k Taylorized vs full training (Bai et al. 2020)\\n"
             "ReLU net with %zu weight layers: orders k >= %zu train the frozen-mask network\"\n"
-            "set logscale y 10\nset grid\nset key top right inside\n"
+            "set key top right inside\n"
             "set xlabel 'Taylor order k'\nset xtics 1\n"
             "set ylabel 'relative distance to full training (test)'\n"
             "set y2label 'accuracy gap, full - order k (test)'\nset y2tics\nset ytics nomirror\n"
@@ -117,12 +123,7 @@ static int write_plot(const char *dir, size_t L)
             "    '' using 1:3 axes x1y2 with linespoints lw 2 dt 2 pt 5 title "
             "'accuracy gap (right)'\n",
             L, L);
-    const int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        fprintf(stderr, "error: writing %s failed\n", path);
-        return -1;
-    }
-    return ex_gnuplot(dir, "order_sweep.gp");
+    return ex_plot_draw(f, dir, "order_sweep.gp");
 }
 
 int main(int argc, char **argv)
@@ -142,25 +143,18 @@ int main(int argc, char **argv)
     o.cfg.epochs = 3;
     const char *orders_text = "1,2,3,4,5,6";
     size_t points = 60;
-    ex_arg args[CMP_NARGS + 2];
-    cmp_options_args(&o, args);
-    args[CMP_NARGS] = (ex_arg){"orders", EX_ARG_STRING, &orders_text, "Taylor orders k"};
-    args[CMP_NARGS + 1] =
-        (ex_arg){"points", EX_ARG_SIZE, &points, "about this many curve points per model"};
-    ex_parse_args(argc, argv, args, CMP_NARGS + 2,
-                  "Order-k Taylorized vs full training at a large learning rate (Bai et al. "
-                  "2020).");
+    const ex_arg own[] = {
+        {"orders", EX_ARG_STRING, &orders_text, "Taylor orders k"},
+        {"points", EX_ARG_SIZE, &points, "about this many curve points per model"}};
+    cmp_options_parse(&o, argc, argv, own, 2,
+                      "Order-k Taylorized vs full training at a large learning rate (Bai et al. "
+                      "2020).");
     if (points == 0) ex_die("--points must be > 0");
-    double kl[MAX_ORDERS];
-    const size_t nk = ex_parse_list("orders", orders_text, kl, MAX_ORDERS, 1);
     cmp_model models[MAX_ORDERS + 1];
-    models[0] = cmp_model_make(CMP_FULL, 0, 0);
-    for (size_t i = 0; i < nk; i++) {
-        if (kl[i] < 1 || kl[i] > tn_taylor_max_order())
-            ex_die("--orders: %g is not in [1, %d]", kl[i], tn_taylor_max_order());
-        models[i + 1] = kl[i] == 1 ? cmp_model_make(CMP_LINEARIZED, 1, 0)
-                                   : cmp_model_make(CMP_TAYLORIZED, (int)kl[i], 0);
-    }
+    size_t n_models = 0;
+    models[n_models++] = cmp_model_make(CMP_FULL, 0, 0);
+    cmp_add_models("orders", orders_text, models, &n_models, MAX_ORDERS + 1);
+    const size_t nk = n_models - 1;
 
     ex_data data;
     cmp_options_setup(&o, "order_sweep", &data);
@@ -200,19 +194,10 @@ int main(int argc, char **argv)
            "where full training ended.  total %.1f s\n",
            full->test_accuracy, data.test.n, n_exp, run.seconds);
 
-    char path[4096];
-    int rc = 0;
-    ex_join_path(path, sizeof path, o.out, "summary.csv");
-    rc |= cmp_write_summary_csv(path, &run);
-    ex_join_path(path, sizeof path, o.out, "curves.csv");
-    rc |= cmp_write_curves_csv(path, &run);
-    ex_join_path(path, sizeof path, o.out, "order_sweep.csv");
-    rc |= write_csv(path, &run, ratio, at_full);
-    printf("\nwrote %s/order_sweep.csv, %s/summary.csv, %s/curves.csv, %s/compare.gp, "
-           "%s/order_sweep.gp\n",
-           o.out, o.out, o.out, o.out, o.out);
-    if (cmp_write_plots(o.out, &run) < 0) rc = -1;
-    const int plot = write_plot(o.out, o.depth + 1);
+    int rc = cmp_write_outputs(o.out, &run);
+    rc |= write_csv(o.out, &run, ratio, at_full);
+    printf("wrote %s/order_sweep.csv, %s/order_sweep.gp\n", o.out, o.out);
+    const int plot = write_plot(o.out, &run, o.depth + 1);
     if (plot == 0) printf("plot: %s/order_sweep.png\n", o.out);
     if (plot < 0) rc = -1;
     cmp_run_free(&run);

@@ -9,7 +9,7 @@
  *
  *   ./build/examples/relinearized_training [--reexpand K] [--train N] ... (--help)
  */
-#include "common.h"
+#include "support/training.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,31 +17,81 @@
 
 int main(int argc, char **argv)
 {
-    ex_train_config cfg;
-    ex_train_config_default(&cfg);
+    ex_train_flags f;
+    ex_train_flags_default(&f);
     /* The same budget as linearized_training, so the two compare directly. */
-    cfg.n_train = 20000;
-    cfg.epochs = 5;
+    f.n_train = 20000;
+    f.epochs = 5;
     uint64_t every = 100;
-    ex_arg args[EX_TRAIN_NARGS + 1];
-    ex_train_config_args(&cfg, args);
-    args[EX_TRAIN_NARGS] =
-        (ex_arg){"reexpand", EX_ARG_U64, &every, "re-linearize at the current theta every K steps"};
-    ex_parse_args(argc, argv, args, EX_TRAIN_NARGS + 1,
-                  "Trains the linearized MLP on Fashion-MNIST, re-linearizing every K steps.");
+    const ex_arg own[] = {
+        {"reexpand", EX_ARG_U64, &every, "re-linearize at the current theta every K steps"}};
+    ex_train_flags_parse(&f, argc, argv, own, 1,
+                         "Trains the linearized MLP on Fashion-MNIST, re-linearizing every K "
+                         "steps.");
     if (every == 0) ex_die("--reexpand must be > 0 (linearized_training never re-expands)");
+    ex_data data;
+    ex_train_load_data(&f, &data);
 
-    ex_train_session s;
-    ex_train_session_open(&cfg, &s);
-    EX_CHECK(s.ctx, tn_trainer_set(s.tr, TN_TRAIN_ORDER, 1));
-    EX_CHECK(s.ctx, tn_trainer_set(s.tr, TN_TRAIN_REEXPAND_EVERY, (double)every));
+    tn_ctx *ctx = NULL;
+    EX_CHECK(NULL, tn_ctx_create(&ctx));
+    EX_CHECK(ctx, tn_ctx_set_threads(ctx, f.threads));
 
-    char model[112];
-    snprintf(model, sizeof model,
-             "linearized network (order 1), re-linearized every %" PRIu64 " steps", every);
-    ex_train_session_run(&cfg, &s, model);
-    const uint64_t steps = tn_trainer_num_steps(s.tr);
+    tn_net *net = NULL;
+    EX_CHECK(ctx, tn_net_create(ctx, &data.train.d, 1, &net));
+    for (size_t l = 0; l < f.depth; l++) {
+        EX_CHECK(ctx, tn_net_add_dense(net, f.width));
+        EX_CHECK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
+    }
+    EX_CHECK(ctx, tn_net_add_dense(net, data.train.classes));
+    EX_CHECK(ctx, tn_net_set(net, TN_NET_PARAMETERIZATION, f.param));
+    EX_CHECK(ctx, tn_net_init(net, f.seed));
+
+    tn_trainer *tr = NULL;
+    EX_CHECK(ctx, tn_trainer_create(net, &tr));
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_LOSS, f.loss));
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_OPTIMIZER, f.optimizer));
+    /* The linearized model around the initialization, as in
+     * linearized_training; then after every `every`-th step the trainer
+     * moves theta0 to the current theta: f_1 starts again from the network
+     * as it is now. */
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_ORDER, 1));
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_REEXPAND_EVERY, (double)every));
+    ex_print_setup(&f, net, "linearized network (order 1), re-linearized every %" PRIu64 " steps",
+                   every);
+
+    ex_batcher batches;
+    ex_batcher_init(&batches, &data.train, f.batch, ex_shuffle_seed(f.seed));
+    double *out = ex_xmalloc(EX_EVAL_CHUNK, data.test.classes * sizeof(double));
+    double accuracy = 0.0;
+    const double start = ex_now();
+    for (size_t epoch = 0; epoch < f.epochs; epoch++) {
+        const double lr = ex_train_lr(&f, epoch);
+        EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_LEARNING_RATE, lr));
+        double loss_sum = 0.0;
+        size_t rows;
+        while ((rows = ex_batcher_next(&batches)) > 0) {
+            double loss;
+            EX_CHECK(ctx, tn_trainer_step(tr, batches.x, batches.y, rows, &loss));
+            loss_sum += loss * (double)rows;
+        }
+        size_t correct = 0;
+        for (size_t i = 0; i < data.test.n; i += rows) {
+            rows = data.test.n - i < EX_EVAL_CHUNK ? data.test.n - i : EX_EVAL_CHUNK;
+            EX_CHECK(ctx, tn_trainer_predict(tr, data.test.x + i * data.test.d, rows, out));
+            correct += ex_count_correct(out, rows, data.test.classes, data.test.labels + i);
+        }
+        accuracy = (double)correct / (double)data.test.n;
+        ex_print_epoch(epoch, lr, loss_sum / (double)data.train.n, accuracy, ex_now() - start);
+    }
+    ex_print_final(accuracy, f.epochs, ex_now() - start);
+    const uint64_t steps = tn_trainer_num_steps(tr);
     printf("re-linearized %" PRIu64 " times in %" PRIu64 " steps\n", steps / every, steps);
-    ex_train_session_close(&s);
+
+    free(out);
+    ex_batcher_free(&batches);
+    tn_trainer_free(tr);
+    tn_net_free(net);
+    tn_ctx_free(ctx);
+    ex_data_free(&data);
     return EXIT_SUCCESS;
 }

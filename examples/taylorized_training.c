@@ -3,114 +3,121 @@
  * its initialization (trainer order k, Bai et al. 2020):
  *   f_k(theta; x) = sum_{j=0..k} (1/j!) D^j f(theta0; x)[(theta - theta0)^j],
  * with the same data, loss, optimizer and per-epoch report as full_training.
- * At the end it evaluates the expansion's terms on test images at the
- * trained theta: their norms, the divergence indicator |z_k| / |z_{k-1}|,
- * and how far f_k has moved from the network f itself.
+ * Then it rebuilds the expansion (tn_taylor) around the same theta0 and
+ * evaluates its terms on test images at the trained theta: their norms, the
+ * divergence indicator |z_k| / |z_{k-1}|, how far f_k is from the network f.
  *
  *   ./build/examples/taylorized_training [--order K] [--train N] ... (--help)
  */
-#include "common.h"
+#include "support/training.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
-/* The expansion tn_trainer trained, rebuilt around the same theta0, on the
- * first n test images at the trained theta: its terms, their norms, the
- * divergence indicator, and f_k beside f. */
-static void report_expansion(ex_train_session *s, int order, const double *theta0, size_t n)
+/* The expansion tay (around theta0) on the first n test images at the
+ * trained theta: its terms z_0..z_k, their norms, the divergence indicator,
+ * and f_k = sum z_j beside the trainer's prediction and the network f. */
+static void report_expansion(tn_ctx *ctx, tn_taylor *tay, tn_net *net, tn_trainer *tr, int k,
+                             const ex_dataset *test, size_t n)
 {
-    tn_ctx *ctx = s->ctx;
-    const size_t P = tn_net_num_params(s->net), O = s->spec.outputs;
-    const double *x = s->data.test.x;
-    tn_taylor *tay = NULL;
-    EX_CHECK(ctx, tn_taylor_create(s->net, order, &tay));
-    /* Created now, the expansion would sit at the trained theta; the model
-     * that was trained is the one around the initialization. */
-    EX_CHECK(ctx, tn_taylor_rebase(tay, theta0, P));
-
-    double *terms = ex_xmalloc((size_t)(order + 1) * n, O * sizeof(double));
-    double *fk = ex_xcalloc(n, O * sizeof(double));
-    double *pred = ex_xmalloc(n, O * sizeof(double));
-    double *f = ex_xmalloc(n, O * sizeof(double));
-    double *norms = ex_xmalloc((size_t)order + 1, sizeof(double));
-    double ratio;
+    const size_t nO = n * test->classes, terms = (size_t)k + 1;
+    double *z = ex_xmalloc((terms + 3) * nO + terms, sizeof(double)), ratio;
+    double *fk = z + terms * nO, *pred = fk + nO, *f = pred + nO, *norms = f + nO;
     /* theta NULL: the network's parameters now, which the trainer updated. */
-    EX_CHECK(ctx, tn_taylor_terms(tay, NULL, x, n, terms));
-    EX_CHECK(ctx, tn_taylor_term_norms(tay, norms, (size_t)order + 1));
+    EX_CHECK(ctx, tn_taylor_terms(tay, NULL, test->x, n, z));
+    EX_CHECK(ctx, tn_taylor_term_norms(tay, norms, terms));
     EX_CHECK(ctx, tn_taylor_divergence(tay, &ratio));
-    /* Highest order first, as the library sums: the small terms are added
-     * before the large ones. */
-    for (int j = order; j >= 0; j--)
-        for (size_t e = 0; e < n * O; e++) fk[e] += terms[(size_t)j * n * O + e];
-    EX_CHECK(ctx, tn_trainer_predict(s->tr, x, n, pred));
-    EX_CHECK(ctx, tn_net_forward(s->net, x, n, f));
-
-    printf("expansion at the trained theta, on the first %zu test images:\n", n);
-    printf("  term norms |z_j| (Frobenius over the images):");
-    for (int j = 0; j <= order; j++) printf(" %.3e", norms[j]);
-    /* The indicator speaks of the series' convergence.  In a ReLU net the
-     * series of the frozen-mask network ends at the depth, so a small
-     * ratio there says nothing of the masks that flipped since theta0: the
-     * last line measures that gap directly. */
-    printf("\n  divergence indicator |z_%d| / |z_%d| = %.4g (near or above 1: the terms do not "
-           "shrink, f_k does not converge as k grows)\n",
-           order, order - 1, ratio);
-    printf("  tn_taylor sum of terms vs tn_trainer_predict: relative difference %.2e\n",
-           ex_rel_diff(fk, pred, n * O));
-    printf("  f_%d vs the network f at the same theta: relative difference %.4f, "
-           "accuracy %.4f vs %.4f\n",
-           order, ex_rel_diff(fk, f, n * O),
-           (double)ex_count_correct(fk, n, O, s->data.test.labels) / (double)n,
-           (double)ex_count_correct(f, n, O, s->data.test.labels) / (double)n);
-
-    free(norms);
-    free(f);
-    free(pred);
-    free(fk);
-    free(terms);
-    tn_taylor_free(tay);
+    EX_CHECK(ctx, tn_trainer_predict(tr, test->x, n, pred));
+    EX_CHECK(ctx, tn_net_forward(net, test->x, n, f));
+    /* f_k: highest order first, as the library sums (small terms first). */
+    for (size_t e = 0; e < nO; e++) {
+        fk[e] = 0.0;
+        for (int j = k; j >= 0; j--) fk[e] += z[(size_t)j * nO + e];
+    }
+    ex_print_expansion(k, norms, ratio, fk, pred, f, test, n);
+    free(z);
 }
 
 int main(int argc, char **argv)
 {
-    ex_train_config cfg;
-    ex_train_config_default(&cfg);
+    ex_train_flags f;
+    ex_train_flags_default(&f);
     /* An order-k step costs about (5k + 2) / 3 full steps (4 at k = 2), so
      * the default run is cut to a few minutes on two cores. */
-    cfg.n_train = 20000;
-    cfg.epochs = 5;
-    int order = 2;
-    size_t n_div = 1000;
-    ex_arg args[EX_TRAIN_NARGS + 2];
-    ex_train_config_args(&cfg, args);
-    args[EX_TRAIN_NARGS] = (ex_arg){"order", EX_ARG_INT, &order, "Taylor order k"};
-    args[EX_TRAIN_NARGS + 1] =
-        (ex_arg){"div-images", EX_ARG_SIZE, &n_div,
-                 "test images the final expansion report is computed on"};
-    ex_parse_args(argc, argv, args, EX_TRAIN_NARGS + 2,
-                  "Trains the order-k Taylor model of an MLP around its initialization on "
-                  "Fashion-MNIST.");
-    if (order < 1 || order > tn_taylor_max_order())
+    f.n_train = 20000;
+    f.epochs = 5;
+    int k = 2;
+    size_t n_report = 1000;
+    const ex_arg own[] = {
+        {"order", EX_ARG_INT, &k, "Taylor order k"},
+        {"div-images", EX_ARG_SIZE, &n_report, "test images of the final expansion report"}};
+    ex_train_flags_parse(&f, argc, argv, own, 2,
+                         "Trains the order-k Taylor model of an MLP around its initialization "
+                         "on Fashion-MNIST.");
+    if (k < 1 || k > tn_taylor_max_order())
         ex_die("--order must be in [1, %d]", tn_taylor_max_order());
-    if (n_div == 0) ex_die("--div-images must be > 0");
+    if (n_report == 0) ex_die("--div-images must be > 0");
+    ex_data data;
+    ex_train_load_data(&f, &data);
+    if (n_report > data.test.n) n_report = data.test.n;
 
-    ex_train_session s;
-    ex_train_session_open(&cfg, &s);
-    if (n_div > s.data.test.n) n_div = s.data.test.n;
-    /* Setting the order makes the network's parameters now (the
-     * initialization) the base theta0; the trainer does not hand it back,
-     * so keep a copy for the report. */
-    const size_t P = tn_net_num_params(s.net);
-    double *theta0 = ex_xmalloc(P, sizeof(double));
-    EX_CHECK(s.ctx, tn_net_get_params(s.net, theta0, P));
-    EX_CHECK(s.ctx, tn_trainer_set(s.tr, TN_TRAIN_ORDER, order));
+    tn_ctx *ctx = NULL;
+    EX_CHECK(NULL, tn_ctx_create(&ctx));
+    EX_CHECK(ctx, tn_ctx_set_threads(ctx, f.threads));
+    tn_net *net = NULL;
+    EX_CHECK(ctx, tn_net_create(ctx, &data.train.d, 1, &net));
+    for (size_t l = 0; l < f.depth; l++) {
+        EX_CHECK(ctx, tn_net_add_dense(net, f.width));
+        EX_CHECK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
+    }
+    EX_CHECK(ctx, tn_net_add_dense(net, data.train.classes));
+    EX_CHECK(ctx, tn_net_set(net, TN_NET_PARAMETERIZATION, f.param));
+    EX_CHECK(ctx, tn_net_init(net, f.seed));
 
-    char model[96];
-    snprintf(model, sizeof model, "order-%d Taylor model around the initialization", order);
-    ex_train_session_run(&cfg, &s, model);
-    report_expansion(&s, order, theta0, n_div);
+    tn_trainer *tr = NULL;
+    EX_CHECK(ctx, tn_trainer_create(net, &tr));
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_LOSS, f.loss));
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_OPTIMIZER, f.optimizer));
+    /* Order k: the trainer trains f_k around the parameters now, the
+     * initialization theta0 -- as does the expansion made here, which the
+     * report at the end evaluates at the trained theta. */
+    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_ORDER, k));
+    tn_taylor *tay = NULL;
+    EX_CHECK(ctx, tn_taylor_create(net, k, &tay));
+    ex_print_setup(&f, net, "order-%d Taylor model around the initialization", k);
 
-    free(theta0);
-    ex_train_session_close(&s);
+    ex_batcher batches;
+    ex_batcher_init(&batches, &data.train, f.batch, ex_shuffle_seed(f.seed));
+    double *out = ex_xmalloc(EX_EVAL_CHUNK, data.test.classes * sizeof(double));
+    double accuracy = 0.0;
+    const double start = ex_now();
+    for (size_t epoch = 0; epoch < f.epochs; epoch++) {
+        const double lr = ex_train_lr(&f, epoch);
+        EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_LEARNING_RATE, lr));
+        double loss_sum = 0.0;
+        size_t rows;
+        while ((rows = ex_batcher_next(&batches)) > 0) {
+            double loss;
+            EX_CHECK(ctx, tn_trainer_step(tr, batches.x, batches.y, rows, &loss));
+            loss_sum += loss * (double)rows;
+        }
+        size_t correct = 0;
+        for (size_t i = 0; i < data.test.n; i += rows) {
+            rows = data.test.n - i < EX_EVAL_CHUNK ? data.test.n - i : EX_EVAL_CHUNK;
+            EX_CHECK(ctx, tn_trainer_predict(tr, data.test.x + i * data.test.d, rows, out));
+            correct += ex_count_correct(out, rows, data.test.classes, data.test.labels + i);
+        }
+        accuracy = (double)correct / (double)data.test.n;
+        ex_print_epoch(epoch, lr, loss_sum / (double)data.train.n, accuracy, ex_now() - start);
+    }
+    ex_print_final(accuracy, f.epochs, ex_now() - start);
+    report_expansion(ctx, tay, net, tr, k, &data.test, n_report);
+
+    free(out);
+    ex_batcher_free(&batches);
+    tn_taylor_free(tay);
+    tn_trainer_free(tr);
+    tn_net_free(net);
+    tn_ctx_free(ctx);
+    ex_data_free(&data);
     return EXIT_SUCCESS;
 }

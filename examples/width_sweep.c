@@ -7,7 +7,7 @@
  *
  * For each width it trains the full network and its linearization (order 1)
  * from one initialization on the same batches (compare's machinery,
- * compare_lib.h), and reports the relative distance of their test outputs,
+ * support/side_by_side.h), and reports the relative distance of their test outputs,
  * how far the parameters moved and how many ReLU units of a probe batch
  * switched, then the least-squares log-log slopes against the width.
  *
@@ -17,7 +17,8 @@
  * Writes DIR/width_sweep.csv, DIR/width_sweep.gp and, with gnuplot,
  * DIR/width_sweep.png.
  */
-#include "compare_lib.h"
+#include "support/report.h"
+#include "support/side_by_side.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -26,47 +27,37 @@
 
 #define MAX_WIDTHS 16
 
-typedef struct row {
-    size_t width;
-    double fs, param_full, param_lin, mask_full, mask_lin, acc_full, acc_lin, loss_full,
-        loss_lin, seconds;
-} row;
+/* A row of the table and of width_sweep.csv. */
+enum { W_WIDTH, W_FS, W_PARAM_FULL, W_PARAM_LIN, W_MASK_FULL, W_MASK_LIN, W_ACC_FULL, W_ACC_LIN,
+       W_LOSS_FULL, W_LOSS_LIN, W_SECONDS, W_COLS };
+#define W_HEADER                                                                          \
+    "width,fs_distance,param_distance_full,param_distance_linearized,mask_change_full,"    \
+    "mask_change_linearized,test_accuracy_full,test_accuracy_linearized,train_loss_full," \
+    "train_loss_linearized,seconds"
 
-static int write_csv(const char *path, const row *rows, size_t n)
+static int write_plot(const char *dir, const double *rows, size_t n, double slope_fs,
+                      double slope_param, double slope_mask)
 {
-    FILE *f = ex_open_out(path);
+    FILE *f = ex_plot_open(dir, "width_sweep.gp", "width_sweep", "width_sweep.csv");
     if (f == NULL) return -1;
-    fprintf(f, "width,fs_distance,param_distance_full,param_distance_linearized,"
-               "mask_change_full,mask_change_linearized,test_accuracy_full,"
-               "test_accuracy_linearized,train_loss_full,train_loss_linearized,seconds\n");
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%zu,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.3f\n", rows[i].width,
-                rows[i].fs, rows[i].param_full, rows[i].param_lin, rows[i].mask_full,
-                rows[i].mask_lin, rows[i].acc_full, rows[i].acc_lin, rows[i].loss_full,
-                rows[i].loss_lin, rows[i].seconds);
-    return ex_close_out(f, path);
-}
-
-static int write_plot(const char *dir, const row *rows, double slope_fs, double slope_param,
-                      double slope_mask)
-{
-    char path[4096];
-    ex_join_path(path, sizeof path, dir, "width_sweep.gp");
-    FILE *f = ex_open_out(path);
-    if (f == NULL) return -1;
+    double *drawn = ex_xmalloc(3 * n, sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        drawn[3 * i] = rows[i * W_COLS + W_FS];
+        drawn[3 * i + 1] = rows[i * W_COLS + W_PARAM_FULL];
+        drawn[3 * i + 2] = rows[i * W_COLS + W_MASK_FULL];
+    }
+    ex_plot_y_axis(f, drawn, 3 * n);
+    free(drawn);
     /* The 1/sqrt(width) guide goes through the first width's distance, so
      * the eye compares slopes, not levels. */
     fprintf(f,
-            "# Drawn by width_sweep from width_sweep.csv (run here: gnuplot width_sweep.gp).\n"
-            "set datafile separator ','\n"
-            "set terminal pngcairo size 1000,620 noenhanced\n"
             "set output 'width_sweep.png'\n"
             "set title \"full vs linearized training against the width (Lee et al. 2019)\\n"
             "log-log slopes: function %.3f (theory -0.5), parameters %.3f, ReLU pattern %.3f\"\n"
-            "set logscale x 2\nset logscale y 10\nset format y '%%.0e'\nset grid\n"
+            "set logscale x 2\n"
             "set key bottom left inside\n"
             "set xlabel 'width (units per hidden layer)'\nset ylabel 'relative distance'\n"
-            "w0 = %zu.0; d0 = %.9g\n"
+            "w0 = %.0f; d0 = %.9g\n"
             "plot 'width_sweep.csv' using 1:2 with linespoints lw 2 pt 7 title "
             "'|f_full - f_lin| / |f_full| (test)', \\\n"
             "    '' using 1:3 with linespoints lw 2 pt 5 title "
@@ -74,13 +65,8 @@ static int write_plot(const char *dir, const row *rows, double slope_fs, double 
             "    '' using 1:5 with linespoints lw 2 pt 9 title "
             "'ReLU units switched (full)', \\\n"
             "    d0 * (x / w0) ** -0.5 with lines dt 2 lc rgb 'gray40' title '1/sqrt(width)'\n",
-            slope_fs, slope_param, slope_mask, rows[0].width, rows[0].fs);
-    const int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        fprintf(stderr, "error: writing %s failed\n", path);
-        return -1;
-    }
-    return ex_gnuplot(dir, "width_sweep.gp");
+            slope_fs, slope_param, slope_mask, rows[W_WIDTH], rows[W_FS]);
+    return ex_plot_draw(f, dir, "width_sweep.gp");
 }
 
 int main(int argc, char **argv)
@@ -99,11 +85,9 @@ int main(int argc, char **argv)
     o.cfg.batch = 100;
     o.cfg.epochs = 10;
     const char *widths_text = "64,128,256,512,1024,2048,4096";
-    ex_arg args[CMP_NARGS + 1];
-    cmp_options_args(&o, args);
-    args[CMP_NARGS] = (ex_arg){"widths", EX_ARG_STRING, &widths_text, "hidden-layer widths"};
-    ex_parse_args(argc, argv, args, CMP_NARGS + 1,
-                  "Full vs linearized training against the width (Lee et al. 2019).");
+    const ex_arg own[] = {{"widths", EX_ARG_STRING, &widths_text, "hidden-layer widths"}};
+    cmp_options_parse(&o, argc, argv, own, 1,
+                      "Full vs linearized training against the width (Lee et al. 2019).");
     double wl[MAX_WIDTHS];
     const size_t nw = ex_parse_list("widths", widths_text, wl, MAX_WIDTHS, 1);
     for (size_t i = 0; i < nw; i++)
@@ -125,7 +109,7 @@ int main(int argc, char **argv)
            "seconds");
     fflush(stdout);
 
-    row rows[MAX_WIDTHS];
+    double rows[MAX_WIDTHS][W_COLS];
     double t_all = ex_now();
     for (size_t i = 0; i < nw; i++) {
         char title[64];
@@ -135,36 +119,36 @@ int main(int argc, char **argv)
         cmp_run run;
         cmp_run_models(cfg, &data.train, &data.test, models, 2, &run);
         const cmp_result *full = &run.results[0], *lin = &run.results[1];
-        rows[i] = (row){(size_t)wl[i],    lin->fs_distance,     full->param_distance,
-                        lin->param_distance, full->mask_change, lin->mask_change,
-                        full->test_accuracy, lin->test_accuracy, full->train_loss,
-                        lin->train_loss,  run.seconds};
+        double *r = rows[i];
+        r[W_WIDTH] = wl[i];
+        r[W_FS] = lin->fs_distance;
+        r[W_PARAM_FULL] = full->param_distance;
+        r[W_PARAM_LIN] = lin->param_distance;
+        r[W_MASK_FULL] = full->mask_change;
+        r[W_MASK_LIN] = lin->mask_change;
+        r[W_ACC_FULL] = full->test_accuracy;
+        r[W_ACC_LIN] = lin->test_accuracy;
+        r[W_LOSS_FULL] = full->train_loss;
+        r[W_LOSS_LIN] = lin->train_loss;
+        r[W_SECONDS] = run.seconds;
         if (full->diverged || lin->diverged)
-            printf("(width %zu: a model diverged, its numbers are nan)\n", rows[i].width);
+            printf("(width %zu: a model diverged, its numbers are nan)\n", (size_t)wl[i]);
         /* The slope from the previous width: the fit through two points. */
         char slope[16] = "";
-        if (i > 0) {
-            const double xs[2] = {(double)rows[i - 1].width, (double)rows[i].width};
-            const double ys[2] = {rows[i - 1].fs, rows[i].fs};
-            snprintf(slope, sizeof slope, "%.3f", ex_loglog_slope(xs, ys, 2));
-        }
-        printf("%7zu %12.4e %7s %11.4e %11.4e %10.4f %10.4f %9.4f %9.4f %8.1f\n", rows[i].width,
-               rows[i].fs, slope, rows[i].param_full, rows[i].param_lin, rows[i].mask_full,
-               rows[i].mask_lin, rows[i].acc_full, rows[i].acc_lin, rows[i].seconds);
+        if (i > 0)
+            snprintf(slope, sizeof slope, "%.3f",
+                     ex_column_slope(rows[i - 1], 2, W_COLS, W_WIDTH, W_FS));
+        printf("%7zu %12.4e %7s %11.4e %11.4e %10.4f %10.4f %9.4f %9.4f %8.1f\n", (size_t)wl[i],
+               r[W_FS], slope, r[W_PARAM_FULL], r[W_PARAM_LIN], r[W_MASK_FULL], r[W_MASK_LIN],
+               r[W_ACC_FULL], r[W_ACC_LIN], r[W_SECONDS]);
         fflush(stdout);
         cmp_run_free(&run);
     }
     t_all = ex_now() - t_all;
 
-    double x[MAX_WIDTHS], fs[MAX_WIDTHS], pf[MAX_WIDTHS], mf[MAX_WIDTHS];
-    for (size_t i = 0; i < nw; i++) {
-        x[i] = (double)rows[i].width;
-        fs[i] = rows[i].fs;
-        pf[i] = rows[i].param_full;
-        mf[i] = rows[i].mask_full;
-    }
-    const double s_fs = ex_loglog_slope(x, fs, nw), s_pf = ex_loglog_slope(x, pf, nw),
-                 s_mf = ex_loglog_slope(x, mf, nw);
+    const double s_fs = ex_column_slope(rows[0], nw, W_COLS, W_WIDTH, W_FS),
+                 s_pf = ex_column_slope(rows[0], nw, W_COLS, W_WIDTH, W_PARAM_FULL),
+                 s_mf = ex_column_slope(rows[0], nw, W_COLS, W_WIDTH, W_MASK_FULL);
     printf("\n(slope column: log-log slope of fs_distance from the previous width)\n"
            "least-squares slope of log(distance) against log(width), all widths:\n"
            "  function space |f_full - f_lin| / |f_full|:   %7.3f   (Lee et al.: -0.5)\n"
@@ -175,12 +159,9 @@ int main(int argc, char **argv)
            "%.1f s\n",
            data.test.n, data.train.n, total, t_all);
 
-    char path[4096];
-    int rc = 0;
-    ex_join_path(path, sizeof path, o.out, "width_sweep.csv");
-    rc |= write_csv(path, rows, nw);
+    int rc = ex_write_csv(o.out, "width_sweep.csv", W_HEADER, rows[0], nw, W_COLS);
     printf("\nwrote %s/width_sweep.csv, %s/width_sweep.gp\n", o.out, o.out);
-    const int plot = write_plot(o.out, rows, s_fs, s_pf, s_mf);
+    const int plot = write_plot(o.out, rows[0], nw, s_fs, s_pf, s_mf);
     if (plot == 0) printf("plot: %s/width_sweep.png\n", o.out);
     if (plot < 0) rc = -1;
     ex_data_free(&data);

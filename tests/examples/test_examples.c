@@ -1,14 +1,15 @@
 /*
- * test_examples.c -- checks of the examples' own code: the IDX reader
- * against valid, truncated, oversized, corrupted and fuzzed files, and the
- * data loader's fallback and validation.  Runs in a private temporary
- * directory.
+ * test_examples.c -- checks of the examples' data code (examples/support):
+ * the IDX reader against valid, truncated, oversized, corrupted and fuzzed
+ * files, the data loader's fallback and validation, the minibatches and the
+ * learning-rate schedule.  Runs in a private temporary directory.
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "common.h"
 #include "excheck.h"
-#include "idx.h"
+#include "support/data.h"
+#include "support/idx.h"
+#include "support/training.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -255,27 +256,67 @@ static void test_loader(void)
     ex_data_free(&data);
 }
 
+/* Every epoch visits every example once, in an order that changes from
+ * epoch to epoch and depends only on the seed. */
+static void test_batches(void)
+{
+    ex_data_options opt;
+    ex_data_options_default(&opt);
+    opt.force_synthetic = 1;
+    opt.synthetic_train = 100;
+    opt.synthetic_test = 10;
+    ex_data data;
+    if (ex_load_data(&opt, &data) != 0) ex_die("synthetic data");
+    ex_batcher a, b;
+    ex_batcher_init(&a, &data.train, 32, 42);
+    ex_batcher_init(&b, &data.train, 32, 42);
+    size_t first[100] = {0};
+    for (int epoch = 0; epoch < 2; epoch++) {
+        int seen[100] = {0};
+        size_t rows, total = 0, batches = 0, moved = 0;
+        while ((rows = ex_batcher_next(&a)) > 0) {
+            EXPECT(ex_batcher_next(&b) == rows);
+            EXPECT(memcmp(a.x, b.x, rows * data.train.d * sizeof(double)) == 0);
+            EXPECT(rows == (batches < 3 ? 32u : 4u));
+            for (size_t r = 0; r < rows; r++) {
+                /* The batch row is the example whose label and image it has. */
+                const size_t i = a.order[total + r];
+                seen[i]++;
+                EXPECT(memcmp(a.x + r * data.train.d, data.train.x + i * data.train.d,
+                              data.train.d * sizeof(double)) == 0);
+                EXPECT(a.y[r * 10 + (size_t)data.train.labels[i]] == 1.0);
+                if (epoch == 0) first[total + r] = i;
+                moved += epoch == 1 && first[total + r] != i;
+            }
+            total += rows;
+            batches++;
+        }
+        EXPECT(ex_batcher_next(&b) == 0);
+        EXPECT(total == 100 && batches == 4);
+        for (size_t i = 0; i < 100; i++) EXPECT(seen[i] == 1);
+        if (epoch == 1) EXPECT(moved > 50);
+    }
+    ex_batcher_free(&a);
+    ex_batcher_free(&b);
+    ex_data_free(&data);
+}
+
 static void test_helpers(void)
 {
-    ex_rng a, b;
-    ex_rng_seed(&a, 42);
-    ex_rng_seed(&b, 42);
-    size_t idx[100];
-    for (size_t i = 0; i < 100; i++) idx[i] = i;
-    ex_shuffle(idx, 100, &a);
-    int seen[100] = {0};
-    for (size_t i = 0; i < 100; i++) seen[idx[i]]++;
-    for (size_t i = 0; i < 100; i++) EXPECT(seen[i] == 1);
-    EXPECT(ex_rng_next(&a) != ex_rng_next(&b)); /* a has advanced */
-
     const double nan_row[3] = {NAN, 1.0, 0.5};
     EXPECT(ex_argmax(nan_row, 3) == 1);
     const double all_nan[2] = {NAN, NAN};
     EXPECT(ex_argmax(all_nan, 2) == SIZE_MAX);
 
-    EXPECT(ex_cosine_lr(1.0, 0, 4) == 1.0);
-    EXPECT(ex_cosine_lr(1.0, 2, 4) > 0.49 && ex_cosine_lr(1.0, 2, 4) < 0.51);
-    EXPECT(ex_cosine_lr(1.0, 9, 4) == ex_cosine_lr(1.0, 3, 4));
+    ex_train_flags f;
+    ex_train_flags_default(&f);
+    f.lr = 1.0;
+    f.epochs = 4;
+    EXPECT(ex_train_lr(&f, 0) == 1.0);
+    EXPECT(ex_train_lr(&f, 2) > 0.49 && ex_train_lr(&f, 2) < 0.51);
+    EXPECT(ex_train_lr(&f, 9) == ex_train_lr(&f, 3));
+    f.schedule = "constant";
+    EXPECT(ex_train_lr(&f, 3) == 1.0);
 }
 
 /* Every file the checks may leave in the directory. */
@@ -293,6 +334,7 @@ int main(void)
     test_malformed();
     test_damaged_gzip();
     test_loader();
+    test_batches();
     test_helpers();
 
     return excheck_finish(made, sizeof made / sizeof made[0]);

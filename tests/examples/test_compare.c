@@ -1,6 +1,7 @@
 /*
- * test_compare.c -- checks of compare's machinery (compare_lib.c), the code
- * compare and the sweeps run, on a tiny synthetic problem:
+ * test_compare.c -- checks of compare's machinery (examples/support:
+ * side_by_side.c and report.c), the code compare and the sweeps run, on a
+ * tiny synthetic problem:
  *   - summary.csv's header is exactly the agreed column list, curves.csv's
  *     is CMP_CURVES_HEADER, and both have one row per model / curve point;
  *   - re-linearizing every step (K = 1) is full training: fs_distance below
@@ -20,8 +21,9 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "compare_lib.h"
 #include "excheck.h"
+#include "support/report.h"
+#include "support/side_by_side.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * excheck.h -- the harness of the examples' own test programs
+ * excheck.h -- the harness of the tests of the examples' support code
  * (test_examples.c, test_compare.c): checks that count their failures
  * instead of stopping at the first, and a private temporary directory.
  *
@@ -13,7 +13,7 @@
 #ifndef EXCHECK_H
 #define EXCHECK_H
 
-#include "common.h"
+#include "support/cli.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,12 +1,13 @@
-/* compare_lib.c -- the machinery of compare and the sweeps (compare_lib.h). */
+/* side_by_side.c -- the machinery of compare and the sweeps (side_by_side.h). */
 #define _POSIX_C_SOURCE 200809L
 
-#include "compare_lib.h"
+#include "side_by_side.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -45,6 +46,27 @@ cmp_model cmp_model_make(cmp_mode mode, int order, uint64_t reexpand)
     default: ex_die("unknown model mode %d", (int)mode);
     }
     return m;
+}
+
+void cmp_add_models(const char *flag, const char *text, cmp_model *models, size_t *n,
+                    size_t cap)
+{
+    if (strcmp(text, "none") == 0) return;
+    const int orders = strcmp(flag, "orders") == 0;
+    double list[64];
+    const size_t m = ex_parse_list(flag, text, list, sizeof list / sizeof list[0], 1);
+    for (size_t i = 0; i < m; i++) {
+        if (*n == cap) ex_die("--%s: too many models (at most %zu in all)", flag, cap);
+        if (!orders) {
+            if (list[i] < 1) ex_die("--%s: K must be >= 1", flag);
+            models[(*n)++] = cmp_model_make(CMP_RELINEARIZED, 1, (uint64_t)list[i]);
+        } else if (list[i] < 1 || list[i] > tn_taylor_max_order()) {
+            ex_die("--%s: %g is not in [1, %d]", flag, list[i], tn_taylor_max_order());
+        } else {
+            models[(*n)++] = list[i] == 1 ? cmp_model_make(CMP_LINEARIZED, 1, 0)
+                                          : cmp_model_make(CMP_TAYLORIZED, (int)list[i], 0);
+        }
+    }
 }
 
 const char *cmp_mode_name(cmp_mode mode)
@@ -630,9 +652,10 @@ void cmp_options_default(cmp_options *o, const char *out)
     o->data_dir = NULL;
 }
 
-void cmp_options_args(cmp_options *o, ex_arg *args)
+void cmp_options_parse(cmp_options *o, int argc, char **argv, const ex_arg *extra,
+                       size_t n_extra, const char *about)
 {
-    const ex_arg table[CMP_NARGS] = {
+    const ex_arg shared[] = {
         {"train", EX_ARG_SIZE, &o->n_train, "use the first N training images (0: all 60,000)"},
         {"test", EX_ARG_SIZE, &o->n_test, "use the first N test images (0: all 10,000)"},
         {"epochs", EX_ARG_SIZE, &o->cfg.epochs, "passes over the training set"},
@@ -653,14 +676,15 @@ void cmp_options_args(cmp_options *o, ex_arg *args)
         {"eval", EX_ARG_SIZE, &o->cfg.eval_n, "test images the curves are measured on"},
         {"probe", EX_ARG_SIZE, &o->cfg.probe_n, "test images of the ReLU probe batch"},
         {"out", EX_ARG_STRING, &o->out, "output directory (created if missing)"},
-        {"data", EX_ARG_STRING, &o->data_dir,
-         "Fashion-MNIST directory (else $" EX_FASHION_MNIST_ENV " or " EX_FASHION_MNIST_DIR ")"},
+        {"data", EX_ARG_STRING, &o->data_dir, EX_DATA_FLAG_HELP},
         {"synthetic", EX_ARG_FLAG, &o->synthetic, "use the synthetic data set"},
         {"quiet", EX_ARG_FLAG, &o->quiet, "no progress line"},
         {"diagnostics", EX_ARG_INT, &o->cfg.diagnostics,
          "1: the library's neural Taylor diagnostics at the recorded steps, 0: off"},
     };
-    memcpy(args, table, sizeof table);
+    const ex_arg *tables[2] = {shared, extra};
+    const size_t sizes[2] = {sizeof shared / sizeof shared[0], n_extra};
+    ex_parse_flags(argc, argv, tables, sizes, extra ? 2 : 1, about);
 }
 
 void cmp_options_setup(cmp_options *o, const char *title, ex_data *data)
@@ -680,15 +704,7 @@ void cmp_options_setup(cmp_options *o, const char *title, ex_data *data)
     /* The output directory too: minutes of training, then no place to write. */
     if (ex_mkdir_p(o->out) != 0) exit(EXIT_FAILURE);
 
-    ex_data_options dopt;
-    ex_data_options_default(&dopt);
-    dopt.dir = o->data_dir;
-    dopt.max_train = o->n_train;
-    dopt.max_test = o->n_test;
-    dopt.force_synthetic = o->synthetic;
-    if (o->n_train) dopt.synthetic_train = o->n_train;
-    if (o->n_test) dopt.synthetic_test = o->n_test;
-    if (ex_load_data(&dopt, data) != 0) exit(EXIT_FAILURE);
+    ex_load_data_flags(o->data_dir, o->n_train, o->n_test, o->synthetic, 1, data);
 
     if (cfg->eval_n > data->test.n) cfg->eval_n = data->test.n;
     if (cfg->probe_n > data->test.n) cfg->probe_n = data->test.n;
@@ -697,9 +713,8 @@ void cmp_options_setup(cmp_options *o, const char *title, ex_data *data)
     cfg->spec.width = o->width;
     cfg->spec.hidden_layers = o->depth;
     cfg->spec.seed = o->seed;
-    /* The batches' order gets its own stream, distinct from the init's
-     * (the same derivation as the training sessions of common.c). */
-    cfg->shuffle_seed = o->seed ^ UINT64_C(0x5eed5eed5eed5eed);
+    /* The batches' order, as in the training examples. */
+    cfg->shuffle_seed = ex_shuffle_seed(o->seed);
     cfg->progress = !o->quiet;
     cfg->title = title;
 }
@@ -731,197 +746,3 @@ void cmp_print_setup(const cmp_options *o, size_t total_steps, size_t n_models,
     fflush(stdout);
 }
 
-/*=====================================================================
- * Outputs
- *===================================================================*/
-
-/* Numbers for CSV: "nan" for every NaN (printf may write "-nan"). */
-static void put_num(FILE *f, double v)
-{
-    if (isnan(v))
-        fputs("nan", f);
-    else
-        fprintf(f, "%.9g", v);
-}
-
-void cmp_print_table(FILE *f, const cmp_run *run)
-{
-    fprintf(f, "%-12s %-12s %5s %6s %10s %9s %11s %10s %11s %9s\n", "model", "mode", "order",
-            "K", "train_loss", "test_acc", "fs_distance", "param_dist", "mask_change",
-            "s/step");
-    for (size_t i = 0; i < run->n; i++) {
-        const cmp_result *r = &run->results[i];
-        fprintf(f, "%-12s %-12s %5d %6" PRIu64, r->model.label, cmp_mode_name(r->model.mode),
-                r->model.order, r->model.reexpand);
-        if (r->diverged) {
-            fprintf(f, "  diverged at step %zu (%s)\n", r->diverged_step, r->message);
-            continue;
-        }
-        fprintf(f, " %10.4f %9.4f %11.3e %10.3e %11.4f %9.4f\n", r->train_loss,
-                r->test_accuracy, r->fs_distance, r->param_distance, r->mask_change,
-                r->seconds_per_step);
-    }
-}
-
-int cmp_write_summary_csv(const char *path, const cmp_run *run)
-{
-    FILE *f = ex_open_out(path);
-    if (f == NULL) return -1;
-    fprintf(f, "%s\n", CMP_SUMMARY_HEADER);
-    for (size_t i = 0; i < run->n; i++) {
-        const cmp_result *r = &run->results[i];
-        fprintf(f, "%s,%d,%" PRIu64, cmp_mode_name(r->model.mode), r->model.order,
-                r->model.reexpand);
-        const double v[6] = {r->train_loss,     r->test_accuracy, r->fs_distance,
-                             r->param_distance, r->mask_change,   r->seconds_per_step};
-        for (int k = 0; k < 6; k++) {
-            fputc(',', f);
-            put_num(f, v[k]);
-        }
-        fputc('\n', f);
-    }
-    return ex_close_out(f, path);
-}
-
-int cmp_write_curves_csv(const char *path, const cmp_run *run)
-{
-    FILE *f = ex_open_out(path);
-    if (f == NULL) return -1;
-    fprintf(f, "%s\n", CMP_CURVES_HEADER);
-    for (size_t i = 0; i < run->n; i++) {
-        const cmp_result *r = &run->results[i];
-        for (size_t p = 0; p < r->n_points; p++) {
-            const cmp_point *pt = &r->points[p];
-            fprintf(f, "%s,%s,%d,%" PRIu64 ",%zu,%zu", r->model.label,
-                    cmp_mode_name(r->model.mode), r->model.order, r->model.reexpand, pt->step,
-                    pt->epoch);
-            const double v[10] = {pt->train_loss,          pt->eval_loss,
-                                  pt->eval_accuracy,       pt->fs_distance,
-                                  pt->batch_loss,          pt->taylor_predicted,
-                                  pt->loss_reached,        pt->pattern_change_step,
-                                  pt->pattern_change_init, pt->seconds};
-            for (int k = 0; k < 10; k++) {
-                fputc(',', f);
-                put_num(f, v[k]);
-            }
-            fputc('\n', f);
-        }
-    }
-    return ex_close_out(f, path);
-}
-
-/* One plot series per model: curves.csv's rows of that model (column 1),
- * column `col` against the step (column 5); other rows are undefined (1/0)
- * and skipped.  The colour follows the model's place in the list, so a
- * model has the same colour in every plot. */
-static void series(FILE *f, const cmp_run *run, size_t i, int col, int *first)
-{
-    char q[80];
-    ex_gnuplot_quote(q, sizeof q, run->results[i].model.label);
-    fprintf(f, "%s 'curves.csv' using 5:(strcol(1) eq '%s' ? column(%d) : 1/0) with lines lw 2 "
-               "lc %zu title '%s'",
-            *first ? "plot" : ", \\\n    ", q, col, i + 1, q);
-    *first = 0;
-}
-
-/* 1 when every recorded fs_distance of r is exactly 0 (re-linearizing
- * every step is full training): a log scale cannot show it. */
-static int all_zero_distance(const cmp_result *r)
-{
-    if (r->n_points == 0) return 0;
-    for (size_t p = 0; p < r->n_points; p++)
-        if (r->points[p].fs_distance != 0.0) return 0;
-    return 1;
-}
-
-int cmp_write_plots(const char *dir, const cmp_run *run)
-{
-    char path[4096];
-    ex_join_path(path, sizeof path, dir, "compare.gp");
-    FILE *f = ex_open_out(path);
-    if (f == NULL) return -1;
-    fprintf(f,
-            "# Drawn by compare from curves.csv (run in this directory: gnuplot compare.gp).\n"
-            "set datafile separator ','\n"
-            "set terminal pngcairo size 1000,620 noenhanced\n"
-            "set key outside right top\n"
-            "set grid\n"
-            "set xlabel 'step'\n");
-    int first = 1;
-    fprintf(f, "\nset output 'loss.png'\n"
-               "set title 'training loss (mean over the batches since the previous point)'\n"
-               "set ylabel 'loss'\nset logscale y\n");
-    for (size_t i = 0; i < run->n; i++) series(f, run, i, 7, &first);
-    fprintf(f, "\n");
-    /* A distance plot needs a model other than the reference whose
-     * distance is not identically 0. */
-    int has_fs = 0;
-    for (size_t i = 0; i < run->n && run->ref < run->n && run->eval_n > 0; i++)
-        has_fs |= i != run->ref && !all_zero_distance(&run->results[i]);
-    if (has_fs) {
-        /* The reference itself is at distance 0, and so is any model that
-         * is full training step for step: named in the title instead. */
-        char zero[256] = "";
-        size_t len = 0;
-        for (size_t i = 0; i < run->n; i++)
-            if (i != run->ref && all_zero_distance(&run->results[i]) && len < sizeof zero)
-                len += (size_t)snprintf(zero + len, sizeof zero - len, "%s%s", len ? ", " : "",
-                                        run->results[i].model.label);
-        /* The labels are ours (letters, digits, '-'): safe inside a
-         * double-quoted gnuplot string, which the line break needs. */
-        fprintf(f, "\nset output 'fs_distance.png'\n"
-                   "set title \"function-space distance to full training, |f - f_full| / "
-                   "|f_full| on the first %zu test images%s%s%s\"\n"
-                   "set ylabel 'relative distance'\nset logscale y\nset format y '%%.0e'\n",
-                run->eval_n, len ? "\\n(exactly 0, not drawn: " : "", zero, len ? ")" : "");
-        first = 1;
-        for (size_t i = 0; i < run->n; i++)
-            if (i != run->ref && !all_zero_distance(&run->results[i]))
-                series(f, run, i, 10, &first);
-        fprintf(f, "\nset format y\n");
-    }
-    /* The diagnostics of the reference, when they were computed; the
-     * pattern panel only when the net has ReLU units that switched. */
-    int has_diag = 0, has_pattern = 0;
-    if (run->ref < run->n) {
-        const cmp_result *r = &run->results[run->ref];
-        for (size_t p = 0; p < r->n_points; p++) {
-            has_diag |= isfinite(r->points[p].taylor_predicted);
-            has_pattern |= r->points[p].pattern_change_init > 0;
-        }
-    }
-    if (has_diag) {
-        char q[80];
-        ex_gnuplot_quote(q, sizeof q, run->results[run->ref].model.label);
-        fprintf(f,
-                "\nset output 'diagnostics.png'\n"
-                "set key inside right top\n"
-                "set multiplot layout %d,1 title 'neural Taylor diagnostics of %s training "
-                "(Balduzzi et al. 2017), at the recorded steps'\n"
-                "unset logscale y\nunset title\n%s"
-                "set ylabel \"loss on the step's batch\"\n"
-                "plot 'curves.csv' using 5:(strcol(1) eq '%s' ? column(11) : 1/0) with lines "
-                "lw 2 lc 1 title 'before the step', \\\n"
-                "    '' using 5:(strcol(1) eq '%s' ? column(12) : 1/0) with lines lw 2 lc 2 "
-                "title 'first-order Taylor prediction after it', \\\n"
-                "    '' using 5:(strcol(1) eq '%s' ? column(13) : 1/0) with lines lw 2 lc 7 "
-                "dt 2 title 'reached after it'\n",
-                has_pattern ? 2 : 1, q, has_pattern ? "unset xlabel\n" : "", q, q, q);
-        if (has_pattern)
-            fprintf(f,
-                    "set xlabel 'step'\nset ylabel 'fraction of probe ReLU units'\n"
-                    "plot '' using 5:(strcol(1) eq '%s' ? column(14) : 1/0) with lines lw 2 "
-                    "lc 3 title 'switched since the previous point', \\\n"
-                    "    '' using 5:(strcol(1) eq '%s' ? column(15) : 1/0) with lines lw 2 "
-                    "lc 4 title 'differ from initialization'\n",
-                    q, q);
-        fprintf(f, "unset multiplot\n");
-    }
-    if (ex_close_out(f, path) != 0) return -1;
-    const int rc = ex_gnuplot(dir, "compare.gp");
-    if (rc == 0)
-        printf("plots: %s/loss.png%s%s%s%s%s%s\n", dir, has_fs ? ", " : "", has_fs ? dir : "",
-               has_fs ? "/fs_distance.png" : "", has_diag ? ", " : "", has_diag ? dir : "",
-               has_diag ? "/diagnostics.png" : "");
-    return rc;
-}

@@ -1,5 +1,5 @@
 /*
- * compare_lib.h -- the machinery of compare and the sweeps: train several
+ * side_by_side.h -- the machinery of compare and the sweeps: train several
  * models of one network side by side, from ONE initialization and on the
  * SAME batches, and measure how far each ends up from full training.
  *
@@ -13,18 +13,24 @@
  *   metrics    per model: final training loss, test accuracy, function-space
  *              and parameter distances, ReLU pattern change (the library's
  *              neural Taylor diagnostics), seconds per step
- *   outputs    the table, summary.csv, curves.csv and the gnuplot plots
+ *   flags      cmp_options: the flags compare and the sweeps share
+ *
+ * What they write (the table, the CSV files, the plots) is report.h.
  *
  * Everything is deterministic: a model's numbers depend on the seeds and the
  * BLAS thread count, not on how many models run at once or in what order
  * (each runs in its own context; test_compare checks it).
  */
-#ifndef TN_EXAMPLES_COMPARE_LIB_H
-#define TN_EXAMPLES_COMPARE_LIB_H
+#ifndef TN_EXAMPLES_SIDE_BY_SIDE_H
+#define TN_EXAMPLES_SIDE_BY_SIDE_H
 
-#include "common.h"
+#include <stddef.h>
+#include <stdint.h>
 
-#include <stdio.h>
+#include "cli.h"
+#include "data.h"
+#include "nets.h"
+#include "taylornet.h"
 
 /*---------------------------------------------------------------------
  * Models
@@ -48,6 +54,12 @@ typedef struct cmp_model {
 /** A model of the given mode: order is read for CMP_TAYLORIZED (k >= 2),
  *  reexpand for CMP_RELINEARIZED (K >= 1); the others are implied. */
 cmp_model cmp_model_make(cmp_mode mode, int order, uint64_t reexpand);
+/** Appends to models[*n..cap) a model per entry of the list `text` of
+ *  --flag: per Taylor order k for "orders" (1: the linearized model, k >= 2
+ *  the order-k Taylor model), per period K for "reexpand" (the
+ *  re-linearized model); "none" adds nothing.  Exits on a bad list. */
+void cmp_add_models(const char *flag, const char *text, cmp_model *models, size_t *n,
+                    size_t cap);
 /** "full", "linearized", "taylorized", "relinearized": summary.csv's mode. */
 const char *cmp_mode_name(cmp_mode mode);
 
@@ -182,15 +194,16 @@ typedef struct cmp_options {
     int synthetic, quiet;
 } cmp_options;
 
-/** The number of flags cmp_options_args fills. */
-#define CMP_NARGS 23
 /** cmp_config_default and compare's data and network: the first 10,000
  *  training images, all test images, two hidden ReLU layers of 512,
  *  standard parameterization, seed 1, momentum SGD, softmax cross-entropy;
  *  the output directory `out`. */
 void cmp_options_default(cmp_options *o, const char *out);
-/** Fills args[0..CMP_NARGS) with the shared flags, pointing into o. */
-void cmp_options_args(cmp_options *o, ex_arg *args);
+/** Parses the shared flags (pointing into o, whose values are the defaults
+ *  --help shows) and the program's own, extra[0..n_extra).  Exits on a bad
+ *  flag. */
+void cmp_options_parse(cmp_options *o, int argc, char **argv, const ex_arg *extra,
+                       size_t n_extra, const char *about);
 /** Checks the flags, creates the output directory, loads the data (prints
  *  its "data:" line) and completes o->cfg: the network's spec, the
  *  optimizer and loss, the batches' seed, eval_n and probe_n cut to the
@@ -202,29 +215,5 @@ void cmp_options_setup(cmp_options *o, const char *title, ex_data *data);
  *  width is, for a sweep over it. */
 void cmp_print_setup(const cmp_options *o, size_t total_steps, size_t n_models,
                      const char *widths);
-
-/*---------------------------------------------------------------------
- * Outputs
- *-------------------------------------------------------------------*/
-
-/** summary.csv's header line, exactly. */
-#define CMP_SUMMARY_HEADER                                                               \
-    "mode,order,reexpand_every,train_loss,test_accuracy,fs_distance,param_distance,"     \
-    "mask_change,seconds_per_step"
-/** curves.csv's header line. */
-#define CMP_CURVES_HEADER                                                                \
-    "model,mode,order,reexpand_every,step,epoch,train_loss,eval_loss,eval_accuracy,"     \
-    "fs_distance,batch_loss,taylor_predicted,loss_reached,pattern_change_step,"          \
-    "pattern_change_init,seconds"
-
-/** The table, one row per model. */
-void cmp_print_table(FILE *f, const cmp_run *run);
-/** The files; 0, or -1 after printing why. */
-int cmp_write_summary_csv(const char *path, const cmp_run *run);
-int cmp_write_curves_csv(const char *path, const cmp_run *run);
-/** Writes dir/compare.gp, which draws loss.png, fs_distance.png and
- *  diagnostics.png from dir/curves.csv, and runs it (ex_gnuplot).  Returns
- *  ex_gnuplot's result, or -1 when the script cannot be written. */
-int cmp_write_plots(const char *dir, const cmp_run *run);
 
 #endif
