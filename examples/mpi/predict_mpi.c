@@ -196,8 +196,26 @@ static void eigh(const dist_matrix *K, double reg, dist_matrix *V, double *lam)
     double wq;
     pdsyevd_("V", "L", &A.m, A.a, &one, &one, A.desc, lam, V->a, &one, &one, V->desc, &wq,
              &lwork, &iq, &liwork, &info, 1, 1);
-    lwork = (int)wq + 1;
-    liwork = iq + 1;
+    /* The query answers for this rank's local sizes only, and reference
+     * ScaLAPACK 2.2 underestimates: the eigenvector sort (pdlasrt) and the
+     * back-transformation (pdormtr) inside need, past the 2N doubles pdsyevd
+     * keeps, max(N, NP (NB + NQ)) and max(NB (NB - 1) / 2, (NP + NQ) NB) +
+     * NB^2 on every rank, with the largest local sizes of any rank; short,
+     * they stop with "parameter ... had an illegal value" and then hang or
+     * return garbage.  Take the largest of these, the documented minimum
+     * and every rank's query. */
+    double need[2] = {wq, (double)iq}, np_nq[2] = {A.locr, A.locc};
+    MPI_Allreduce(MPI_IN_PLACE, np_nq, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    const double n = A.m, b = A.nb, np = np_nq[0], nq = np_nq[1];
+    const double sort = fmax(n, np * (b + nq));
+    const double ormtr = fmax(b * (b - 1) / 2, (np + nq) * b) + b * b;
+    const double documented = fmax(1 + 6 * n + 2 * np * nq, 3 * n + fmax(b * (np + 1), 3 * b));
+    need[0] = fmax(need[0], 2 * n + fmax(fmax(sort, ormtr), documented));
+    MPI_Allreduce(MPI_IN_PLACE, need, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    if (need[0] > 2147483000.0)
+        dist_die("pdsyevd needs %.0f doubles of workspace, past its 32-bit LWORK", need[0]);
+    lwork = (int)need[0] + 1;
+    liwork = (int)need[1] + 1;
     double *work = malloc((size_t)lwork * sizeof(double));
     int *iwork = malloc((size_t)liwork * sizeof(int));
     if (work == NULL || iwork == NULL)
