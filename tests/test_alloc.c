@@ -33,35 +33,12 @@ static tn_net *clone_of(const tn_net *net)
     return c;
 }
 
-static double *params_of(const tn_net *net)
-{
-    const size_t P = tn_net_num_params(net);
-    double *t = malloc(P * sizeof(double));
-    TN_CK(ctx, tn_net_get_params(net, t, P));
-    return t;
-}
-
 static int same_params(const tn_net *net, const double *theta)
 {
-    double *t = params_of(net);
+    double *t = tu_params(ctx, net);
     const int same = memcmp(t, theta, tn_net_num_params(net) * sizeof(double)) == 0;
     free(t);
     return same;
-}
-
-static double *poison(size_t n)
-{
-    double *v = malloc(n * sizeof(double));
-    memset(v, 0xa5, n * sizeof(double));
-    return v;
-}
-
-static int is_poison(const double *v, size_t n)
-{
-    const unsigned char *b = (const unsigned char *)v;
-    for (size_t i = 0; i < n * sizeof(double); i++)
-        if (b[i] != 0xa5) return 0;
-    return 1;
 }
 
 /*=====================================================================
@@ -159,7 +136,7 @@ END_TEST
 START_TEST(net_init_again)
 {
     tn_net *ref = make_net(5);
-    double *theta = params_of(ref);
+    double *theta = tu_params(ctx, ref);
     long k;
     for (k = 1; k < MAX_K; k++) {
         tn_net *net = clone_of(ref);
@@ -183,7 +160,7 @@ END_TEST
 START_TEST(net_clone)
 {
     tn_net *net = make_net(7);
-    double *theta = params_of(net);
+    double *theta = tu_params(ctx, net);
     long k;
     for (k = 1; k < MAX_K; k++) {
         tn_net *c = (tn_net *)&k;
@@ -229,8 +206,8 @@ START_TEST(net_evaluate)
     const size_t P = tn_net_num_params(ref), O = tn_net_output_dim(ref);
     const size_t len = which == 2 ? P : N * O;
     double *x = tu_random(N * D, 2, 1.0), *t = tu_random(P, 3, 1.0), *u = tu_random(N * O, 4, 1.0);
-    double *want = malloc(len * sizeof(double)), *out = poison(len);
-    double *theta = params_of(ref);
+    double *want = malloc(len * sizeof(double)), *out = tu_poison(len);
+    double *theta = tu_params(ctx, ref);
     TN_CK(ctx, eval(which, ref, x, t, u, want));
     long k;
     for (k = 1; k < MAX_K; k++) {
@@ -240,7 +217,7 @@ START_TEST(net_evaluate)
         DISARM();
         if (st != TN_OK) {
             EXPECT_NOMEM(st, names[which], k);
-            ck_assert_msg(is_poison(out, len), "%s wrote its output on failure", names[which]);
+            ck_assert_msg(tu_is_poison(out, len), "%s wrote its output on failure", names[which]);
             ck_assert(same_params(net, theta));
             /* A half-made workspace must not poison later calls. */
             TN_CK(ctx, eval(which, net, x, t, u, out));
@@ -263,7 +240,7 @@ END_TEST
 START_TEST(trainer_create)
 {
     tn_net *net = make_net(11);
-    double *theta = params_of(net);
+    double *theta = tu_params(ctx, net);
     long k;
     for (k = 1; k < MAX_K; k++) {
         tn_trainer *tr = (tn_trainer *)&k;
@@ -318,14 +295,14 @@ START_TEST(trainer_step)
     if (after_one) TN_CK(ctx, tn_trainer_step(rtr, x1, y1, N, NULL));
     TN_CK(ctx, tn_trainer_step(rtr, x2, y2, N2, &rloss));
     TN_CK(ctx, tn_trainer_step(rtr, x1, y1, N, NULL));
-    double *want = params_of(rnet);
+    double *want = tu_params(ctx, rnet);
 
     long k;
     for (k = 1; k < MAX_K; k++) {
         tn_net *net = clone_of(base);
         tn_trainer *tr = adam_trainer(net, mode);
         if (after_one) TN_CK(ctx, tn_trainer_step(tr, x1, y1, N, NULL));
-        double *theta = params_of(net), loss = 42.0;
+        double *theta = tu_params(ctx, net), loss = 42.0;
         const tn_status st = INJECT(k, tn_trainer_step(tr, x2, y2, N2, &loss));
         DISARM();
         if (st != TN_OK) {
@@ -361,7 +338,7 @@ START_TEST(trainer_evaluate)
     tn_net *net = make_net(15);
     const size_t O = tn_net_output_dim(net), len = predict ? N * O : 1;
     double *x = tu_random(N * D, 5, 1.0), *y = tu_random(N * O, 6, 1.0);
-    double *want = malloc(len * sizeof(double)), *out = poison(len);
+    double *want = malloc(len * sizeof(double)), *out = tu_poison(len);
     tn_trainer *rtr = NULL;
     TN_CK(ctx, tn_trainer_create(net, &rtr));
     TN_CK(ctx, predict ? tn_trainer_predict(rtr, x, N, want) : tn_trainer_loss(rtr, x, y, N, want));
@@ -376,7 +353,7 @@ START_TEST(trainer_evaluate)
         DISARM();
         if (st != TN_OK) {
             EXPECT_NOMEM(st, name, k);
-            ck_assert(is_poison(out, len));
+            ck_assert(tu_is_poison(out, len));
             TN_CK(ctx, predict ? tn_trainer_predict(tr, x, N, out)
                                : tn_trainer_loss(tr, x, y, N, out));
         }
@@ -426,7 +403,7 @@ START_TEST(taylor_evaluate)
     tn_net *net = make_net(23);
     const size_t P = tn_net_num_params(net), O = tn_net_output_dim(net), len = vjp ? P : N * O;
     double *x = tu_random(N * D, 5, 1.0), *u = tu_random(N * O, 6, 1.0);
-    double *theta = params_of(net), *want = malloc(len * sizeof(double)), *out = poison(len);
+    double *theta = tu_params(ctx, net), *want = malloc(len * sizeof(double)), *out = tu_poison(len);
     for (size_t i = 0; i < P; i++) theta[i] += 0.01 * (double)(i % 7) - 0.03;
     tn_taylor *rt = NULL;
     TN_CK(ctx, tn_taylor_create(net, 3, &rt));
@@ -442,7 +419,7 @@ START_TEST(taylor_evaluate)
         DISARM();
         if (st != TN_OK) {
             EXPECT_NOMEM(st, name, k);
-            ck_assert(is_poison(out, len));
+            ck_assert(tu_is_poison(out, len));
         }
         for (int rep = 0; rep < 2; rep++) {
             if (st != TN_OK || rep == 1)
@@ -513,7 +490,7 @@ START_TEST(net_save)
     /* The successful save wrote net. */
     tn_net *back = NULL;
     TN_CK(ctx, tn_net_load(ctx, path, &back));
-    double *theta = params_of(net);
+    double *theta = tu_params(ctx, net);
     ck_assert(same_params(back, theta));
     free(theta);
     tn_net_free(back);
@@ -537,7 +514,7 @@ START_TEST(net_load)
         const size_t w[] = {3, 4, 3, 4, 3, 2};
         net = tu_mlp(ctx, D, w, 6, TN_ACT_RELU, TN_PARAM_STANDARD, 19);
     }
-    double *theta = params_of(net);
+    double *theta = tu_params(ctx, net);
     TN_CK(ctx, tn_net_save(net, path));
     long k;
     for (k = 1; k < MAX_K; k++) {

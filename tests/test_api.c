@@ -108,31 +108,6 @@ static tn_net *uninit_net(tn_ctx *ctx)
     return net;
 }
 
-static double *params_of(tn_ctx *ctx, const tn_net *net)
-{
-    const size_t P = tn_net_num_params(net);
-    double *t = malloc(P * sizeof(double));
-    TN_CK(ctx, tn_net_get_params(net, t, P));
-    return t;
-}
-
-/* A buffer of n doubles filled with a recognizable bit pattern, so a write
- * into it on a failed call is seen. */
-static double *poison(size_t n)
-{
-    double *v = malloc(n * sizeof(double));
-    memset(v, 0xa5, n * sizeof(double));
-    return v;
-}
-
-static int is_poison(const double *v, size_t n)
-{
-    const unsigned char *b = (const unsigned char *)v;
-    for (size_t i = 0; i < n * sizeof(double); i++)
-        if (b[i] != 0xa5) return 0;
-    return 1;
-}
-
 static int same_bits(double a, double b)
 {
     return memcmp(&a, &b, sizeof a) == 0;
@@ -249,7 +224,7 @@ START_TEST(null_handles)
     tn_net *net = new_net(ctx, TN_ACT_TANH, 1);
     const size_t P = tn_net_num_params(net), O = tn_net_output_dim(net);
     double *x = tu_random(N * D, 3, 1.0), *y = tu_random(N * O, 4, 1.0),
-           *t = tu_random(P, 5, 1.0), *buf = poison(P > N * O ? P : N * O);
+           *t = tu_random(P, 5, 1.0), *buf = tu_poison(P > N * O ? P : N * O);
     char *path = tmp_path("null");
     double v = 42.0;
     tn_net *nout = (tn_net *)&v;             /* garbage that must become NULL */
@@ -305,7 +280,7 @@ START_TEST(null_handles)
     ck_assert(v == 42.0);
     tn_taylor_free(NULL);
     /* No output buffer was written. */
-    ck_assert(is_poison(buf, P > N * O ? P : N * O));
+    ck_assert(tu_is_poison(buf, P > N * O ? P : N * O));
 
     free(x), free(y), free(t), free(buf), free(path);
     tn_net_free(net);
@@ -326,9 +301,9 @@ START_TEST(wrong_type_handles)
     TN_CK(ctx, tn_taylor_create(net, 2, &ty));
     const size_t P = tn_net_num_params(net), O = tn_net_output_dim(net);
     double *x = tu_random(N * D, 3, 1.0), *y = tu_random(N * O, 4, 1.0),
-           *t = tu_random(P, 5, 1.0), *buf = poison(P > 3 * N * O ? P : 3 * N * O);
+           *t = tu_random(P, 5, 1.0), *buf = tu_poison(P > 3 * N * O ? P : 3 * N * O);
     const size_t buflen = P > 3 * N * O ? P : 3 * N * O;
-    double *theta = params_of(ctx, net);
+    double *theta = tu_params(ctx, net);
     char *path = tmp_path("wrongtype");
     double v = 42.0;
     tn_net *nout = (tn_net *)&v;
@@ -412,11 +387,11 @@ START_TEST(wrong_type_handles)
     tn_taylor *xout = (tn_taylor *)&v;
     EXPECT_SILENT(ctx, TN_E_MISUSE, tn_taylor_create(ctx_as_net, 1, &xout));
     ck_assert_ptr_null(xout);
-    ck_assert(is_poison(buf, buflen));
+    ck_assert(tu_is_poison(buf, buflen));
 
     /* Everything still works after the misuse: the handles were not touched. */
     ck_assert_int_eq(tn_ctx_get_threads(ctx), 1);
-    double *after = params_of(ctx, net);
+    double *after = tu_params(ctx, net);
     ck_assert(memcmp(after, theta, P * sizeof(double)) == 0);
     TN_CK(ctx, tn_trainer_step(tr, x, y, N, NULL));
     ck_assert_uint_eq(tn_trainer_num_steps(tr), 1);
@@ -465,8 +440,8 @@ START_TEST(null_buffers)
     TN_CK(ctx, tn_trainer_create(net, &tr));
     const size_t P = tn_net_num_params(net), O = tn_net_output_dim(net);
     double *x = tu_random(N * D, 3, 1.0), *y = tu_random(N * O, 4, 1.0),
-           *t = tu_random(P, 5, 1.0), *buf = poison(P > N * O ? P : N * O);
-    double *theta = params_of(ctx, net);
+           *t = tu_random(P, 5, 1.0), *buf = tu_poison(P > N * O ? P : N * O);
+    double *theta = tu_params(ctx, net);
     char *path = tmp_path("nullbuf");
     tn_net *nout = NULL;
     double v = 42.0;
@@ -505,9 +480,9 @@ START_TEST(null_buffers)
     EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_trainer_predict", tn_trainer_predict(tr, x, N, NULL));
 
     /* Nothing moved: no output written, no step taken, theta as before. */
-    ck_assert(is_poison(buf, P > N * O ? P : N * O));
+    ck_assert(tu_is_poison(buf, P > N * O ? P : N * O));
     ck_assert_uint_eq(tn_trainer_num_steps(tr), 0);
-    double *after = params_of(ctx, net);
+    double *after = tu_params(ctx, net);
     ck_assert(memcmp(after, theta, P * sizeof(double)) == 0);
     ck_assert(!file_exists(path));
     /* The loss pointer of tn_trainer_step is optional. */
@@ -529,8 +504,8 @@ START_TEST(zero_and_overflowing_sizes)
     TN_CK(ctx, tn_trainer_create(net, &tr));
     const size_t P = tn_net_num_params(net), O = tn_net_output_dim(net);
     double *x = tu_random(N * D, 3, 1.0), *y = tu_random(N * O, 4, 1.0),
-           *t = tu_random(P, 5, 1.0), *buf = poison(P > N * O ? P : N * O);
-    double *theta = params_of(ctx, net);
+           *t = tu_random(P, 5, 1.0), *buf = tu_poison(P > N * O ? P : N * O);
+    double *theta = tu_params(ctx, net);
     double v = 42.0;
 
     EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_net_forward", tn_net_forward(net, x, 0, buf));
@@ -590,9 +565,9 @@ START_TEST(zero_and_overflowing_sizes)
     ck_assert_uint_eq(tn_net_output_dim(b), 3);
     tn_net_free(b);
 
-    ck_assert(is_poison(buf, P > N * O ? P : N * O));
+    ck_assert(tu_is_poison(buf, P > N * O ? P : N * O));
     ck_assert_uint_eq(tn_trainer_num_steps(tr), 0);
-    double *after = params_of(ctx, net);
+    double *after = tu_params(ctx, net);
     ck_assert(memcmp(after, theta, P * sizeof(double)) == 0);
 
     free(x), free(y), free(t), free(buf), free(theta), free(after);
@@ -607,14 +582,14 @@ START_TEST(param_lengths_and_values)
     tn_ctx *ctx = new_ctx();
     tn_net *net = new_net(ctx, TN_ACT_RELU, 5);
     const size_t P = tn_net_num_params(net);
-    double *theta = params_of(ctx, net), *buf = poison(P + 1), *t = tu_random(P + 1, 9, 1.0);
+    double *theta = tu_params(ctx, net), *buf = tu_poison(P + 1), *t = tu_random(P + 1, 9, 1.0);
     const size_t lens[] = {0, 1, P - 1, P + 1, SIZE_MAX};
 
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         EXPECT_ERR(ctx, TN_E_SHAPE, "tn_net_get_params", tn_net_get_params(net, buf, lens[i]));
         EXPECT_ERR(ctx, TN_E_SHAPE, "tn_net_set_params", tn_net_set_params(net, t, lens[i]));
     }
-    ck_assert(is_poison(buf, P + 1));
+    ck_assert(tu_is_poison(buf, P + 1));
     /* A value that is not finite, anywhere, is refused as a whole. */
     const double nonfinite[] = {NAN, INFINITY, -INFINITY};
     const size_t where[] = {0, P / 2, P - 1};
@@ -626,7 +601,7 @@ START_TEST(param_lengths_and_values)
             t[where[b]] = keep;
         }
     /* Theta after every failed set is bit-identical to before. */
-    double *after = params_of(ctx, net);
+    double *after = tu_params(ctx, net);
     ck_assert(memcmp(after, theta, P * sizeof(double)) == 0);
     /* And a valid set goes through exactly. */
     TN_CK(ctx, tn_net_set_params(net, t, P));
@@ -703,7 +678,7 @@ START_TEST(net_enum_and_values)
     /* tu_mlp sets the leaky slope; irrelevant for tanh, but keep both equal. */
     const size_t P = tn_net_num_params(net);
     ck_assert_uint_eq(P, tn_net_num_params(ref));
-    double *a = params_of(ctx, net), *b = params_of(ctx, ref);
+    double *a = tu_params(ctx, net), *b = tu_params(ctx, ref);
     ck_assert(memcmp(a, b, P * sizeof(double)) == 0);
     double *x = tu_random(N * D, 1, 1.0), ya[3 * 2], yb[3 * 2];
     TN_CK(ctx, tn_net_forward(net, x, N, ya));
@@ -809,12 +784,12 @@ START_TEST(trainer_step_numeric)
     const size_t P = tn_net_num_params(net), O = tn_net_output_dim(net);
     double *x = tu_random(N * D, 3, 1.0), *y = tu_random(N * O, 4, 1.0);
     TN_CK(ctx, tn_trainer_step(tr, x, y, N, NULL));
-    double *theta = params_of(ctx, net), loss = 42.0;
+    double *theta = tu_params(ctx, net), loss = 42.0;
     y[1] = NAN;
     EXPECT_ERR(ctx, TN_E_NUMERIC, "tn_trainer_step", tn_trainer_step(tr, x, y, N, &loss));
     ck_assert(loss == 42.0);
     ck_assert_uint_eq(tn_trainer_num_steps(tr), 1);
-    double *after = params_of(ctx, net);
+    double *after = tu_params(ctx, net);
     ck_assert(memcmp(after, theta, P * sizeof(double)) == 0);
     free(x), free(y), free(theta), free(after);
     tn_trainer_free(tr);
@@ -854,7 +829,7 @@ START_TEST(before_init)
     const size_t P = tn_net_num_params(net), O = tn_net_output_dim(net);
     ck_assert_uint_eq(P, D * 5 + 5 + 5 * 2 + 2);   /* known before init */
     double *x = tu_random(N * D, 3, 1.0), *y = tu_random(N * O, 4, 1.0),
-           *t = tu_random(P, 5, 1.0), *buf = poison(P > N * O ? P : N * O);
+           *t = tu_random(P, 5, 1.0), *buf = tu_poison(P > N * O ? P : N * O);
     char *path = tmp_path("before_init");
     tn_trainer *tout = (tn_trainer *)&path;
 
@@ -867,7 +842,7 @@ START_TEST(before_init)
     ck_assert(!file_exists(path));
     EXPECT_ERR(ctx, TN_E_STATE, "tn_trainer_create", tn_trainer_create(net, &tout));
     ck_assert_ptr_null(tout);
-    ck_assert(is_poison(buf, P > N * O ? P : N * O));
+    ck_assert(tu_is_poison(buf, P > N * O ? P : N * O));
 
     /* Settings and layers are still open; the failed set_params did not
      * initialize the net behind our back. */
@@ -885,7 +860,7 @@ START_TEST(after_init)
     tn_ctx *ctx = new_ctx();
     tn_net *net = new_net(ctx, TN_ACT_RELU, 8);
     const size_t P = tn_net_num_params(net), O = tn_net_output_dim(net);
-    double *theta = params_of(ctx, net), before[4], after[4];
+    double *theta = tu_params(ctx, net), before[4], after[4];
     read_net_settings(ctx, net, before);
 
     EXPECT_ERR(ctx, TN_E_STATE, "tn_net_add_dense", tn_net_add_dense(net, 3));
@@ -899,7 +874,7 @@ START_TEST(after_init)
     ck_assert_uint_eq(tn_net_output_dim(net), O);
     read_net_settings(ctx, net, after);
     ck_assert(memcmp(before, after, sizeof before) == 0);
-    double *now = params_of(ctx, net);
+    double *now = tu_params(ctx, net);
     ck_assert(memcmp(now, theta, P * sizeof(double)) == 0);
 
     /* Re-init is allowed: the same seed redraws the same theta, another
@@ -1017,7 +992,7 @@ START_TEST(default_sigma_w_is_used_at_init)
         }
         a = nets[0], b = nets[1];
         const size_t P = tn_net_num_params(a);
-        double *ta = params_of(ctx, a), *tb = params_of(ctx, b);
+        double *ta = tu_params(ctx, a), *tb = tu_params(ctx, b);
         ck_assert_msg(memcmp(ta, tb, P * sizeof(double)) == 0, "%s: default sigma_w not %.17g",
                       tu_act_names[acts[k]], want[k]);
         free(ta), free(tb);
@@ -1048,7 +1023,7 @@ START_TEST(input_ndim3)
     ck_assert_uint_eq(tn_net_num_params(a), flat * 5 + 5 + 5 * 3 + 3);
     ck_assert_uint_eq(tn_net_output_dim(a), 3);
     const size_t P = tn_net_num_params(a);
-    double *ta = params_of(ctx, a), *tb = params_of(ctx, b);
+    double *ta = tu_params(ctx, a), *tb = tu_params(ctx, b);
     ck_assert(memcmp(ta, tb, P * sizeof(double)) == 0);
     double *x = tu_random(n * flat, 2, 1.0), ya[5 * 3], yb[5 * 3];
     TN_CK(ctx, tn_net_forward(a, x, n, ya));
@@ -1102,7 +1077,7 @@ START_TEST(taylor_arguments)
 
     const size_t buflen = (K + 1) * N * O > P + 1 ? (K + 1) * N * O : P + 1;
     double *x = tu_random(N * D, 3, 1.0), *u = tu_random(N * O, 4, 1.0),
-           *t = tu_random(P + 1, 5, 1.0), *buf = poison(buflen), *theta = params_of(ctx, net);
+           *t = tu_random(P + 1, 5, 1.0), *buf = tu_poison(buflen), *theta = tu_params(ctx, net);
 
     /* Nothing evaluated yet: no norms, no divergence indicator. */
     EXPECT_ERR(ctx, TN_E_STATE, "tn_taylor_term_norms", tn_taylor_term_norms(ty, buf, K + 1));
@@ -1134,7 +1109,7 @@ START_TEST(taylor_arguments)
     t[P / 2] = INFINITY;
     EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_taylor_rebase", tn_taylor_rebase(ty, t, P));
     t[P / 2] = keep;
-    ck_assert(is_poison(buf, buflen));
+    ck_assert(tu_is_poison(buf, buflen));
     /* The base is still the net's parameters at creation. */
     TN_CK(ctx, tn_taylor_get_base(ty, buf, P));
     ck_assert(memcmp(buf, theta, P * sizeof(double)) == 0);

@@ -4,18 +4,8 @@
  * signs of pre-activations computed here from the parameters. */
 #include "testutil.h"
 
-static tn_ctx *ctx;
+TU_CONTEXT_PER_TEST
 static const size_t D = 3, N = 6;
-
-static void setup(void)
-{
-    ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);
-}
-
-static void teardown(void)
-{
-    tn_ctx_free(ctx);
-}
 
 static double mse(const double *f, const double *y, size_t n)
 {

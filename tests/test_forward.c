@@ -2,17 +2,7 @@
  * computed by hand, and every activation against its closed form. */
 #include "testutil.h"
 
-static tn_ctx *ctx;
-
-static void setup(void)
-{
-    ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);
-}
-
-static void teardown(void)
-{
-    tn_ctx_free(ctx);
-}
+TU_CONTEXT_PER_TEST
 
 /* 2 -> dense 2 -> ReLU -> dense 1, standard parameterization:
  *   x = (1, 2):    z1 = (1 - 4 + 0.1, 0.5 + 2 - 0.2) = (-2.9, 2.3), relu (0, 2.3),

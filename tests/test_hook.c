@@ -13,31 +13,13 @@
 
 #include <pthread.h>
 
-static tn_ctx *ctx;
+TU_CONTEXT_PER_TEST
 static const size_t D = 5, N = 8, O = 3;
-
-static void setup(void)
-{
-    ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);
-}
-
-static void teardown(void)
-{
-    tn_ctx_free(ctx);
-}
 
 static tn_net *make_net(tn_ctx *c, uint64_t seed)
 {
     const size_t w[] = {7, O};
     return tu_mlp(c, D, w, 2, TN_ACT_TANH, TN_PARAM_NTK, seed);
-}
-
-static double *params(tn_net *net)
-{
-    const size_t P = tn_net_num_params(net);
-    double *t = malloc(P * sizeof(double));
-    TN_CK(ctx, tn_net_get_params(net, t, P));
-    return t;
 }
 
 /* What a hook saw and what it does: scale the gradient, set the loss,
@@ -107,7 +89,7 @@ START_TEST(hook_sees_the_gradient_and_scales_it)
         TN_CK(ctx, tn_trainer_stat(tr, TN_STAT_GRAD_NORM, &gn_tr));
         TN_CK(ctx, tn_trainer_stat(tw, TN_STAT_GRAD_NORM, &gn_tw));
         ck_assert_double_eq(gn_tr, 2.0 * gn_tw);
-        double *a = params(net), *b = params(twin);
+        double *a = tu_params(ctx, net), *b = tu_params(ctx, twin);
         ck_assert_mem_eq(a, b, P * sizeof(double));
         free(a), free(b);
     }
@@ -141,7 +123,7 @@ START_TEST(hook_runs_before_clipping_and_weight_decay)
         TN_CK(ctx, tn_trainer_step(tr, x, y, N, NULL));
         TN_CK(ctx, tn_trainer_step(tw, x, y, N, NULL));
     }
-    double *a = params(net), *b = params(twin);
+    double *a = tu_params(ctx, net), *b = tu_params(ctx, twin);
     ck_assert_mem_eq(a, b, P * sizeof(double));
 
     const double lr = 0.1, wd = 0.25;
@@ -149,7 +131,7 @@ START_TEST(hook_runs_before_clipping_and_weight_decay)
     TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_WEIGHT_DECAY, wd));
     p.grad_scale = 0.0;
     TN_CK(ctx, tn_trainer_step(tr, x, y, N, NULL));
-    double *c = params(net);
+    double *c = tu_params(ctx, net);
     for (size_t i = 0; i < P; i++) a[i] -= lr * (wd * a[i]);   /* SGD's rule, g = 0 */
     ck_assert_mem_eq(a, c, P * sizeof(double));
     free(a), free(b), free(c), free(p.seen_grad), free(x), free(y);
@@ -178,7 +160,7 @@ START_TEST(hook_changes_the_loss)
     ck_assert_double_eq(l, 42.5);
     TN_CK(ctx, tn_trainer_stat(tr, TN_STAT_LOSS, &stat));
     ck_assert_double_eq(stat, 42.5);
-    double *a = params(net), *b = params(twin);
+    double *a = tu_params(ctx, net), *b = tu_params(ctx, twin);
     ck_assert_mem_eq(a, b, P * sizeof(double));
 
     p.new_loss = NAN;
@@ -191,7 +173,7 @@ START_TEST(hook_changes_the_loss)
     ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "gradient is not finite"));
     ck_assert_double_eq(l, -1.0);
     ck_assert_uint_eq(tn_trainer_num_steps(tr), 1);
-    double *c = params(net);
+    double *c = tu_params(ctx, net);
     ck_assert_mem_eq(a, c, P * sizeof(double));
     free(a), free(b), free(c), free(p.seen_grad), free(x), free(y);
     tn_trainer_free(tr), tn_trainer_free(tw);
@@ -222,7 +204,7 @@ START_TEST(failing_hook_changes_nothing)
     }
     double stats[6], after[6];
     for (int s = 0; s < 6; s++) TN_CK(ctx, tn_trainer_stat(tr, (tn_train_stat)s, &stats[s]));
-    double *before = params(net);
+    double *before = tu_params(ctx, net);
 
     probe p = {.grad_scale = -3.0, .set_loss = 1, .new_loss = 7.0, .status = TN_E_IO};
     TN_CK(ctx, tn_trainer_set_gradient_hook(tr, probe_hook, &p));
@@ -239,7 +221,7 @@ START_TEST(failing_hook_changes_nothing)
     }
     ck_assert_int_eq(p.calls, 3);
     ck_assert_uint_eq(tn_trainer_num_steps(tr), 2);
-    double *now = params(net);
+    double *now = tu_params(ctx, net);
     ck_assert_mem_eq(before, now, P * sizeof(double));
     for (int s = 0; s < 6; s++) TN_CK(ctx, tn_trainer_stat(tr, (tn_train_stat)s, &after[s]));
     ck_assert_mem_eq(stats, after, sizeof stats);
@@ -248,7 +230,7 @@ START_TEST(failing_hook_changes_nothing)
     for (int k = 0; k < 2; k++)
         for (int s = 0; s < 3; s++) TN_CK(ctx, tn_trainer_step(both[k], x, y, N, NULL));
     ck_assert_int_eq(p.calls, 3);
-    double *a = params(net), *b = params(twin);
+    double *a = tu_params(ctx, net), *b = tu_params(ctx, twin);
     ck_assert_mem_eq(a, b, P * sizeof(double));
     for (int s = 0; s < 6; s++) {
         TN_CK(ctx, tn_trainer_stat(tr, (tn_train_stat)s, &stats[s]));
@@ -274,13 +256,13 @@ START_TEST(non_finite_loss_still_reaches_the_hook)
     TN_CK(ctx, tn_trainer_create(net, &tr));
     probe p = {.grad_scale = 1.0, .status = TN_OK};
     TN_CK(ctx, tn_trainer_set_gradient_hook(tr, probe_hook, &p));
-    double *before = params(net);
+    double *before = tu_params(ctx, net);
     ck_assert_int_eq(tn_trainer_step(tr, x, y, N, NULL), TN_E_NUMERIC);
     ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "not finite"));
     ck_assert_int_eq(p.calls, 1);
     ck_assert(isnan(p.seen_loss));
     ck_assert_uint_eq(tn_trainer_num_steps(tr), 0);
-    double *now = params(net);
+    double *now = tu_params(ctx, net);
     ck_assert_mem_eq(before, now, P * sizeof(double));
     free(before), free(now), free(p.seen_grad), free(x), free(y);
     tn_trainer_free(tr);
@@ -470,7 +452,7 @@ START_TEST(sharded_steps_equal_whole_batch)
         const size_t b = (size_t)(s % BATCHES) * BATCH;
         TN_CK(ctx, tn_trainer_step(tr, x + b * D, y + b * O, BATCH, &whole_loss[s]));
     }
-    double *whole = params(net);
+    double *whole = tu_params(ctx, net);
 
     /* RANKS threads on the shards. */
     allreduce ar = {.P = P};

@@ -29,18 +29,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static tn_ctx *ctx;
+TU_CONTEXT_PER_TEST
 static char marker[512];
-
-static void setup(void)
-{
-    ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);
-}
-
-static void teardown(void)
-{
-    tn_ctx_free(ctx);
-}
 
 static void mark(void)
 {
@@ -242,19 +232,11 @@ static tn_net *arch(int which)
     return net;
 }
 
-static double *params_of(const tn_net *net)
-{
-    const size_t P = tn_net_num_params(net);
-    double *t = malloc(P * sizeof(double));
-    TN_CK(ctx, tn_net_get_params(net, t, P));
-    return t;
-}
-
 static int same_params(const tn_net *a, const tn_net *b)
 {
     const size_t P = tn_net_num_params(a);
     if (P != tn_net_num_params(b)) return 0;
-    double *ta = params_of(a), *tb = params_of(b);
+    double *ta = tu_params(ctx, a), *tb = tu_params(ctx, b);
     const int same = memcmp(ta, tb, P * sizeof(double)) == 0;
     free(ta), free(tb);
     return same;

@@ -3,18 +3,8 @@
 #include "testutil.h"
 #include "train/trainer.h"   /* internal: whether a step reused the cached base */
 
-static tn_ctx *ctx;
+TU_CONTEXT_PER_TEST
 static const size_t D = 5, n = 16;
-
-static void setup(void)
-{
-    ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);
-}
-
-static void teardown(void)
-{
-    tn_ctx_free(ctx);
-}
 
 static tn_net *make_net(tn_activation act, size_t width, uint64_t seed)
 {

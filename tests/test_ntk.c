@@ -3,18 +3,8 @@
  * memory budget, progress and cancellation, bad input (MATH.md §8.5). */
 #include "testutil.h"
 
-static tn_ctx *ctx;
+TU_CONTEXT_PER_TEST
 static const size_t D = 4;
-
-static void setup(void)
-{
-    ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);
-}
-
-static void teardown(void)
-{
-    tn_ctx_free(ctx);
-}
 
 static tn_net *make_net(tn_activation act, int param, uint64_t seed)
 {

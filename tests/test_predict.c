@@ -15,17 +15,7 @@
  * tolerance is the approximation's error bound, derived at the test. */
 #include "testutil.h"
 
-static tn_ctx *ctx;
-
-static void setup(void)
-{
-    ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);
-}
-
-static void teardown(void)
-{
-    tn_ctx_free(ctx);
-}
+TU_CONTEXT_PER_TEST
 
 /*---------------------------------------------------------------------
  * Independent linear algebra (naive loops, no BLAS, no LAPACK)

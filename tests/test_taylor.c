@@ -6,17 +6,7 @@
 #include "testutil.h"
 #include "taylor/taylor.h"   /* internal: to see whether the base cache was used */
 
-static tn_ctx *ctx;
-
-static void setup(void)
-{
-    ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);
-}
-
-static void teardown(void)
-{
-    tn_ctx_free(ctx);
-}
+TU_CONTEXT_PER_TEST
 
 static const tn_activation smooth[] = {TN_ACT_TANH, TN_ACT_SIGMOID, TN_ACT_ERF, TN_ACT_GELU,
                                        TN_ACT_SOFTPLUS};

@@ -8,18 +8,8 @@
  * relative, while a wrong rule is off by O(1). */
 #include "testutil.h"
 
-static tn_ctx *ctx;
+TU_CONTEXT_PER_TEST
 static const size_t D = 5, N = 8, O = 3;
-
-static void setup(void)
-{
-    ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);
-}
-
-static void teardown(void)
-{
-    tn_ctx_free(ctx);
-}
 
 static tn_net *make_net(uint64_t seed)
 {

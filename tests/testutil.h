@@ -1,6 +1,7 @@
 /*
- * testutil.h -- helpers shared by the Check suites: small networks, seeded
- * data, relative comparisons, central finite differences.
+ * testutil.h -- helpers shared by the Check suites: a context per test,
+ * small networks, seeded data, parameters, poisoned buffers, relative
+ * comparisons, temporary files.
  */
 #ifndef TN_TESTUTIL_H
 #define TN_TESTUTIL_H
@@ -27,6 +28,20 @@
         ck_assert_msg(st_ == TN_OK, "%s -> %s: %s", #expr, tn_status_string(st_),          \
                       tn_ctx_errmsg(ctx));                                                 \
     } while (0)
+
+/* One context per test, `ctx`, made before each test and freed after it:
+ * a suite whose tests share a context this way writes TU_CONTEXT_PER_TEST
+ * once and registers tcase_add_checked_fixture(tc, setup, teardown). */
+#define TU_CONTEXT_PER_TEST                                                                \
+    static tn_ctx *ctx;                                                                    \
+    static void setup(void)                                                                \
+    {                                                                                      \
+        ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);                                      \
+    }                                                                                      \
+    static void teardown(void)                                                             \
+    {                                                                                      \
+        tn_ctx_free(ctx);                                                                  \
+    }
 
 /* Deterministic values in [-1, 1) (splitmix64), independent of the library. */
 static inline double tu_uniform(uint64_t *s)
@@ -81,6 +96,33 @@ static inline tn_net *tu_mlp(tn_ctx *ctx, size_t d, const size_t *widths, size_t
     TN_CK(ctx, tn_net_set(net, TN_NET_LEAKY_SLOPE, 0.1));
     TN_CK(ctx, tn_net_init(net, seed));
     return net;
+}
+
+/* A copy of the network's parameters theta (to be freed). */
+static inline double *tu_params(tn_ctx *ctx, const tn_net *net)
+{
+    const size_t P = tn_net_num_params(net);
+    double *theta = malloc(P * sizeof(double));
+    TN_CK(ctx, tn_net_get_params(net, theta, P));
+    return theta;
+}
+
+/* A buffer of n doubles filled with a recognizable bit pattern (to be
+ * freed), so that a write into it by a call that failed is seen. */
+static inline double *tu_poison(size_t n)
+{
+    double *v = malloc(n * sizeof(double));
+    memset(v, 0xa5, n * sizeof(double));
+    return v;
+}
+
+/* 1 when v[0..n) still holds tu_poison's pattern, every byte of it. */
+static inline int tu_is_poison(const double *v, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)v;
+    for (size_t i = 0; i < n * sizeof(double); i++)
+        if (b[i] != 0xa5) return 0;
+    return 1;
 }
 
 /* Runs a suite (forking per test, as Check does by default) and gives the
