@@ -139,6 +139,28 @@ TN_API tn_status tn_ctx_set_progress(tn_ctx *ctx, tn_progress_fn fn, void *user)
  * Life cycle: tn_net_create -> tn_net_add_* and tn_net_set (any order) ->
  * tn_net_init (draws theta) -> forward / jvp / vjp / train / save.
  * Layers cannot be added and settings cannot change after tn_net_init.
+ *
+ * A network is a graph of nodes (MATH.md §9).  Node 0 is the input.  Every
+ * tn_net_add_* appends one node that reads the *current* node and becomes
+ * the current node, so a plain stack of layers reads as a list.
+ * tn_net_branch makes an earlier node current (a second branch starts
+ * there) and tn_net_add_sum joins two branches.  The network's output is the
+ * current node when tn_net_init is called; every node must lead to it.
+ * Parameters are laid out in the order in which their layers were added.
+ * A residual block with a projection shortcut (stride s):
+ *
+ *     size_t in, main;
+ *     tn_net_current(net, &in);
+ *     tn_net_add_activation(net, TN_ACT_RELU);
+ *     tn_net_add_conv2d(net, C, 3, 3, s, TN_PAD_SAME);
+ *     tn_net_add_activation(net, TN_ACT_RELU);
+ *     tn_net_add_conv2d(net, C, 3, 3, 1, TN_PAD_SAME);
+ *     tn_net_current(net, &main);
+ *     tn_net_branch(net, in);
+ *     tn_net_add_conv2d(net, C, 1, 1, s, TN_PAD_SAME);
+ *     tn_net_add_sum(net, main);
+ *
+ * An identity shortcut is tn_net_add_sum(net, in) right after the main branch.
  *===================================================================*/
 
 /** A network: its layers, settings and parameters theta. */
@@ -181,6 +203,54 @@ TN_API tn_status tn_net_add_dense(tn_net *net, size_t width);
 /** Appends an elementwise activation.  Errors: TN_E_INVALID_ARG (act out of
  *  range), TN_E_STATE (after tn_net_init), TN_E_NOMEM. */
 TN_API tn_status tn_net_add_activation(tn_net *net, tn_activation act);
+/** Window padding of convolutions and pooling (MATH.md §9).  VALID: output
+ *  side floor((H - k) / s) + 1.  SAME: ceil(H / s), with max((H' - 1) s + k - H, 0)
+ *  zeros in all, floor of half before and the rest after (TensorFlow / JAX). */
+typedef enum tn_padding {
+    TN_PAD_VALID = 0,
+    TN_PAD_SAME = 1
+} tn_padding;
+
+/** Appends a 2-D convolution with `channels` output channels and a kh x kw
+ *  kernel at `stride`, reading an image {H, W, C}; the output is {H', W',
+ *  channels}.  Parameters: the kernel (channels x kh x kw x C, row-major),
+ *  then the bias (channels); fan-in n = kh kw C.  NTK parameterization:
+ *  z = (sigma_w / sqrt(n)) w * x + sigma_b b, w, b ~ N(0, 1); standard:
+ *  W ~ N(0, sigma_w^2 / n), b ~ N(0, sigma_b^2).
+ *  Errors: TN_E_INVALID_ARG (channels, kh, kw or stride 0, padding not a
+ *  tn_padding), TN_E_SHAPE (the current node is not an image, or a kernel
+ *  larger than the input with VALID padding), TN_E_STATE (after
+ *  tn_net_init), TN_E_NOMEM (allocation, or a parameter count that overflows). */
+TN_API tn_status tn_net_add_conv2d(tn_net *net, size_t channels, size_t kh, size_t kw,
+                                   size_t stride, tn_padding padding);
+/** Appends average pooling over kh x kw windows at `stride` of an image
+ *  {H, W, C}, with padded zeros counted (each output is its window's sum over
+ *  kh kw).  No parameters.  Errors as tn_net_add_conv2d. */
+TN_API tn_status tn_net_add_avg_pool2d(tn_net *net, size_t kh, size_t kw, size_t stride,
+                                       tn_padding padding);
+/** Appends the mean over all pixels: {H, W, C} -> {C}.
+ *  Errors: TN_E_SHAPE (not an image), TN_E_STATE, TN_E_NOMEM. */
+TN_API tn_status tn_net_add_global_avg_pool(tn_net *net);
+/** Appends a flatten: {H, W, C} -> {H W C}, the identity on the row-major
+ *  NHWC layout (no copy); a flat input stays as it is.
+ *  Errors: TN_E_STATE, TN_E_NOMEM. */
+TN_API tn_status tn_net_add_flatten(tn_net *net);
+/** The id of the current node: the one the next layer reads (0, the input,
+ *  for a new network; the output after tn_net_init).
+ *  Errors: TN_E_INVALID_ARG (NULL). */
+TN_API tn_status tn_net_current(const tn_net *net, size_t *node);
+/** Makes an earlier node current, so the next layer reads it: a second
+ *  branch starts there.  Errors: TN_E_INVALID_ARG (no such node),
+ *  TN_E_STATE (after tn_net_init). */
+TN_API tn_status tn_net_branch(tn_net *net, size_t node);
+/** Appends the sum of the current node and `node` (the same shape), which
+ *  becomes current: where residual branches join.
+ *  Errors: TN_E_INVALID_ARG (no such node), TN_E_SHAPE (the shapes differ),
+ *  TN_E_STATE (after tn_net_init), TN_E_NOMEM. */
+TN_API tn_status tn_net_add_sum(tn_net *net, size_t node);
+/** The shape of the current node: *ndim (1 or 3) values written to shape,
+ *  which must hold 3.  Errors: TN_E_INVALID_ARG (NULL). */
+TN_API tn_status tn_net_output_shape(const tn_net *net, size_t *shape, size_t *ndim);
 /** Sets a tn_net_param; only before tn_net_init.
  *  Errors: TN_E_INVALID_ARG (unknown p, value out of range), TN_E_STATE. */
 TN_API tn_status tn_net_set(tn_net *net, tn_net_param p, double value);
@@ -190,8 +260,9 @@ TN_API tn_status tn_net_get(const tn_net *net, tn_net_param p, double *value);
  *  bit-identical on every IEEE-754 platform: xoshiro256** seeded through
  *  splitmix64(seed), 53-bit uniforms, Marsaglia's polar method with a
  *  logarithm of plain arithmetic (docs/conventions.md).  Parameters are drawn
- *  in the flat order of theta.
- *  Errors: TN_E_STATE (no layers, or no layer with parameters), TN_E_NOMEM. */
+ *  in the flat order of theta.  The current node becomes the output.
+ *  Errors: TN_E_STATE (no layers, no layer with parameters, or a node that
+ *  does not lead to the output), TN_E_NOMEM. */
 TN_API tn_status tn_net_init(tn_net *net, uint64_t seed);
 /** The number of parameters P (known before init); 0 for NULL. */
 TN_API size_t tn_net_num_params(const tn_net *net);
@@ -200,8 +271,9 @@ TN_API size_t tn_net_input_size(const tn_net *net);
 /** The input shape given to tn_net_create: *ndim (1 or 3) values written to
  *  shape, which must hold 3.  Errors: TN_E_INVALID_ARG. */
 TN_API tn_status tn_net_input_shape(const tn_net *net, size_t *shape, size_t *ndim);
-/** The number of outputs O per example: the width of the last layer (the
- *  input size while the net has no layers); 0 for NULL. */
+/** The number of outputs O per example: the size of the output node (of the
+ *  current node before tn_net_init; the input size while the net has no
+ *  layers); 0 for NULL. */
 TN_API size_t tn_net_output_dim(const tn_net *net);
 /** Copies theta (len must equal P).  Errors: TN_E_INVALID_ARG, TN_E_SHAPE,
  *  TN_E_STATE (before init). */

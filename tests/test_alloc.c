@@ -65,12 +65,14 @@ START_TEST(net_create)
 }
 END_TEST
 
-/* Adding a layer to a net with `pre` layers: 0 (the first layer array) and
- * 8 (the array is full and grows).  _i picks dense or activation. */
+/* Adding a layer to a net whose node array is full and grows: it holds 8
+ * nodes when created (the input and room for 7 layers), then 16, 32...
+ * With 7 and 15 layers already there the next layer needs the array to
+ * grow.  _i picks dense or activation. */
 START_TEST(net_add_layer)
 {
     const int dense = _i == 0;
-    const size_t pres[] = {0, 8};
+    const size_t pres[] = {7, 15};
     for (size_t pi = 0; pi < 2; pi++) {
         long k;
         for (k = 1; k < MAX_K; k++) {

@@ -1,11 +1,14 @@
 /* test_io.c -- tn_net_save / tn_net_load: bit-exact round trips, atomic
  * overwrite, and refusal of every damaged file.
  *
- * The format (lib/io/netfile.h): magic (8 bytes), u32 version, u32 ndim,
- * ndim x u64 shape, u32 parameterization, u32 sigma_w-set flag, 3 x f64
- * settings, u64 layer count, per layer u32 kind, u32 activation, u64 width,
- * u64 P, P x f64 theta, and a CRC-32 (IEEE, zlib's crc32) of every byte
- * before it, little-endian.  Integers are little-endian throughout.
+ * The format (lib/io/netfile.h), version 2: magic (8 bytes), u32 version,
+ * u32 ndim, ndim x u64 shape, u32 parameterization, u32 sigma_w-set flag,
+ * 3 x f64 settings, u64 node count, per node u32 kind, u32 input count, u64
+ * input ids, u32 attribute count, u64 attributes; u64 output node, u64 P,
+ * P x f64 theta, and a CRC-32 (IEEE, zlib's crc32) of every byte before it.
+ * Integers are little-endian throughout.  Files of version 1 (libtaylornet
+ * 0.1: a list of dense and activation layers) still load: tests/data holds
+ * one written by 0.1.
  *
  * What is asserted for damaged files, from reading netfile.c:
  *   - Truncation to any length 0..len-1 is TN_E_FORMAT.  The file exists and
@@ -150,7 +153,7 @@ static void expect_load_fails_(const char *path, tn_status want, const char *wha
 
 /* ---- networks ---- */
 
-#define N_ARCH 6
+#define N_ARCH 7
 
 /* _i-th test architecture: both parameterizations, every activation, a
  * layer list longer than the initial capacity, an image input, explicit
@@ -213,6 +216,26 @@ static tn_net *arch(int which)
         TN_CK(ctx, tn_net_create(ctx, &d, 1, &net));
         TN_CK(ctx, tn_net_add_dense(net, 1));
         TN_CK(ctx, tn_net_init(net, 5));
+        break;
+    }
+    case 6: {   /* a residual CNN: strided SAME conv, a projection shortcut, pooling */
+        const size_t shape[3] = {6, 5, 2};
+        size_t in, main;
+        TN_CK(ctx, tn_net_create(ctx, shape, 3, &net));
+        TN_CK(ctx, tn_net_add_conv2d(net, 3, 3, 3, 1, TN_PAD_SAME));
+        TN_CK(ctx, tn_net_current(net, &in));
+        TN_CK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
+        TN_CK(ctx, tn_net_add_conv2d(net, 4, 3, 2, 2, TN_PAD_SAME));
+        TN_CK(ctx, tn_net_add_activation(net, TN_ACT_TANH));
+        TN_CK(ctx, tn_net_add_conv2d(net, 4, 2, 2, 1, TN_PAD_SAME));
+        TN_CK(ctx, tn_net_current(net, &main));
+        TN_CK(ctx, tn_net_branch(net, in));
+        TN_CK(ctx, tn_net_add_conv2d(net, 4, 1, 1, 2, TN_PAD_VALID));
+        TN_CK(ctx, tn_net_add_sum(net, main));
+        TN_CK(ctx, tn_net_add_avg_pool2d(net, 2, 2, 1, TN_PAD_VALID));
+        TN_CK(ctx, tn_net_add_global_avg_pool(net));
+        TN_CK(ctx, tn_net_add_dense(net, 3));
+        TN_CK(ctx, tn_net_init(net, 7));
         break;
     }
     default: {  /* trained: theta no longer what any seed draws */
@@ -473,7 +496,8 @@ static tn_status expected_for_change(const unsigned char *orig, size_t i, unsign
     memcpy(ver, orig + 8, 4);
     ver[i - 8] = v;
     const uint32_t version = get_u32(ver, 0);
-    return version > 1 ? TN_E_VERSION : TN_E_FORMAT;    /* 0 is not a valid version */
+    /* 0 is not a valid version; 1 and 2 are read, and then the checksum fails. */
+    return version > 2 ? TN_E_VERSION : TN_E_FORMAT;
 }
 
 START_TEST(every_byte_flip_is_detected)
@@ -483,7 +507,7 @@ START_TEST(every_byte_flip_is_detected)
     TN_CK(ctx, tn_net_save(net, path));
     size_t len;
     unsigned char *orig = tu_slurp(path, &len), *b = malloc(len);
-    ck_assert_uint_eq(get_u32(orig, 8), 1);             /* this test knows version 1 */
+    ck_assert_uint_eq(get_u32(orig, 8), 2);             /* this test knows version 2 */
     /* Every byte for files up to 2 KiB, else a stride that still visits
      * every field of the header and the checksum. */
     const size_t stride = len <= 2048 ? 1 : 7;
@@ -530,7 +554,7 @@ START_TEST(newer_version_is_refused)
     b[theta_off + 3] ^= 0x10;
     fix_crc(b, len);
 
-    const uint32_t newer[] = {2, 3, 0x100, 0xffffffffu};
+    const uint32_t newer[] = {3, 4, 0x100, 0xffffffffu};
     for (size_t i = 0; i < 4; i++) {
         put_u32(b, 8, newer[i]);
         fix_crc(b, len);
@@ -548,8 +572,8 @@ START_TEST(newer_version_is_refused)
     fix_crc(b, len);
     spit(bad, b, len);
     EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, "version 0");
-    /* Version 1 again: loads. */
-    put_u32(b, 8, 1);
+    /* Version 2 again: loads. */
+    put_u32(b, 8, 2);
     fix_crc(b, len);
     spit(bad, b, len);
     TN_CK(ctx, tn_net_load(ctx, bad, &back));
@@ -565,11 +589,14 @@ START_TEST(newer_version_is_refused)
 END_TEST
 
 /* Fields that contradict each other or their ranges, under a valid
- * checksum.  Offsets for architecture 0 (ndim 1, d = 5, layers dense 7,
+ * checksum.  Offsets for architecture 0 (ndim 1, d = 5; nodes dense 7,
  * ReLU, dense 3; P = 5*7+7 + 7*3+3 = 66):
  *   12 ndim, 16 shape[0], 24 parameterization, 28 sigma_w-set,
- *   32 sigma_w, 40 sigma_b, 48 slope, 56 layer count, 64 + 16 l layer l
- *   (kind, activation, width), 112 P, 120 theta, 648 CRC (len 652). */
+ *   32 sigma_w, 40 sigma_b, 48 slope, 56 node count,
+ *   node 1 at 64 (kind, 68 inputs, 72 input id, 80 attributes, 84 width),
+ *   node 2 at 92 (kind, 96, 100 input id, 108, 112 activation),
+ *   node 3 at 120 (kind, 124, 128 input id, 136, 140 width),
+ *   148 output node, 156 P, 164 theta, 692 CRC (len 696). */
 START_TEST(inconsistent_fields_are_format_errors)
 {
     char *dir = tu_make_dir("test_io"), *path = tu_join(dir, "net.tnn"), *bad = tu_join(dir, "bad.tnn");
@@ -578,7 +605,7 @@ START_TEST(inconsistent_fields_are_format_errors)
     TN_CK(ctx, tn_net_save(net, path));
     size_t len;
     unsigned char *orig = tu_slurp(path, &len), *b = malloc(len + 16);
-    ck_assert_uint_eq(len, 120 + 8 * 66 + 4);
+    ck_assert_uint_eq(len, 164 + 8 * 66 + 4);
 
     enum { U32, U64, F64 };
     const struct {
@@ -591,6 +618,7 @@ START_TEST(inconsistent_fields_are_format_errors)
         {"ndim 0", 12, U32, 0},
         {"input dimension 0", 16, U64, 0},
         {"input dimension changed (P no longer matches)", 16, U64, 6},
+        {"input dimension 2^62 (sizes overflow)", 16, U64, 4611686018427387904.0},
         {"parameterization 2", 24, U32, 2},
         {"sigma_w-set flag 2", 28, U32, 2},
         {"sigma_w 0", 32, F64, 0},
@@ -601,22 +629,33 @@ START_TEST(inconsistent_fields_are_format_errors)
         {"sigma_b NaN", 40, F64, NAN},
         {"slope -1", 48, F64, -1},
         {"slope inf", 48, F64, INFINITY},
-        {"no layers", 56, U64, 0},
-        {"one layer fewer", 56, U64, 2},
-        {"one layer more", 56, U64, 4},
-        {"2^40 layers", 56, U64, 1099511627776.0},
-        {"layer kind 0", 64, U32, 0},
-        {"layer kind 3", 64, U32, 3},
-        {"dense width 0", 64 + 8, U64, 0},
-        {"dense width changed", 64 + 8, U64, 8},
-        {"activation 8", 80 + 4, U32, 8},
-        {"activation 0xffffffff", 80 + 4, U32, 4294967295.0},
-        {"activation layer made dense", 80, U32, 1},
-        {"P one more", 112, U64, 67},
-        {"P one less", 112, U64, 65},
-        {"P 0", 112, U64, 0},
-        {"theta NaN", 120, F64, NAN},
-        {"theta inf", 120 + 8 * 65, F64, -INFINITY},
+        {"no nodes", 56, U64, 0},
+        {"one node fewer", 56, U64, 2},
+        {"one node more", 56, U64, 4},
+        {"2^40 nodes", 56, U64, 1099511627776.0},
+        {"node kind 0 (a second input)", 64, U32, 0},
+        {"node kind 8 (none)", 64, U32, 8},
+        {"node kind 7 (sum) with one input", 64, U32, 7},
+        {"dense with 2 inputs", 68, U32, 2},
+        {"dense reading itself", 72, U64, 1},
+        {"activation reading a later node", 100, U64, 3},
+        {"activation reading node 2^63", 100, U64, 9223372036854775808.0},
+        {"dense with 2 attributes", 80, U32, 2},
+        {"dense width 0", 84, U64, 0},
+        {"dense width changed", 84, U64, 8},
+        {"dense width 2^62 (the parameter count overflows)", 84, U64, 4611686018427387904.0},
+        {"activation 8", 112, U64, 8},
+        {"activation 2^32 - 1", 112, U64, 4294967295.0},
+        {"activation node made dense", 92, U32, 1},
+        {"activation node made a conv2d", 92, U32, 3},
+        {"the second dense reading the input (the ReLU leads nowhere)", 128, U64, 0},
+        {"output node 2, not the last", 148, U64, 2},
+        {"output node 4", 148, U64, 4},
+        {"P one more", 156, U64, 67},
+        {"P one less", 156, U64, 65},
+        {"P 0", 156, U64, 0},
+        {"theta NaN", 164, F64, NAN},
+        {"theta inf", 164 + 8 * 65, F64, -INFINITY},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         memcpy(b, orig, len);
@@ -635,7 +674,7 @@ START_TEST(inconsistent_fields_are_format_errors)
     EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, "8 extra bytes");
     /* A parameter dropped (and P adjusted down) no longer fits the layers. */
     memcpy(b, orig, len - 12);
-    put_u64(b, 112, 65);
+    put_u64(b, 156, 65);
     fix_crc(b, len - 8);
     spit(bad, b, len - 8);
     EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, "a parameter dropped");
@@ -648,6 +687,52 @@ START_TEST(inconsistent_fields_are_format_errors)
 }
 END_TEST
 
+/* A network written by libtaylornet 0.1 (format version 1; tests/data,
+ * made by: {3, 4, 2} input, standard parameterization, sigma_b 0.3, dense
+ * 5, tanh, dense 4, leaky ReLU, dense 3, tn_net_init seed 2024) loads as the
+ * same network this library builds from the same calls: the same
+ * parameters (the draw is reproducible) and the same outputs, bit for bit;
+ * saved again, it is written as version 2. */
+START_TEST(version_1_files_load)
+{
+    const char *data = getenv("TN_TEST_DATA");
+    ck_assert_msg(data != NULL, "TN_TEST_DATA is not set (tests/meson.build sets it)");
+    char *path = tu_join(data, "net-v1.tnn");
+    tn_net *old = NULL, *net = NULL;
+    TN_CK(ctx, tn_net_load(ctx, path, &old));
+    const size_t shape[3] = {3, 4, 2};
+    TN_CK(ctx, tn_net_create(ctx, shape, 3, &net));
+    TN_CK(ctx, tn_net_set(net, TN_NET_PARAMETERIZATION, TN_PARAM_STANDARD));
+    TN_CK(ctx, tn_net_set(net, TN_NET_SIGMA_B, 0.3));
+    TN_CK(ctx, tn_net_add_dense(net, 5));
+    TN_CK(ctx, tn_net_add_activation(net, TN_ACT_TANH));
+    TN_CK(ctx, tn_net_add_dense(net, 4));
+    TN_CK(ctx, tn_net_add_activation(net, TN_ACT_LEAKY_RELU));
+    TN_CK(ctx, tn_net_add_dense(net, 3));
+    TN_CK(ctx, tn_net_init(net, 2024));
+    ck_assert(same_params(old, net));
+    double x[24], ya[3], yb[3];
+    for (int i = 0; i < 24; i++) x[i] = 0.1 * i - 1.0;
+    TN_CK(ctx, tn_net_forward(old, x, 1, ya));
+    TN_CK(ctx, tn_net_forward(net, x, 1, yb));
+    ck_assert(memcmp(ya, yb, sizeof ya) == 0);
+    /* What 0.1 printed for this input when it wrote the file. */
+    const double want[3] = {-0.32619989028650592, -0.032083810296963056, 0.79960818253847121};
+    for (int c = 0; c < 3; c++) ck_assert_double_eq(ya[c], want[c]);
+    char *dir = tu_make_dir("test_io"), *again = tu_join(dir, "again.tnn");
+    TN_CK(ctx, tn_net_save(old, again));
+    size_t len;
+    unsigned char *b = tu_slurp(again, &len);
+    ck_assert_uint_eq(get_u32(b, 8), 2);
+    free(b);
+    tn_net_free(old);
+    tn_net_free(net);
+    static const char *const files[] = {"again.tnn"};
+    remove_dir(dir, files, 1);
+    free(again), free(path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("io");
@@ -657,6 +742,7 @@ int main(void)
     tcase_add_test(tc, save_overwrites_atomically);
     tcase_add_test(tc, io_errors);
     tcase_add_test(tc, load_a_directory);
+    tcase_add_test(tc, version_1_files_load);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("damaged files");

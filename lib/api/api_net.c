@@ -42,20 +42,115 @@ TN_API tn_status tn_net_create(tn_ctx *ctx, const size_t *input_shape, size_t nd
     return tni_net_new(ctx, input_shape, ndim, out);
 }
 
+/* Appends a layer reading the current node. */
+static tn_status add_layer(tn_net *net, tni_kind kind, const uint64_t *attrs, size_t nattrs,
+                           const char *fn)
+{
+    TNI_TRY(building(net, fn));
+    return tni_net_add(net, kind, &net->current, 1, attrs, nattrs, fn);
+}
+
 TN_API tn_status tn_net_add_dense(tn_net *net, size_t width)
 {
-    TNI_TRY(building(net, "tn_net_add_dense"));
-    if (width == 0) return tni_fail(net->ctx, TN_E_INVALID_ARG, "tn_net_add_dense: width is 0");
-    return tni_net_append(net, TNI_LAYER_DENSE, width, TN_ACT_IDENTITY);
+    const uint64_t attrs[] = {width};
+    return add_layer(net, TNI_KIND_DENSE, attrs, 1, "tn_net_add_dense");
 }
 
 TN_API tn_status tn_net_add_activation(tn_net *net, tn_activation act)
 {
-    TNI_TRY(building(net, "tn_net_add_activation"));
+    static const char fn[] = "tn_net_add_activation";
+    TNI_TRY(building(net, fn));
     if ((int)act < TN_ACT_IDENTITY || (int)act > TN_ACT_SOFTPLUS)
+        return tni_fail(net->ctx, TN_E_INVALID_ARG, "%s: activation %d is not a tn_activation", fn,
+                        (int)act);
+    const uint64_t attrs[] = {(uint64_t)act};
+    return add_layer(net, TNI_KIND_ACTIVATION, attrs, 1, fn);
+}
+
+static tn_status check_padding(tn_net *net, const char *fn, tn_padding padding)
+{
+    if ((int)padding != TN_PAD_VALID && (int)padding != TN_PAD_SAME)
         return tni_fail(net->ctx, TN_E_INVALID_ARG,
-                        "tn_net_add_activation: activation %d is not a tn_activation", (int)act);
-    return tni_net_append(net, TNI_LAYER_ACTIVATION, 0, act);
+                        "%s: padding %d is neither TN_PAD_VALID nor TN_PAD_SAME", fn, (int)padding);
+    return TN_OK;
+}
+
+TN_API tn_status tn_net_add_conv2d(tn_net *net, size_t channels, size_t kh, size_t kw,
+                                   size_t stride, tn_padding padding)
+{
+    static const char fn[] = "tn_net_add_conv2d";
+    TNI_TRY(building(net, fn));
+    TNI_TRY(check_padding(net, fn, padding));
+    const uint64_t attrs[] = {channels, kh, kw, stride, (uint64_t)padding};
+    return add_layer(net, TNI_KIND_CONV2D, attrs, 5, fn);
+}
+
+TN_API tn_status tn_net_add_avg_pool2d(tn_net *net, size_t kh, size_t kw, size_t stride,
+                                       tn_padding padding)
+{
+    static const char fn[] = "tn_net_add_avg_pool2d";
+    TNI_TRY(building(net, fn));
+    TNI_TRY(check_padding(net, fn, padding));
+    const uint64_t attrs[] = {kh, kw, stride, (uint64_t)padding};
+    return add_layer(net, TNI_KIND_AVG_POOL2D, attrs, 4, fn);
+}
+
+TN_API tn_status tn_net_add_global_avg_pool(tn_net *net)
+{
+    return add_layer(net, TNI_KIND_GLOBAL_AVG_POOL, NULL, 0, "tn_net_add_global_avg_pool");
+}
+
+TN_API tn_status tn_net_add_flatten(tn_net *net)
+{
+    return add_layer(net, TNI_KIND_FLATTEN, NULL, 0, "tn_net_add_flatten");
+}
+
+TN_API tn_status tn_net_current(const tn_net *net, size_t *node)
+{
+    TNI_TRY(tni_check_handle(net, TNI_MAGIC_NET));
+    TNI_TRY(tni_check_ptr(net->ctx, "tn_net_current", node, "node"));
+    *node = net->current;
+    return TN_OK;
+}
+
+/* A node of the graph, or the reason why not. */
+static tn_status existing(tn_net *net, const char *fn, size_t node)
+{
+    if (node >= net->nnodes)
+        return tni_fail(net->ctx, TN_E_INVALID_ARG,
+                        "%s: node %zu does not exist (the network has nodes 0..%zu)", fn, node,
+                        net->nnodes - 1);
+    return TN_OK;
+}
+
+TN_API tn_status tn_net_branch(tn_net *net, size_t node)
+{
+    static const char fn[] = "tn_net_branch";
+    TNI_TRY(building(net, fn));
+    TNI_TRY(existing(net, fn, node));
+    net->current = node;
+    return TN_OK;
+}
+
+TN_API tn_status tn_net_add_sum(tn_net *net, size_t node)
+{
+    static const char fn[] = "tn_net_add_sum";
+    TNI_TRY(building(net, fn));
+    TNI_TRY(existing(net, fn, node));
+    const size_t inputs[] = {net->current, node};
+    return tni_net_add(net, TNI_KIND_SUM, inputs, 2, NULL, 0, fn);
+}
+
+TN_API tn_status tn_net_output_shape(const tn_net *net, size_t *shape, size_t *ndim)
+{
+    static const char fn[] = "tn_net_output_shape";
+    TNI_TRY(tni_check_handle(net, TNI_MAGIC_NET));
+    TNI_TRY(tni_check_ptr(net->ctx, fn, shape, "shape"));
+    TNI_TRY(tni_check_ptr(net->ctx, fn, ndim, "ndim"));
+    const tni_shape *s = &net->nodes[net->current].shape;
+    for (size_t i = 0; i < s->ndim; i++) shape[i] = s->dim[i];
+    *ndim = s->ndim;
+    return TN_OK;
 }
 
 TN_API tn_status tn_net_set(tn_net *net, tn_net_param p, double value)
@@ -111,11 +206,7 @@ TN_API tn_status tn_net_get(const tn_net *net, tn_net_param p, double *value)
 TN_API tn_status tn_net_init(tn_net *net, uint64_t seed)
 {
     TNI_TRY(tni_check_handle(net, TNI_MAGIC_NET));
-    if (net->nlayers == 0)
-        return tni_fail(net->ctx, TN_E_STATE, "tn_net_init: the network has no layers");
-    if (net->nparams == 0)
-        return tni_fail(net->ctx, TN_E_STATE,
-                        "tn_net_init: the network has no layer with parameters (add a dense layer)");
+    TNI_TRY(tni_net_finish(net, "tn_net_init"));
     return tni_net_init_params(net, seed);
 }
 
@@ -126,7 +217,7 @@ TN_API size_t tn_net_num_params(const tn_net *net)
 
 TN_API size_t tn_net_input_size(const tn_net *net)
 {
-    return tni_check_handle(net, TNI_MAGIC_NET) == TN_OK ? net->input_size : 0;
+    return tni_check_handle(net, TNI_MAGIC_NET) == TN_OK ? net->nodes[0].size : 0;
 }
 
 TN_API tn_status tn_net_input_shape(const tn_net *net, size_t *shape, size_t *ndim)
@@ -135,8 +226,9 @@ TN_API tn_status tn_net_input_shape(const tn_net *net, size_t *shape, size_t *nd
     TNI_TRY(tni_check_handle(net, TNI_MAGIC_NET));
     TNI_TRY(tni_check_ptr(net->ctx, fn, shape, "shape"));
     TNI_TRY(tni_check_ptr(net->ctx, fn, ndim, "ndim"));
-    for (size_t i = 0; i < net->input_ndim; i++) shape[i] = net->input_shape[i];
-    *ndim = net->input_ndim;
+    const tni_shape *s = &net->nodes[0].shape;
+    for (size_t i = 0; i < s->ndim; i++) shape[i] = s->dim[i];
+    *ndim = s->ndim;
     return TN_OK;
 }
 
@@ -184,7 +276,7 @@ static tn_status batch_args(tn_net *net, const char *fn, const double *x, size_t
     TNI_TRY(tni_check_ptr(net->ctx, fn, x, "x"));
     TNI_TRY(tni_check_ptr(net->ctx, fn, outp, outname));
     TNI_TRY(tni_check_rows(net->ctx, fn, n));
-    TNI_TRY(tni_check_matrix(net->ctx, fn, "x", n, net->input_size));
+    TNI_TRY(tni_check_matrix(net->ctx, fn, "x", n, net->nodes[0].size));
     return tni_check_matrix(net->ctx, fn, "the output", n, tni_net_output_dim(net));
 }
 

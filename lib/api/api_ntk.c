@@ -94,7 +94,8 @@ TN_API tn_status tn_ntk_compute(tn_ntk *k, const double *x1, size_t n1, const do
     return tni_ntk_compute(k, x1, n1, x2, n2, K);
 }
 
-/* The MLP the analytic kernels describe: dense (act dense)*, one activation. */
+/* The MLP the analytic kernels describe: dense (activation dense)*, one
+ * activation throughout. */
 static tn_status mlp_spec(const tn_ntk *k, tni_mlp_spec *spec)
 {
     static const char fn[] = "tn_ntk_analytic";
@@ -102,24 +103,33 @@ static tn_status mlp_spec(const tn_ntk *k, tni_mlp_spec *spec)
     if (net->parameterization != TN_PARAM_NTK)
         return tni_fail(k->ctx, TN_E_UNSUPPORTED,
                         "%s: infinite-width kernels are defined under NTK parameterization", fn);
-    spec->d = net->input_size;
+    spec->d = net->nodes[0].size;
     spec->depth = 0;
     spec->act = TN_ACT_IDENTITY;
-    for (size_t l = 0; l < net->nlayers; l++) {
-        const tni_layer *L = &net->layers[l];
-        const int want_dense = l % 2 == 0;
-        if ((L->kind == TNI_LAYER_DENSE) != want_dense || (l > 1 && !want_dense && L->act != spec->act))
+    spec->slope = net->leaky_slope;
+    for (size_t i = 1; i < net->nnodes; i++) {
+        const tni_node *n = &net->nodes[i];
+        const int want_dense = i % 2 == 1;
+        if (n->kind != TNI_KIND_DENSE && n->kind != TNI_KIND_ACTIVATION)
+            return tni_fail(k->ctx, TN_E_UNSUPPORTED,
+                            "%s: node %zu is a %s layer, which has no infinite-width kernel yet "
+                            "(only MLPs: dense layers with one activation between each pair)",
+                            fn, i, tni_kind_of(n)->name);
+        double slope;
+        const tn_activation act = n->kind == TNI_KIND_ACTIVATION
+                                      ? tni_activation_function(n, &slope)
+                                      : TN_ACT_IDENTITY;
+        if ((n->kind == TNI_KIND_DENSE) != want_dense || (i > 2 && !want_dense && act != spec->act))
             return tni_fail(k->ctx, TN_E_UNSUPPORTED,
                             "%s: the network is not an MLP of dense layers with one activation "
-                            "between each pair (layer %zu)", fn, l);
+                            "between each pair (node %zu)", fn, i);
         if (want_dense) spec->depth++;
-        else spec->act = L->act;
+        else spec->act = act;
     }
-    if (net->layers[net->nlayers - 1].kind != TNI_LAYER_DENSE)
+    if (net->nodes[net->nnodes - 1].kind != TNI_KIND_DENSE)
         return tni_fail(k->ctx, TN_E_UNSUPPORTED, "%s: the network must end with a dense layer", fn);
     spec->sigma_w = tni_net_sigma_w(net);
     spec->sigma_b = net->sigma_b;
-    spec->slope = net->leaky_slope;
     spec->threads = k->ctx->threads;
     return TN_OK;
 }

@@ -78,24 +78,35 @@ static void w_f64(writer *w, double d)
     w_u64(w, v);
 }
 
+/* The graph: every node after the input, then the output (netfile.h). */
+static void write_graph(writer *w, const tn_net *net)
+{
+    w_u64(w, net->nnodes - 1);
+    for (size_t i = 1; i < net->nnodes; i++) {
+        const tni_node *n = &net->nodes[i];
+        w_u32(w, (uint32_t)n->kind);
+        w_u32(w, (uint32_t)n->ninputs);
+        for (size_t s = 0; s < n->ninputs; s++) w_u64(w, n->input[s]);
+        const size_t nattrs = tni_kind_of(n)->nattrs;
+        w_u32(w, (uint32_t)nattrs);
+        for (size_t a = 0; a < nattrs; a++) w_u64(w, n->attr[a]);
+    }
+    w_u64(w, net->graph.output);
+}
+
 static void write_net(writer *w, const tn_net *net)
 {
+    const tni_shape *in = &net->nodes[0].shape;
     w_bytes(w, magic, sizeof magic);
     w_u32(w, TNI_NETFILE_VERSION);
-    w_u32(w, (uint32_t)net->input_ndim);
-    for (size_t i = 0; i < net->input_ndim; i++) w_u64(w, net->input_shape[i]);
+    w_u32(w, (uint32_t)in->ndim);
+    for (size_t i = 0; i < in->ndim; i++) w_u64(w, in->dim[i]);
     w_u32(w, (uint32_t)net->parameterization);
     w_u32(w, (uint32_t)net->sigma_w_set);
     w_f64(w, net->sigma_w);
     w_f64(w, net->sigma_b);
     w_f64(w, net->leaky_slope);
-    w_u64(w, net->nlayers);
-    for (size_t l = 0; l < net->nlayers; l++) {
-        const tni_layer *L = &net->layers[l];
-        w_u32(w, (uint32_t)L->kind);
-        w_u32(w, (uint32_t)L->act);
-        w_u64(w, L->out_size);
-    }
+    write_graph(w, net);
     w_u64(w, net->nparams);
     for (size_t i = 0; i < net->nparams; i++) w_f64(w, net->theta[i]);
     w_flush(w);
@@ -230,6 +241,78 @@ static tn_status read_file(tn_ctx *ctx, const char *path, unsigned char **data, 
     return TN_OK;
 }
 
+#define BAD(...) tni_fail(ctx, TN_E_FORMAT, "tn_net_load: '%s': " __VA_ARGS__)
+
+/* Appends a node read from the file, checked by its kind exactly as when it
+ * was built: anything it refuses (sizes that overflow included) is a
+ * corrupt file, not a caller's mistake. */
+static tn_status add_node(const char *path, tn_net *net, uint64_t i, tni_kind kind,
+                          const size_t *inputs, const uint64_t *attrs, size_t nattrs)
+{
+    char who[96];
+    snprintf(who, sizeof who, "tn_net_load: '%.40s': node %llu", path, (unsigned long long)i);
+    tni_node n;
+    if (tni_net_node(net, kind, inputs, tni_kinds[kind]->ninputs, attrs, nattrs, who, &n) != TN_OK)
+        return TN_E_FORMAT;
+    return tni_net_push(net, &n, "tn_net_load");
+}
+
+/* Version 1: a list of dense and activation layers (netfile.h). */
+static tn_status read_layers_v1(tn_ctx *ctx, const char *path, reader *r, tn_net *net)
+{
+    const uint64_t nlayers = r_uint(r, 8);
+    if (r->short_read || nlayers == 0 || nlayers > r->left / 16)
+        return BAD("invalid layer count %llu", path, (unsigned long long)nlayers);
+    for (uint64_t l = 1; l <= nlayers; l++) {
+        const uint32_t kind = (uint32_t)r_uint(r, 4), act = (uint32_t)r_uint(r, 4);
+        const uint64_t width = r_uint(r, 8);
+        const uint64_t attr = kind == TNI_KIND_DENSE ? width : act;
+        if (r->short_read) return BAD("truncated layer list", path);
+        if (kind != TNI_KIND_DENSE && kind != TNI_KIND_ACTIVATION)
+            return BAD("layer %llu is invalid (kind %u)", path, (unsigned long long)l, kind);
+        TNI_TRY(add_node(path, net, l, (tni_kind)kind, &net->current, &attr, 1));
+    }
+    const tn_status st = tni_net_finish(net, "tn_net_load");
+    return st == TN_E_STATE ? TN_E_FORMAT : st;
+}
+
+/* Version 2: the nodes, then the output. */
+static tn_status read_graph(tn_ctx *ctx, const char *path, reader *r, tn_net *net)
+{
+    const uint64_t count = r_uint(r, 8);
+    if (r->short_read || count == 0 || count > r->left / 12)
+        return BAD("invalid node count %llu", path, (unsigned long long)count);
+    for (uint64_t i = 1; i <= count; i++) {
+        const uint32_t kind = (uint32_t)r_uint(r, 4), ninputs = (uint32_t)r_uint(r, 4);
+        if (r->short_read) return BAD("truncated node list", path);
+        if (kind == TNI_KIND_INPUT || kind >= TNI_KIND_COUNT || ninputs != tni_kinds[kind]->ninputs)
+            return BAD("node %llu is invalid (kind %u, %u inputs)", path, (unsigned long long)i,
+                       kind, ninputs);
+        size_t inputs[TNI_MAX_INPUTS];
+        for (uint32_t s = 0; s < ninputs; s++) {
+            const uint64_t id = r_uint(r, 8);
+            if (!r->short_read && id >= i)
+                return BAD("node %llu reads node %llu, not an earlier one", path,
+                           (unsigned long long)i, (unsigned long long)id);
+            inputs[s] = (size_t)id;
+        }
+        const uint32_t nattrs = (uint32_t)r_uint(r, 4);
+        if (!r->short_read && nattrs != tni_kinds[kind]->nattrs)
+            return BAD("node %llu has %u attributes, not %zu", path, (unsigned long long)i, nattrs,
+                       tni_kinds[kind]->nattrs);
+        uint64_t attrs[TNI_MAX_ATTRS];
+        for (uint32_t a = 0; a < nattrs && a < TNI_MAX_ATTRS; a++) attrs[a] = r_uint(r, 8);
+        if (r->short_read) return BAD("truncated node list", path);
+        TNI_TRY(add_node(path, net, i, (tni_kind)kind, inputs, attrs, nattrs));
+    }
+    const uint64_t output = r_uint(r, 8);
+    if (r->short_read || output != count)
+        return BAD("the output node %llu is not the last node", path, (unsigned long long)output);
+    const tn_status st = tni_net_finish(net, "tn_net_load");
+    return st == TN_E_STATE ? TN_E_FORMAT : st;
+}
+#undef BAD
+
 static tn_status parse(tn_ctx *ctx, const char *path, const unsigned char *data, size_t len,
                        tn_net **out)
 {
@@ -259,13 +342,14 @@ static tn_status parse(tn_ctx *ctx, const char *path, const unsigned char *data,
     }
     const uint32_t param = (uint32_t)r_uint(&r, 4), sw_set = (uint32_t)r_uint(&r, 4);
     const double sw = r_f64(&r), sb = r_f64(&r), slope = r_f64(&r);
-    const uint64_t nlayers = r_uint(&r, 8);
     if (r.short_read) return BAD("truncated header", path);
     if (param > 1 || sw_set > 1 || !(isfinite(sw) && sw > 0) || !(isfinite(sb) && sb >= 0) ||
         !(isfinite(slope) && slope >= 0))
         return BAD("invalid network settings", path);
-    if (nlayers == 0 || nlayers > r.left / 16) return BAD("invalid layer count %llu", path,
-                                                         (unsigned long long)nlayers);
+    size_t size = 1;
+    for (uint32_t i = 0; i < ndim; i++)
+        if (tni_mul_overflow(size, shape[i], &size) || size > SIZE_MAX / (8 * sizeof(double)))
+            return BAD("the input shape's size overflows", path);
     tn_net *net = NULL;
     tn_status st = tni_net_new(ctx, shape, ndim, &net);
     if (st != TN_OK) return st;
@@ -274,18 +358,7 @@ static tn_status parse(tn_ctx *ctx, const char *path, const unsigned char *data,
     net->sigma_w = sw;
     net->sigma_b = sb;
     net->leaky_slope = slope;
-    for (uint64_t l = 0; l < nlayers && st == TN_OK; l++) {
-        const uint32_t kind = (uint32_t)r_uint(&r, 4), act = (uint32_t)r_uint(&r, 4);
-        const uint64_t width = r_uint(&r, 8);
-        if (r.short_read)
-            st = BAD("truncated layer list", path);
-        else if (kind == TNI_LAYER_DENSE && width > 0 && width <= SIZE_MAX)
-            st = tni_net_append(net, TNI_LAYER_DENSE, (size_t)width, TN_ACT_IDENTITY);
-        else if (kind == TNI_LAYER_ACTIVATION && act <= TN_ACT_SOFTPLUS)
-            st = tni_net_append(net, TNI_LAYER_ACTIVATION, 0, (tn_activation)act);
-        else
-            st = BAD("layer %llu is invalid (kind %u)", path, (unsigned long long)l, kind);
-    }
+    st = version == 1 ? read_layers_v1(ctx, path, &r, net) : read_graph(ctx, path, &r, net);
     const uint64_t nparams = st == TN_OK ? r_uint(&r, 8) : 0;
     if (st == TN_OK && (r.short_read || nparams != net->nparams || nparams == 0 ||
                         r.left != 8 * net->nparams))
@@ -304,7 +377,6 @@ static tn_status parse(tn_ctx *ctx, const char *path, const unsigned char *data,
         return st;
     }
     net->initialized = 1;
-    tni_net_resolve_scales(net);
     *out = net;
     return TN_OK;
 #undef BAD

@@ -8,9 +8,15 @@
  *   u32      input ndim, then ndim x u64 input shape
  *   u32      parameterization, u32 sigma_w explicitly set (0/1)
  *   f64      sigma_w, sigma_b, leaky slope
- *   u64      number of layers, then per layer: u32 kind, u32 activation, u64 width
+ *   u64      number of nodes after the input, then per node: u32 kind,
+ *            u32 inputs, that many u64 node ids, u32 attributes, that many u64
+ *            (the kind's own words: graph.h; kinds are numbered in tni_kind)
+ *   u64      the output node
  *   u64      P, then P x f64 theta
  *   u32      CRC-32 (IEEE) of every byte before it
+ * Version 1 (libtaylornet 0.1) had a list of layers where version 2 has the
+ * nodes and the output: u64 number of layers, then per layer u32 kind
+ * (1 dense, 2 activation), u32 activation, u64 width; it is still read.
  * A reader refuses a newer version with TN_E_VERSION, and anything truncated,
  * inconsistent or failing the checksum with TN_E_FORMAT.
  */
@@ -19,7 +25,7 @@
 
 #include "../core/core.h"
 
-#define TNI_NETFILE_VERSION 1u
+#define TNI_NETFILE_VERSION 2u
 
 tn_status tni_netfile_save(const tn_net *net, const char *path);
 tn_status tni_netfile_load(tn_ctx *ctx, const char *path, tn_net **out);

@@ -1,4 +1,7 @@
-/* dense.c -- the fully connected layer in Taylor mode (docs/math.md §3).
+/* dense.c -- the fully connected layer (MATH.md §1, §3, §5).
+ *
+ * Attributes: the width.  Parameters: W (width x in, row-major), then b.  A
+ * 3-dimensional input is read flattened (row-major NHWC).
  *
  * With W(t) = W0 + t dW and b(t) = b0 + t db (scaled per parameterization):
  *   z_0 = W0 x_0 + b0,   z_j = W0 x_j + dW x_{j-1} + [j = 1] db.
@@ -7,24 +10,52 @@
  *   xbar_j = W0^T zbar_j + dW^T zbar_{j+1}
  * and the gradient dW-bar = sum_j zbar_{j+s}^T x_j, one GEMM with inner
  * dimension (number of orders) x batch; s = 1 at order >= 1 (gradient with
- * respect to Delta), s = 0 at order 0 (with respect to theta itself). */
-#include "net.h"
+ * respect to Delta), s = 0 at order 0 (with respect to theta itself).
+ *
+ * NTK: d f_c / d W = w g^c x^T and d f_c / d b = b g^c, so the structured
+ * kernel of a tile pair is (w^2 <x_i, x_j> + b^2) <g_i^c, g_j^d>: two Gram
+ * products, never a Jacobian. */
+#include "graph.h"
 #include "../kernel/blas.h"
 
 #include <string.h>
 
-static size_t dense_out_degree(const tni_layer *L, size_t din, size_t order)
+enum { WIDTH };
+
+static size_t in_size(const tni_node *n)
 {
-    (void)L;
-    if (order == 0) return 0;
-    return din + 1 < order ? din + 1 : order;
+    return (n->count - n->attr[WIDTH]) / n->attr[WIDTH];
 }
 
-static size_t dense_series_blocks(const tni_layer *L, size_t order)
+static tn_status dense_infer(tni_node *n, const tni_shape *const *in, tn_ctx *ctx, const char *fn)
 {
-    (void)L;
-    (void)order;
-    return 0;
+    const size_t width = (size_t)n->attr[WIDTH], nin = tni_shape_size(in[0]);
+    if (width == 0) return tni_fail(ctx, TN_E_INVALID_ARG, "%s: width is 0", fn);
+    size_t w;
+    if (n->attr[WIDTH] > SIZE_MAX || tni_mul_overflow(nin, width, &w) ||
+        tni_add_overflow(w, width, &n->count))
+        return tni_fail(ctx, TN_E_NOMEM, "%s: a %zu x %zu layer overflows the parameter count", fn,
+                        width, nin);
+    n->shape.ndim = 1;
+    n->shape.dim[0] = width;
+    return TN_OK;
+}
+
+static void dense_resolve(tni_node *n, const tni_settings *s)
+{
+    tni_resolve_weights_bias(n, s, in_size(n));
+}
+
+static void dense_init(const tni_node *n, const tni_settings *s, tni_rng *rng, double *theta)
+{
+    tni_init_weights_bias(n, s, rng, theta, n->count - n->attr[WIDTH], in_size(n));
+}
+
+static size_t dense_out_degree(const tni_node *n, const size_t *din, size_t order)
+{
+    (void)n;
+    if (order == 0) return 0;
+    return din[0] + 1 < order ? din[0] + 1 : order;
 }
 
 static void add_bias_rows(size_t rows, size_t width, double scale, const double *b, double *z)
@@ -36,67 +67,152 @@ static void add_bias_rows(size_t rows, size_t width, double scale, const double 
     }
 }
 
-static void dense_forward(const tni_layer *L, tni_layer_io *io)
+static void dense_forward(const tni_node *n, tni_node_io *io)
 {
-    const size_t B = io->batch, nin = L->in_size, nout = L->out_size, blk = B * nout;
-    const double *W0 = io->theta0, *b0 = W0 + nout * nin;
+    const size_t B = io->batch, nin = in_size(n), nout = n->size, blk = B * nout;
+    const double *W0 = io->theta0, *b0 = W0 + nout * nin, *x = io->in[0];
+    const double ws = n->scale[0], bs = n->scale[1];
 
     /* A cached base already holds z_0 (or what the next layer made of it). */
     const size_t j0 = io->flags & TNI_BASE_CACHED ? 1 : 0;
-    if (io->din >= j0)
-        tni_gemm(io->threads, TNI_NOTRANS, TNI_TRANS, (io->din + 1 - j0) * B, nout, nin,
-                 L->w_scale, io->in + j0 * B * nin, nin, W0, nin, 0.0, io->out + j0 * blk, nout);
-    if (j0 == 0) add_bias_rows(B, nout, L->b_scale, b0, io->out);
+    if (io->din[0] >= j0)
+        tni_gemm(io->threads, TNI_NOTRANS, TNI_TRANS, (io->din[0] + 1 - j0) * B, nout, nin, ws,
+                 x + j0 * B * nin, nin, W0, nin, 0.0, io->out + j0 * blk, nout);
+    if (j0 == 0) add_bias_rows(B, nout, bs, b0, io->out);
     if (io->delta == NULL || io->dout == 0) return;
 
     const double *dW = io->delta, *db = dW + nout * nin;
-    if (io->dout > io->din) memset(io->out + io->dout * blk, 0, blk * sizeof(double));
-    tni_gemm(io->threads, TNI_NOTRANS, TNI_TRANS, io->dout * B, nout, nin, L->w_scale,
-             io->in, nin, dW, nin, 1.0, io->out + blk, nout);
-    add_bias_rows(B, nout, L->b_scale, db, io->out + blk);
+    if (io->dout > io->din[0]) memset(io->out + io->dout * blk, 0, blk * sizeof(double));
+    tni_gemm(io->threads, TNI_NOTRANS, TNI_TRANS, io->dout * B, nout, nin, ws, x, nin, dW, nin, 1.0,
+             io->out + blk, nout);
+    add_bias_rows(B, nout, bs, db, io->out + blk);
 }
 
-static void dense_reverse(const tni_layer *L, tni_layer_io *io)
+static void dense_reverse(const tni_node *n, tni_node_io *io)
 {
-    const size_t B = io->batch, nin = L->in_size, nout = L->out_size, blk = B * nout;
-    const size_t s = io->order > 0 ? 1 : 0;
-    const size_t terms = io->order > 0 ? io->dout : 1;   /* j = 0..terms-1, all <= din */
-    double *gW = io->grad, *gb = gW + nout * nin;
-    const double *zs = io->cot_out + s * blk;
-
-    tni_gemm(io->threads, TNI_TRANS, TNI_NOTRANS, nout, nin, terms * B, L->w_scale,
-             zs, nout, io->in, nin, io->grad_beta, gW, nin);
-    for (size_t c = 0; c < nout; c++) {
-        double acc = 0.0;
-        for (size_t i = 0; i < B; i++) acc += zs[i * nout + c];
-        gb[c] = (io->grad_beta != 0.0 ? gb[c] : 0.0) + L->b_scale * acc;
+    const size_t R = io->sets * io->batch, nin = in_size(n), nout = n->size, blk = R * nout;
+    const double ws = n->scale[0], bs = n->scale[1];
+    const size_t din = io->din[0];
+    if (io->grad) {
+        const size_t s = io->order > 0 ? 1 : 0;
+        const size_t terms = io->order > 0 ? io->dout : 1;   /* j = 0..terms-1, all <= din */
+        double *gW = io->grad, *gb = gW + nout * nin;
+        const double *zs = io->cot_out + s * blk;
+        tni_gemm(io->threads, TNI_TRANS, TNI_NOTRANS, nout, nin, terms * R, ws, zs, nout, io->in[0],
+                 nin, io->grad_add ? 1.0 : 0.0, gW, nin);
+        for (size_t c = 0; c < nout; c++) {
+            double acc = 0.0;
+            for (size_t i = 0; i < R; i++) acc += zs[i * nout + c];
+            gb[c] = (io->grad_add ? gb[c] : 0.0) + bs * acc;
+        }
     }
-    if (io->cot_in == NULL || io->din < io->lo) return;
+    if (io->cot_in[0] == NULL) return;
 
-    /* Input cotangents of orders lo..din (lo = 1 at order >= 1, see net.h). */
-    const size_t lo = io->lo, iblk = B * nin;
-    tni_gemm(io->threads, TNI_NOTRANS, TNI_NOTRANS, (io->din + 1 - lo) * B, nin, nout,
-             L->w_scale, io->cot_out + lo * blk, nout, io->theta0, nin, 0.0,
-             io->cot_in + lo * iblk, nin);
+    /* Input cotangents of orders lo..din (lo = 1 at order >= 1, engine.h). */
+    const size_t lo = io->lo, iblk = R * nin;
+    double *xbar = io->cot_in[0] + lo * iblk;
+    tni_gemm(io->threads, TNI_NOTRANS, TNI_NOTRANS, (din + 1 - lo) * R, nin, nout, ws,
+             io->cot_out + lo * blk, nout, io->theta0, nin, io->cot_add[0] ? 1.0 : 0.0, xbar, nin);
     if (io->delta == NULL || io->dout == 0) return;
-    const size_t dd = io->din < io->dout - 1 ? io->din : io->dout - 1;
+    const size_t dd = din < io->dout - 1 ? din : io->dout - 1;
     if (dd < lo) return;
-    tni_gemm(io->threads, TNI_NOTRANS, TNI_NOTRANS, (dd + 1 - lo) * B, nin, nout, L->w_scale,
-             io->cot_out + (lo + 1) * blk, nout, io->delta, nin, 1.0, io->cot_in + lo * iblk, nin);
+    tni_gemm(io->threads, TNI_NOTRANS, TNI_NOTRANS, (dd + 1 - lo) * R, nin, nout, ws,
+             io->cot_out + (lo + 1) * blk, nout, io->delta, nin, 1.0, xbar, nin);
 }
 
-static void dense_sweep(const tni_layer *L, tni_layer_io *io, size_t sets)
+/* ---- NTK ---------------------------------------------------------------- */
+
+static void dense_gram(const tni_node *n, const tni_shape *in, const tni_ntk_pair *p)
 {
-    tni_gemm(io->threads, TNI_NOTRANS, TNI_NOTRANS, sets * io->batch, L->in_size, L->out_size,
-             L->w_scale, io->cot_out, L->out_size, io->theta0, L->in_size, 0.0, io->cot_in,
-             L->in_size);
+    const size_t a = p->a, b = p->b, nin = tni_shape_size(in), nout = n->size, O = p->O;
+    const double w2 = n->scale[0] * n->scale[0], b2 = n->scale[1] * n->scale[1];
+    double *Gx = p->tmp, *Gg = p->tmp + a * b;
+    if (p->diag)
+        tni_syrk_lower(p->threads, a, nin, 1.0, p->xa, nin, 0.0, Gx, a);
+    else
+        tni_gemm(p->threads, TNI_NOTRANS, TNI_TRANS, a, b, nin, 1.0, p->xa, nin, p->xb, nin, 0.0,
+                 Gx, b);
+    const size_t ldx = p->diag ? a : b;
+    if (!p->full) {
+        /* All of an example's outputs in one row: the sum over c = d is one GEMM. */
+        const size_t wide = O * nout;
+        if (p->diag)
+            tni_syrk_lower(p->threads, a, wide, 1.0, p->ga, wide, 0.0, Gg, a);
+        else
+            tni_gemm(p->threads, TNI_NOTRANS, TNI_TRANS, a, b, wide, 1.0, p->ga, wide, p->gb, wide,
+                     0.0, Gg, b);
+        for (size_t i = 0; i < a; i++) {
+            const size_t jend = p->diag ? i + 1 : b;
+            double *Ki = p->K + i * p->ldk;
+            for (size_t j = 0; j < jend; j++)
+                Ki[j] += (w2 * Gx[i * ldx + j] + b2) * Gg[i * ldx + j];
+        }
+        return;
+    }
+    const size_t ra = a * O, rb = b * O, ldg = p->diag ? ra : rb;
+    if (p->diag)
+        tni_syrk_lower(p->threads, ra, nout, 1.0, p->ga, nout, 0.0, Gg, ra);
+    else
+        tni_gemm(p->threads, TNI_NOTRANS, TNI_TRANS, ra, rb, nout, 1.0, p->ga, nout, p->gb, nout,
+                 0.0, Gg, rb);
+    for (size_t r = 0; r < ra; r++) {
+        const size_t i = r / O, cend = p->diag ? r + 1 : rb;
+        double *Kr = p->K + r * p->ldk;
+        for (size_t s = 0; s < cend; s++) Kr[s] += (w2 * Gx[i * ldx + s / O] + b2) * Gg[r * ldg + s];
+    }
 }
 
-const tni_layer_ops tni_dense_ops = {
-    .in_place = 0,
+static double dense_gram_pair_flops(const tni_node *n, const tni_shape *in, size_t O, int full)
+{
+    return 2.0 * ((double)tni_shape_size(in) + (double)(full ? O * O : O) * (double)n->size);
+}
+
+static size_t dense_gram_tmp_doubles(const tni_node *n, const tni_shape *in, size_t a, size_t b,
+                                     size_t O, int full)
+{
+    (void)n;
+    (void)in;
+    return a * b * (1 + (full ? O * O : 1));
+}
+
+static void dense_jacobian(const tni_node *n, const tni_shape *in, int threads, size_t O,
+                           const double *x, const double *g, double *J, size_t ldj, double *tmp)
+{
+    (void)threads;
+    (void)tmp;
+    const size_t nin = tni_shape_size(in), nout = n->size;
+    for (size_t c = 0; c < O; c++) {
+        const double *gc = g + c * nout;
+        double *w = J + c * ldj, *b = w + nout * nin;
+        for (size_t o = 0; o < nout; o++) {
+            const double go = n->scale[0] * gc[o];
+            for (size_t q = 0; q < nin; q++) w[o * nin + q] = go * x[q];
+            b[o] = n->scale[1] * gc[o];
+        }
+    }
+}
+
+static double dense_jacobian_flops(const tni_node *n, const tni_shape *in, size_t O)
+{
+    (void)in;
+    return 2.0 * (double)O * (double)n->count;
+}
+
+const tni_kind_ops tni_dense_ops = {
+    .name = "dense",
+    .ninputs = 1,
+    .nattrs = 1,
+    .alias = TNI_ALIAS_NONE,
+    .reverse_reads_input = 1,
+    .infer = dense_infer,
+    .resolve = dense_resolve,
+    .init = dense_init,
     .out_degree = dense_out_degree,
-    .series_blocks = dense_series_blocks,
     .forward = dense_forward,
     .reverse = dense_reverse,
-    .sweep = dense_sweep,
+    .gram = dense_gram,
+    .gram_pair_flops = dense_gram_pair_flops,
+    .gram_tmp_doubles = dense_gram_tmp_doubles,
+    .jacobian = dense_jacobian,
+    .jacobian_flops = dense_jacobian_flops,
 };

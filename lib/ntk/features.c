@@ -1,63 +1,99 @@
 /* features.c -- per-example gradient factors: one order-0 forward, then one
  * cotangent sweep carrying all O one-hot cotangent sets at once (O times the
- * rows in each GEMM, instead of O separate reverse passes). */
+ * rows in each GEMM, instead of O separate reverse passes).  As the sweep
+ * passes a node with parameters, its factors are kept (Gram nodes) or turned
+ * into its Jacobian columns at once (the others), so no node's cotangents
+ * are stored longer than they must be. */
 #include "features.h"
 
 #include <string.h>
 
-tn_status tni_param_layers_of(tn_ctx *ctx, const tn_net *net, tni_param_layers *pl)
+tn_status tni_ntk_plan_make(tn_ctx *ctx, const tni_graph *g, tni_ntk_plan *plan)
 {
-    pl->count = 0;
-    pl->layer = tni_alloc(ctx, net->nlayers, sizeof *pl->layer);
-    if (pl->layer == NULL) return tni_fail(ctx, TN_E_NOMEM, "NTK: out of memory");
-    for (size_t l = 0; l < net->nlayers; l++)
-        if (net->layers[l].count > 0) pl->layer[pl->count++] = &net->layers[l];
+    memset(plan, 0, sizeof *plan);
+    size_t count = 0;
+    for (size_t i = 1; i < g->nnodes; i++) count += g->nodes[i].count > 0;
+    plan->id = tni_alloc(ctx, count, sizeof(size_t));
+    plan->col = tni_alloc(ctx, count, sizeof(size_t));
+    plan->gram = tni_alloc(ctx, count, 1);
+    if (plan->id == NULL || plan->col == NULL || plan->gram == NULL) {
+        tni_ntk_plan_free(plan);
+        return tni_fail(ctx, TN_E_NOMEM, "NTK: out of memory");
+    }
+    for (size_t i = 1; i < g->nnodes; i++)
+        if (g->nodes[i].count > 0) plan->id[plan->count++] = i;
     return TN_OK;
 }
 
-void tni_param_layers_free(tni_param_layers *pl)
+void tni_ntk_plan_free(tni_ntk_plan *plan)
 {
-    tni_free(pl->layer);
-    pl->layer = NULL;
-    pl->count = 0;
+    tni_free(plan->id);
+    tni_free(plan->col);
+    tni_free(plan->gram);
+    memset(plan, 0, sizeof *plan);
 }
 
-size_t tni_features_per_example(const tni_param_layers *pl, size_t O)
+static const tni_shape *input_shape(const tni_graph *g, size_t id)
 {
-    size_t n = 0;
-    for (size_t m = 0; m < pl->count; m++) n += pl->layer[m]->in_size + O * pl->layer[m]->out_size;
+    return tni_input_shape(g, &g->nodes[id], 0);
+}
+
+double tni_features_per_example(const tni_ntk_plan *plan, const tni_graph *g, size_t O)
+{
+    double n = (double)O * (double)plan->cols;
+    for (size_t m = 0; m < plan->count; m++)
+        if (plan->gram[m])
+            n += (double)tni_shape_size(input_shape(g, plan->id[m])) +
+                 (double)O * (double)g->nodes[plan->id[m]].size;
     return n;
 }
 
-size_t tni_features_work_doubles(const tn_net *net, size_t O, size_t rows)
+/* Doubles of the per-example temporaries of the Jacobian nodes: one
+ * example's cotangents (O x size) and the kind's own scratch. */
+static size_t jacobian_tmp(const tni_ntk_plan *plan, const tni_graph *g, size_t O)
 {
-    return rows * O * O + 2 * rows * O * tni_net_max_width(net);
+    size_t most = 0;
+    for (size_t m = 0; m < plan->count; m++) {
+        if (plan->gram[m]) continue;
+        const tni_node *n = &g->nodes[plan->id[m]];
+        const tni_kind_ops *k = tni_kind_of(n);
+        size_t t = O * n->size;
+        if (k->jacobian_tmp_doubles) t += k->jacobian_tmp_doubles(n, input_shape(g, plan->id[m]));
+        if (t > most) most = t;
+    }
+    return most;
 }
 
-size_t tni_features_work_per_example(const tn_net *net, size_t O)
+double tni_features_doubles(const tni_ntk_plan *plan, const tni_graph *g, size_t O, size_t rows)
 {
-    return tni_features_work_doubles(net, O, 1) + tni_tape_doubles(net, 1, 0, 0);
+    return ((double)tni_features_per_example(plan, g, O) + (double)(O * O)) * (double)rows +
+           (double)jacobian_tmp(plan, g, O);
 }
 
-tn_status tni_features_alloc(tn_ctx *ctx, const tni_param_layers *pl, size_t O, size_t rows,
-                             tni_features *f)
+tn_status tni_features_alloc(tn_ctx *ctx, const tni_ntk_plan *plan, const tni_graph *g, size_t O,
+                             size_t rows, tni_features *f)
 {
     memset(f, 0, sizeof *f);
-    f->X = tni_alloc(ctx, pl->count, sizeof(double *));
-    f->G = tni_alloc(ctx, pl->count, sizeof(double *));
-    f->store = tni_alloc(ctx, rows, tni_features_per_example(pl, O) * sizeof(double));
+    const double total = tni_features_doubles(plan, g, O, rows);
+    f->X = tni_alloc(ctx, plan->count, sizeof(double *));
+    f->G = tni_alloc(ctx, plan->count, sizeof(double *));
+    f->store = total < (double)(SIZE_MAX / sizeof(double))
+                   ? tni_alloc(ctx, (size_t)total, sizeof(double))
+                   : NULL;
     if (f->X == NULL || f->G == NULL || f->store == NULL) {
         tni_features_free(f);
         return tni_fail(ctx, TN_E_NOMEM, "tn_ntk_compute: out of memory for features of %zu rows",
                         rows);
     }
     double *p = f->store;
-    for (size_t m = 0; m < pl->count; m++) {
+    for (size_t m = 0; m < plan->count; m++) {
+        if (!plan->gram[m]) continue;
         f->X[m] = p;
-        p += rows * pl->layer[m]->in_size;
+        p += rows * tni_shape_size(input_shape(g, plan->id[m]));
         f->G[m] = p;
-        p += rows * O * pl->layer[m]->out_size;
+        p += rows * O * g->nodes[plan->id[m]].size;
     }
+    f->J = p;
     return TN_OK;
 }
 
@@ -70,41 +106,57 @@ void tni_features_free(tni_features *f)
 }
 
 typedef struct visit_ctx {
-    const tni_param_layers *pl;
+    const tni_ntk_plan *plan;
+    const tni_graph *g;
     tni_features *f;
     size_t rows, O;
+    int threads;
+    double *tmp;                /* jacobian_tmp doubles */
 } visit_ctx;
 
-/* Copies a layer's input, and its cotangents from set-major (c, i) rows to
- * example-major (i, c) rows. */
-static void collect(void *user, size_t layer, const tni_layer *L, const double *input,
-                    const double *cot_out, size_t sets)
+static void collect(void *user, size_t node, const double *input, const double *cot_out,
+                    size_t sets)
 {
-    (void)layer;
     visit_ctx *v = user;
+    const tni_ntk_plan *plan = v->plan;
     size_t m = 0;
-    while (v->pl->layer[m] != L) m++;
-    const size_t rows = v->rows, in = L->in_size, out = L->out_size;
-    memcpy(v->f->X[m], input, rows * in * sizeof(double));
-    for (size_t c = 0; c < sets; c++)
-        for (size_t i = 0; i < rows; i++)
-            memcpy(v->f->G[m] + (i * sets + c) * out, cot_out + (c * rows + i) * out,
-                   out * sizeof(double));
+    while (plan->id[m] != node) m++;
+    const tni_node *n = &v->g->nodes[node];
+    const tni_shape *in = input_shape(v->g, node);
+    const size_t rows = v->rows, nin = tni_shape_size(in), size = n->size;
+    if (plan->gram[m]) {
+        /* The input, and the cotangents from set-major (c, i) to (i, c) rows. */
+        memcpy(v->f->X[m], input, rows * nin * sizeof(double));
+        for (size_t c = 0; c < sets; c++)
+            for (size_t i = 0; i < rows; i++)
+                memcpy(v->f->G[m] + (i * sets + c) * size, cot_out + (c * rows + i) * size,
+                       size * sizeof(double));
+        return;
+    }
+    const tni_kind_ops *k = tni_kind_of(n);
+    double *g = v->tmp, *scratch = v->tmp + sets * size;
+    for (size_t i = 0; i < rows; i++) {
+        for (size_t c = 0; c < sets; c++)
+            memcpy(g + c * size, cot_out + (c * rows + i) * size, size * sizeof(double));
+        k->jacobian(n, in, v->threads, sets, input + i * nin, g,
+                    v->f->J + i * sets * plan->cols + plan->col[m], plan->cols, scratch);
+    }
 }
 
-tn_status tni_features_compute(tn_ntk *k, const tni_param_layers *pl, const double *x,
-                               size_t rows, tni_features *f, double *work)
+tn_status tni_features_compute(tn_ntk *k, const tni_ntk_plan *plan, const double *x, size_t rows,
+                               tni_features *f)
 {
     const tn_net *net = k->net;
+    const tni_graph *g = tni_net_graph(net);
     const size_t O = tni_net_output_dim(net);
     const double *theta = tni_net_theta(net);
-    tn_status st = tni_engine_forward(net, k->tape, theta, NULL, 0, x, rows, 0);
-    if (st != TN_OK) return st;
-    double *cot = work, *sweep = work + rows * O * O;
+    TNI_TRY(tni_engine_forward(k->tape, theta, NULL, 0, x, rows, 0));
+    /* The one-hot cotangents sit after the factors of the rows held. */
+    double *cot = f->J + rows * O * plan->cols;
     memset(cot, 0, rows * O * O * sizeof(double));
     for (size_t c = 0; c < O; c++)
         for (size_t i = 0; i < rows; i++) cot[(c * rows + i) * O + c] = 1.0;
     f->rows = rows;
-    visit_ctx v = {pl, f, rows, O};
-    return tni_engine_cotangent_sweep(net, k->tape, theta, cot, O, sweep, collect, &v);
+    visit_ctx v = {plan, g, f, rows, O, k->ctx->threads, cot + rows * O * O};
+    return tni_engine_sweep(k->tape, theta, cot, O, collect, &v);
 }

@@ -1,28 +1,43 @@
-/* features.h -- per-example gradient factors for the NTK (ntk.h). */
+/* features.h -- per-example gradient factors of a tile of examples (ntk.h):
+ * for each node formed by Gram products its input X and output cotangents G,
+ * for the others their columns of the Jacobian J. */
 #ifndef TNI_FEATURES_H
 #define TNI_FEATURES_H
 
 #include "ntk.h"
 
-/* The layers of net with parameters. */
-tn_status tni_param_layers_of(tn_ctx *ctx, const tn_net *net, tni_param_layers *pl);
-void tni_param_layers_free(tni_param_layers *pl);
+typedef struct tni_features {
+    size_t rows;                /* examples held */
+    double **X, **G;            /* per plan node (Gram nodes only): rows x in, (rows O) x size */
+    double *J;                  /* (rows O) x plan->cols, row (i, c) */
+    double *store;
+} tni_features;
 
-/* Doubles of features per example: sum_m (in_m + O out_m). */
-size_t tni_features_per_example(const tni_param_layers *pl, size_t O);
-/* Doubles of workspace tni_features_compute needs per example (the
- * forward tape, the one-hot cotangent sets and the sweep's buffers). */
-size_t tni_features_work_per_example(const tn_net *net, size_t O);
+/* Doubles of factors per example. */
+double tni_features_per_example(const tni_ntk_plan *plan, const tni_graph *g, size_t O);
+/* Doubles a feature set of `rows` examples takes: the factors, the one-hot
+ * cotangents of the sweep, per-example temporaries (not the tape). */
+double tni_features_doubles(const tni_ntk_plan *plan, const tni_graph *g, size_t O, size_t rows);
 
-tn_status tni_features_alloc(tn_ctx *ctx, const tni_param_layers *pl, size_t O, size_t rows,
-                             tni_features *f);
+tn_status tni_features_alloc(tn_ctx *ctx, const tni_ntk_plan *plan, const tni_graph *g, size_t O,
+                             size_t rows, tni_features *f);
 void tni_features_free(tni_features *f);
 
 /* f <- the factors of the rows of x (rows <= f's capacity), at the net's
- * parameters.  work: rows * tni_features_work_per_example doubles, less the
- * tape (which k->tape holds). */
-tn_status tni_features_compute(tn_ntk *k, const tni_param_layers *pl, const double *x,
-                               size_t rows, tni_features *f, double *work);
-size_t tni_features_work_doubles(const tn_net *net, size_t O, size_t rows);
+ * parameters. */
+tn_status tni_features_compute(tn_ntk *k, const tni_ntk_plan *plan, const double *x, size_t rows,
+                               tni_features *f);
+
+/* --- a tile pair's block of the kernel: the Gram nodes' parts
+ * (structured.c; tmp: tni_structured_tmp_doubles), then the Jacobian
+ * nodes' contraction J_A J_B^T (jacobian.c), both added into K (traced:
+ * the sum over outputs, not yet the mean; diag: the lower triangle). */
+size_t tni_structured_tmp_doubles(const tni_ntk_plan *plan, const tni_graph *g, size_t a,
+                                  size_t b, size_t O, int full);
+void tni_structured_block(int threads, const tni_ntk_plan *plan, const tni_graph *g, size_t O,
+                          int full, const tni_features *A, const tni_features *B, int diag,
+                          double *K, size_t ldk, double *tmp);
+void tni_jacobian_block(int threads, size_t O, size_t cols, int full, const double *JA, size_t a,
+                        const double *JB, size_t b, int diag, double *K, size_t ldk);
 
 #endif

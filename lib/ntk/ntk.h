@@ -1,16 +1,19 @@
 /*
- * ntk.h -- the empirical neural tangent kernel (docs/math.md §5).
+ * ntk.h -- the empirical neural tangent kernel (MATH.md §5, §9).
  *
- * Three methods, one driver.  STRUCTURED and JACOBIAN both start from the
- * per-layer factors of per-example gradients: for a dense layer with input
- * x (the forward's order-0 block) and output cotangent g^c = d f_c / d z,
- * d f_c / d W = w g^c x^T and d f_c / d b = b g^c (w, b the layer's scales).
- * STRUCTURED contracts them as Gram products,
- *   Theta_{ic,jd} = sum_l (w^2 <x_i, x_j> + b^2) <g_i^c, g_j^d>,
- * never forming a Jacobian; JACOBIAN assembles the Jacobian rows and
- * multiplies them.  Both run over tiles of x1 x x2 sized to the memory
- * budget.  VECTOR_PRODUCTS needs no features: one VJP (a gradient) and one
- * JVP over x1 per column (j, d).
+ * Every node with parameters contributes its parameters' part of
+ * Theta_{ic,jd} = sum_p d f_c(x_i) / d theta_p  d f_d(x_j) / d theta_p, formed
+ * from per-example gradient factors: the node's input (the forward's order-0
+ * block) and the cotangents of its output for each network output c (the
+ * cotangent sweep, one reverse carrying all O one-hot sets at once).  Each
+ * node's part is formed one of two ways, chosen per node by a cost model:
+ *   Gram products    the kind's structured form (a dense layer:
+ *                    (w^2 <x_i, x_j> + b^2) <g_i^c, g_j^d>), never a Jacobian;
+ *   Jacobian         the node's columns of the per-example Jacobian, then
+ *                    one GEMM (or SYRK) over all such nodes at once.
+ * Both run over tiles of x1 x x2 sized to the memory budget.
+ * VECTOR_PRODUCTS needs no factors: one VJP (a gradient) and one JVP over
+ * x1 per column (j, d).
  */
 #ifndef TNI_NTK_H
 #define TNI_NTK_H
@@ -27,27 +30,39 @@ struct tn_ntk {
     tni_tape *tape;
 };
 
-/* Per-example gradient factors of `rows` examples: for each layer with
- * parameters m, X[m] (rows x in_m) and G[m] ((rows O) x out_m, row (i, c)).
- * Viewed as rows x (O out_m), G[m] holds all outputs of an example in one
- * row, which turns the traced kernel's sum over outputs into one GEMM. */
-typedef struct tni_features {
-    size_t rows;
-    double **X, **G;
-    double *store;
-} tni_features;
-
-/* The layers with parameters, in order (the kernel sums over them). */
-typedef struct tni_param_layers {
+/* The nodes with parameters, in order, and how each one's part is formed. */
+typedef struct tni_ntk_plan {
     size_t count;
-    const tni_layer **layer;
-} tni_param_layers;
+    size_t *id;                 /* graph node ids */
+    unsigned char *gram;        /* 1: Gram products, 0: Jacobian columns */
+    size_t *col;                /* Jacobian nodes: first column in J */
+    size_t cols;                /* J's columns: the Jacobian nodes' parameters */
+} tni_ntk_plan;
 
-/* The method AUTO resolves to for these sizes (documented cost model), and
- * the estimated flops of each (for tests and the benchmark). */
-int tni_ntk_choose(const tn_ntk *k, size_t n1, size_t n2, int symmetric, double flops[4]);
+tn_status tni_ntk_plan_make(tn_ctx *ctx, const tni_graph *g, tni_ntk_plan *plan);
+void tni_ntk_plan_free(tni_ntk_plan *plan);
+/* Routes every node: method TN_NTK_STRUCTURED (Gram where the kind has it),
+ * TN_NTK_JACOBIAN (none), or TN_NTK_AUTO (the cheaper per node for `pairs`
+ * example pairs and `rows` examples whose factors are formed). */
+void tni_ntk_plan_route(tni_ntk_plan *plan, const tni_graph *g, int method, size_t O, int full,
+                        double pairs, double rows);
+
+/* The method AUTO resolves to for these sizes (documented cost model):
+ * TN_NTK_STRUCTURED when the tiled method with the cheaper form per node is
+ * chosen (whichever forms that is: all Gram, all Jacobian, or mixed),
+ * TN_NTK_VECTOR_PRODUCTS otherwise.  flops[m] receives the estimate of each
+ * method m (flops[TN_NTK_AUTO] the chosen one's); gram_nodes, if not NULL,
+ * the number of nodes AUTO forms by Gram products (of plan count nodes). */
+int tni_ntk_choose(const tn_ntk *k, size_t n1, size_t n2, int symmetric, double flops[4],
+                   size_t *gram_nodes, size_t *nodes);
 
 tn_status tni_ntk_compute(tn_ntk *k, const double *x1, size_t n1, const double *x2, size_t n2,
                           double *K);
+
+/* VECTOR_PRODUCTS (vector_products.c): column (j, d) from the gradient v of
+ * f_d(x_j) and the JVP J(x1) v, rows_per_jvp rows of x1 per pass; v holds P
+ * doubles and cot O. */
+tn_status tni_vp_compute(tn_ntk *k, const double *x1, size_t n1, const double *x2, size_t n2,
+                         int symmetric, double *K, size_t rows_per_jvp, double *v, double *cot);
 
 #endif

@@ -21,12 +21,12 @@ tn_status tni_vp_compute(tn_ntk *k, const double *x1, size_t n1, const double *x
         for (size_t dd = 0; dd < O; dd++) {
             memset(cot, 0, O * sizeof(double));
             cot[dd] = 1.0;
-            tn_status st = tni_engine_forward(net, k->tape, theta, NULL, 0, x2 + j * d, 1, 0);
-            if (st == TN_OK) st = tni_engine_reverse(net, k->tape, theta, NULL, cot, v, 0);
+            tn_status st = tni_engine_forward(k->tape, theta, NULL, 0, x2 + j * d, 1, 0);
+            if (st == TN_OK) st = tni_engine_reverse(k->tape, theta, NULL, cot, v, 0);
             if (st != TN_OK) return st;
             for (size_t i = i0; i < n1; i += rows_per_jvp) {
                 const size_t b = n1 - i < rows_per_jvp ? n1 - i : rows_per_jvp;
-                st = tni_engine_forward(net, k->tape, theta, v, 1, x1 + i * d, b, 0);
+                st = tni_engine_forward(k->tape, theta, v, 1, x1 + i * d, b, 0);
                 if (st != TN_OK) return st;
                 size_t deg;
                 const double *z = tni_engine_output(k->tape, &deg);

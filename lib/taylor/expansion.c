@@ -15,7 +15,7 @@ tn_status tni_expansion_init(tni_expansion *e, tn_net *net, size_t order)
     e->theta0 = tni_alloc(e->ctx, e->P, sizeof(double));
     e->delta = tni_alloc(e->ctx, e->P, sizeof(double));
     tn_status st = e->theta0 && e->delta
-                       ? tni_tape_create(e->ctx, net, &e->tape)
+                       ? tni_tape_create(e->ctx, tni_net_graph(net), &e->tape)
                        : tni_fail(e->ctx, TN_E_NOMEM, "out of memory for %zu parameters", e->P);
     if (st != TN_OK) {
         tni_expansion_release(e);
@@ -51,7 +51,7 @@ tn_status tni_expansion_forward(tni_expansion *e, const double *theta, const dou
     for (size_t i = 0; i < e->P; i++) e->delta[i] = theta[i] - e->theta0[i];
     const int cached = tni_batch_key_matches(&e->key, x, n, e->d, e->version);
     const unsigned flags = TNI_KEEP_BASE | (cached ? TNI_BASE_CACHED : 0u);
-    tn_status st = tni_engine_forward(e->net, e->tape, e->theta0, e->delta, e->order, x, n, flags);
+    tn_status st = tni_engine_forward(e->tape, e->theta0, e->delta, e->order, x, n, flags);
     if (st != TN_OK) {
         tni_batch_key_clear(&e->key);
         return st;
@@ -63,7 +63,7 @@ tn_status tni_expansion_forward(tni_expansion *e, const double *theta, const dou
 
 tn_status tni_expansion_reverse(tni_expansion *e, const double *cot, double *grad, int accumulate)
 {
-    return tni_engine_reverse(e->net, e->tape, e->theta0, e->delta, cot, grad, accumulate);
+    return tni_engine_reverse(e->tape, e->theta0, e->delta, cot, grad, accumulate);
 }
 
 tn_status tni_expansion_plain_forward(tni_expansion *e, const double *theta, const double *x,
@@ -71,11 +71,11 @@ tn_status tni_expansion_plain_forward(tni_expansion *e, const double *theta, con
 {
     tni_batch_key_clear(&e->key);
     e->last_cached = 0;
-    return tni_engine_forward(e->net, e->tape, theta, NULL, 0, x, n, 0);
+    return tni_engine_forward(e->tape, theta, NULL, 0, x, n, 0);
 }
 
 tn_status tni_expansion_plain_reverse(tni_expansion *e, const double *theta, const double *cot,
                                       double *grad)
 {
-    return tni_engine_reverse(e->net, e->tape, theta, NULL, cot, grad, 0);
+    return tni_engine_reverse(e->tape, theta, NULL, cot, grad, 0);
 }

@@ -26,7 +26,7 @@ static tn_status ensure(tn_trainer *tr)
     if (tr->diag) return TN_OK;
     struct tni_diagnostics *g = tni_alloc(tr->ctx, 1, sizeof *g);
     if (g) g->delta = tni_alloc(tr->ctx, tr->P, sizeof(double));
-    if (g == NULL || g->delta == NULL || tni_tape_create(tr->ctx, tr->net, &g->tape) != TN_OK) {
+    if (g == NULL || g->delta == NULL || tni_tape_create(tr->ctx, tni_net_graph(tr->net), &g->tape) != TN_OK) {
         if (g) tni_free(g->delta);
         tni_free(g);
         return tni_fail(tr->ctx, TN_E_NOMEM, "trainer diagnostics: out of memory");
@@ -54,8 +54,8 @@ void tni_diagnostics_free(tn_trainer *tr)
 static tn_status probe_pattern(tn_trainer *tr, const double *probe, size_t n, const double *theta,
                                unsigned char *bits)
 {
-    tn_status st = tni_engine_forward(tr->net, tr->diag->tape, theta, NULL, 0, probe, n, 0);
-    if (st == TN_OK) tni_engine_relu_pattern(tr->net, tr->diag->tape, bits);
+    tn_status st = tni_engine_forward(tr->diag->tape, theta, NULL, 0, probe, n, 0);
+    if (st == TN_OK) tni_engine_pattern(tr->diag->tape, bits);
     return st;
 }
 
@@ -66,9 +66,9 @@ tn_status tni_diagnostics_set_probe(tn_trainer *tr, const double *x, size_t n)
     struct tni_diagnostics *g = tr->diag;
     /* Count the units with a forward of one row, then build everything new
      * before replacing the old probe: a failure leaves it as it was. */
-    st = tni_engine_forward(tr->net, g->tape, tni_net_theta(tr->net), NULL, 0, x, 1, 0);
+    st = tni_engine_forward(g->tape, tni_net_theta(tr->net), NULL, 0, x, 1, 0);
     if (st != TN_OK) return st;
-    const size_t units = n * tni_engine_relu_pattern(tr->net, g->tape, NULL);
+    const size_t units = n * tni_engine_pattern(g->tape, NULL);
     double *probe = tni_alloc(tr->ctx, n * tr->d, sizeof(double));
     unsigned char *init = tni_alloc(tr->ctx, units + 1, 1), *prev = tni_alloc(tr->ctx, units + 1, 1),
                   *cur = tni_alloc(tr->ctx, units + 1, 1);
@@ -119,17 +119,17 @@ tn_status tni_diagnostics_step(tn_trainer *tr, const double *x, const double *y,
     const double alpha = tr->alpha, a2 = alpha * alpha;
     tni_tape *tp = g->tape;
     if (tr->centered) {
-        st = tni_engine_forward(tr->net, tp, tr->ex.theta0, NULL, 0, x, n, 0);
+        st = tni_engine_forward(tp, tr->ex.theta0, NULL, 0, x, n, 0);
         if (st != TN_OK) return st;
         tni_engine_output_sum(tp, 0, f0);
     } else {
         memset(f0, 0, blk * sizeof(double));
     }
     for (size_t i = 0; i < tr->P; i++) g->delta[i] = theta_new[i] - theta[i];
-    st = tni_engine_forward(tr->net, tp, theta, g->delta, 1, x, n, 0);   /* f and J delta */
+    st = tni_engine_forward(tp, theta, g->delta, 1, x, n, 0);   /* f and J delta */
     if (st != TN_OK) return st;
     tni_engine_output_sum(tp, 0, lin);
-    st = tni_engine_forward(tr->net, tp, theta_new, NULL, 0, x, n, 0);
+    st = tni_engine_forward(tp, theta_new, NULL, 0, x, n, 0);
     if (st != TN_OK) return st;
     tni_engine_output_sum(tp, 0, after);
     for (size_t e = 0; e < blk; e++) {

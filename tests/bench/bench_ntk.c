@@ -55,7 +55,7 @@ int main(int argc, char **argv)
             /* JACOBIAN gets room for tiles of ~25 examples (its J rows are
              * 75 MB each); the others the default 256 MiB. */
             CK(tn_ntk_set(k, TN_NTK_MEMORY_BUDGET, m == TN_NTK_JACOBIAN ? 4.0 * (1u << 30) : 256.0 * (1 << 20)));
-            tni_ntk_choose(k, n, n, 1, flops);
+            tni_ntk_choose(k, n, n, 1, flops, NULL, NULL);
             if (m != TN_NTK_STRUCTURED && n > max_n_slow) {
                 printf("%6zu  %-16s %10s %10.0f %12s %14s %14.1f   (projected: %.0f s at the dgemm rate)\n",
                        n, names[m], "-", flops[m] * 1e-9, "-", "-", out_mib, flops[m] / rate);
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
                    flops[m] * 1e-9, flops[m] / t * 1e-9, (double)(peak - base) / (1 << 20), out_mib);
         }
         CK(tn_ntk_set(k, TN_NTK_METHOD, TN_NTK_STRUCTURED));
-        tni_ntk_choose(k, n, n, 1, flops);
+        tni_ntk_choose(k, n, n, 1, flops, NULL, NULL);
         printf("        STRUCTURED: %.2fx its GEMM flops at the dgemm rate (target <= 2)", t_struct / (flops[1] / rate));
         if (t_jac > 0) printf("; JACOBIAN / STRUCTURED = %.0fx (target >= 100 at N = 256)", t_jac / t_struct);
         printf("\n");
@@ -87,7 +87,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < n * d; i++) x[i] = 0.5 + 0.5 * sin(0.37 * (double)i);
         CK(tn_ntk_set(k, TN_NTK_METHOD, TN_NTK_STRUCTURED));
         CK(tn_ntk_set(k, TN_NTK_MEMORY_BUDGET, 1024.0 * (1 << 20)));
-        tni_ntk_choose(k, n, n, 1, flops);
+        tni_ntk_choose(k, n, n, 1, flops, NULL, NULL);
         size_t base, peak;
         CK(tn_ctx_reset_peak_memory(ctx));
         CK(tn_ctx_get_memory(ctx, &base, NULL));

@@ -39,7 +39,7 @@ from ._errors import (CancelledError, FileError, FormatError, InvalidArgumentErr
 from ._lib import BINDING_VERSION, lib as _cdll, library_path
 from .context import Context, MemoryStats
 from .enums import (Activation, GPParam, Loss, NetParam, NTKMethod, NTKOutputs, NTKParam,
-                    Optimizer, Parameterization, PredictorParam, PredTime, Status, TrainParam,
+                    Optimizer, Padding, Parameterization, PredictorParam, PredTime, Status, TrainParam,
                     TrainStat)
 from .network import Network
 from .ntk import NTK
@@ -51,7 +51,7 @@ __version__ = ".".join(map(str, BINDING_VERSION))
 
 __all__ = [
     "Context", "MemoryStats", "Network", "Taylor", "NTK", "Predictor", "GP", "Trainer",
-    "Status", "Activation", "NetParam", "Parameterization", "NTKParam", "NTKMethod",
+    "Status", "Activation", "Padding", "NetParam", "Parameterization", "NTKParam", "NTKMethod",
     "NTKOutputs", "PredictorParam", "PredTime", "GPParam", "TrainParam", "Loss", "Optimizer",
     "TrainStat",
     "TaylornetError", "InvalidArgumentError", "ShapeError", "OutOfMemoryError", "StateError",

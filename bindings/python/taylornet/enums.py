@@ -9,7 +9,7 @@ checks these classes against the header.
 from enum import IntEnum
 
 __all__ = [
-    "Status", "Activation", "NetParam", "Parameterization", "NTKParam", "NTKMethod",
+    "Status", "Activation", "Padding", "NetParam", "Parameterization", "NTKParam", "NTKMethod",
     "NTKOutputs", "PredictorParam", "PredTime", "GPParam", "TrainParam", "Loss",
     "Optimizer", "TrainStat",
 ]
@@ -41,6 +41,13 @@ class Activation(IntEnum):
     ERF = 5
     GELU = 6
     SOFTPLUS = 7
+
+
+class Padding(IntEnum):
+    """``tn_padding``: window padding of :meth:`Network.add_conv2d` and
+    :meth:`Network.add_avg_pool2d`."""
+    VALID = 0
+    SAME = 1
 
 
 class NetParam(IntEnum):

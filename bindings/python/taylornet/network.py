@@ -7,10 +7,20 @@ from ._args import Dims, empty, enum_arg, ptr, size_arg
 from ._handle import Handle, Settings, check_parent
 from ._lib import lib, net_p
 from .context import Context
-from .enums import Activation, NetParam, Parameterization
+from .enums import Activation, NetParam, Padding, Parameterization
 
 __all__ = ["Network"]
 
+
+
+def _window(value):
+    """(kh, kw) from an int or a pair."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"a window is (kh, kw), not {value!r}")
+        return size_arg(value[0], "kh"), size_arg(value[1], "kw")
+    k = size_arg(value, "window")
+    return k, k
 
 class Network(Settings, Handle):
     """A network (``tn_net``) built layer by layer, then initialized.
@@ -103,6 +113,63 @@ class Network(Settings, Handle):
         ``"relu"``, or an int); returns self."""
         self._call(lib.tn_net_add_activation, self._h, enum_arg(Activation, activation))
         return self
+
+    def add_conv2d(self, channels, kernel, stride=1, padding="same"):
+        """Appends a 2-D convolution with ``channels`` output channels and a
+        ``kernel`` = (kh, kw) window (an int for a square one) at ``stride``,
+        with :class:`Padding` ``padding`` ("same" or "valid"); the current
+        node must be an image (H, W, C).  Returns self."""
+        kh, kw = _window(kernel)
+        self._call(lib.tn_net_add_conv2d, self._h, size_arg(channels, "channels"), kh, kw,
+                   size_arg(stride, "stride"), enum_arg(Padding, padding))
+        return self
+
+    def add_avg_pool2d(self, window, stride=None, padding="valid"):
+        """Appends average pooling over ``window`` = (kh, kw) (an int for a
+        square one) at ``stride`` (default: the window's height), padded
+        zeros counted.  Returns self."""
+        kh, kw = _window(window)
+        self._call(lib.tn_net_add_avg_pool2d, self._h, kh, kw,
+                   size_arg(kh if stride is None else stride, "stride"),
+                   enum_arg(Padding, padding))
+        return self
+
+    def add_global_avg_pool(self):
+        """Appends the mean over all pixels, (H, W, C) -> (C,).  Returns self."""
+        self._call(lib.tn_net_add_global_avg_pool, self._h)
+        return self
+
+    def add_flatten(self):
+        """Appends a flatten, (H, W, C) -> (H*W*C,), free of copies.  Returns self."""
+        self._call(lib.tn_net_add_flatten, self._h)
+        return self
+
+    @property
+    def current(self):
+        """The id of the current node: the one the next layer reads."""
+        node = c_size_t()
+        self._call(lib.tn_net_current, self._h, byref(node))
+        return node.value
+
+    def branch(self, node):
+        """Makes the earlier node ``node`` current, so the next layer reads it
+        (a second branch starts there).  Returns self."""
+        self._call(lib.tn_net_branch, self._h, size_arg(node, "node"))
+        return self
+
+    def add_sum(self, node):
+        """Appends the sum of the current node and ``node`` (same shape):
+        where residual branches join.  Returns self."""
+        self._call(lib.tn_net_add_sum, self._h, size_arg(node, "node"))
+        return self
+
+    @property
+    def output_shape(self):
+        """The shape of the current node (the output after :meth:`init`):
+        (d,) or (H, W, C)."""
+        shape, ndim = (c_size_t * 3)(), c_size_t()
+        self._call(lib.tn_net_output_shape, self._h, shape, byref(ndim))
+        return tuple(shape[: ndim.value])
 
     def init(self, seed):
         """Draws theta from ``seed`` (an int in [0, 2**64)), bit-identically on

@@ -9,6 +9,7 @@ from _support import header_path
 # typedef'd enums by name; anonymous ones by their first enumerator.
 BY_TYPEDEF = {
     "tn_status": tn.Status, "tn_activation": tn.Activation, "tn_net_param": tn.NetParam,
+    "tn_padding": tn.Padding,
     "tn_ntk_param": tn.NTKParam, "tn_predictor_param": tn.PredictorParam,
     "tn_gp_param": tn.GPParam, "tn_train_param": tn.TrainParam, "tn_train_stat": tn.TrainStat,
 }

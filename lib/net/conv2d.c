@@ -1,0 +1,346 @@
+/* conv2d.c -- 2-D convolution over NHWC images (MATH.md §9).
+ *
+ * Attributes: output channels, kh, kw, stride, padding.  Parameters: the
+ * kernel (channels x kh x kw x C, OHWI row-major), then the bias; fan-in
+ * kh kw C.
+ *
+ * A convolution is a dense layer applied to every patch of its input: with
+ * P(x) the patch matrix (window.h), z = P(x) W^T + b.  Like a dense layer it
+ * is bilinear in (weights, input), so its Taylor coefficients are
+ *   z_0 = P(x_0) W0^T + b0,   z_j = P(x_j) W0^T + P(x_{j-1}) dW^T + [j = 1] db,
+ * and since the patch rows of all k+1 stacked blocks are themselves stacked
+ * (block, example, pixel), each of the two terms is one GEMM over every
+ * order at once -- run over chunks of images so the patches of only a few
+ * images exist at a time.  Reverse mirrors the dense layer: the kernel's
+ * gradient is sum_j zbar_{j+s}^T P(x_j), the input cotangent the scatter
+ * (col2im) of zbar_j W0 + zbar_{j+1} dW.  Where the patches are the input
+ * itself (1x1 stride-1, or a VALID window over the whole image) no patch
+ * matrix is formed.
+ *
+ * NTK: d f_c / d W = w sum_p g^c(p) P(x)(p)^T, so the structured Gram
+ * product of two examples is w^2 sum_{p,p'} <g_i^c(p), g_j^d(p')> <P_i(p), P_j(p')>
+ * (plus the bias term): quadratic in pixels, usually dearer than the
+ * Jacobian (O kernel-sized GEMMs per example); the cost model chooses.
+ */
+#include "window.h"
+#include "../kernel/blas.h"
+
+#include <string.h>
+
+enum { CHANNELS, KH, KW, STRIDE, PADDING };
+
+/* Patch rows formed at a time: about 32 MiB of patches. */
+#define PATCH_DOUBLES ((size_t)1 << 22)
+
+static tni_window window_of(const tni_node *n, const tni_shape *in)
+{
+    tni_window w;
+    tni_window_make(&w, in, (size_t)n->attr[KH], (size_t)n->attr[KW], (size_t)n->attr[STRIDE],
+                    n->attr[PADDING], NULL, "", "");
+    return w;
+}
+
+static tn_status conv_infer(tni_node *n, const tni_shape *const *in, tn_ctx *ctx, const char *fn)
+{
+    if (n->attr[CHANNELS] == 0) return tni_fail(ctx, TN_E_INVALID_ARG, "%s: channels is 0", fn);
+    if (n->attr[CHANNELS] > SIZE_MAX || n->attr[KH] > SIZE_MAX || n->attr[KW] > SIZE_MAX ||
+        n->attr[STRIDE] > SIZE_MAX)
+        return tni_fail(ctx, TN_E_INVALID_ARG, "%s: a size does not fit in size_t", fn);
+    tni_window w;
+    TNI_TRY(tni_window_make(&w, in[0], (size_t)n->attr[KH], (size_t)n->attr[KW],
+                            (size_t)n->attr[STRIDE], n->attr[PADDING], ctx, fn, "kernel"));
+    const size_t ch = (size_t)n->attr[CHANNELS];
+    size_t k;
+    if (tni_mul_overflow(ch, tni_window_cols(&w), &k) || tni_add_overflow(k, ch, &n->count) ||
+        tni_mul_overflow(tni_window_pixels(&w), ch, &k))
+        return tni_fail(ctx, TN_E_NOMEM, "%s: %zu channels of %zu x %zu overflow the parameter count",
+                        fn, ch, w.kh, w.kw);
+    n->shape.ndim = 3;
+    n->shape.dim[0] = w.oh;
+    n->shape.dim[1] = w.ow;
+    n->shape.dim[2] = ch;
+    return TN_OK;
+}
+
+static size_t fan_in(const tni_node *n)
+{
+    return (n->count - n->attr[CHANNELS]) / n->attr[CHANNELS];
+}
+
+static void conv_resolve(tni_node *n, const tni_settings *s)
+{
+    tni_resolve_weights_bias(n, s, fan_in(n));
+}
+
+static void conv_init(const tni_node *n, const tni_settings *s, tni_rng *rng, double *theta)
+{
+    tni_init_weights_bias(n, s, rng, theta, n->count - n->attr[CHANNELS], fan_in(n));
+}
+
+static size_t conv_out_degree(const tni_node *n, const size_t *din, size_t order)
+{
+    (void)n;
+    if (order == 0) return 0;
+    return din[0] + 1 < order ? din[0] + 1 : order;
+}
+
+/* Images whose patches fit in the chunk (at least one). */
+static size_t images_per_chunk(const tni_window *w)
+{
+    const size_t per = tni_window_pixels(w) * tni_window_cols(w);
+    return per >= PATCH_DOUBLES ? 1 : PATCH_DOUBLES / per;
+}
+
+static size_t conv_scratch_doubles(const tni_node *n, const tni_shape *const *in, size_t rows,
+                                   size_t order)
+{
+    const tni_window w = window_of(n, in[0]);
+    if (tni_window_is_identity(&w)) return 0;
+    size_t images = images_per_chunk(&w), total = rows * (order + 1);
+    if (images > total) images = total;
+    return images * tni_window_pixels(&w) * tni_window_cols(&w);
+}
+
+/* out (images x pixels rows of `ch`) = alpha P(x) Wt^T + beta out, for
+ * `images` consecutive images of x. */
+static void patches_times(const tni_window *w, int threads, size_t images, const double *x,
+                          const double *W, size_t ch, double alpha, double beta, double *out,
+                          double *cols)
+{
+    const size_t P = tni_window_pixels(w), K = tni_window_cols(w), img = w->h * w->w * w->c;
+    if (tni_window_is_identity(w)) {
+        tni_gemm(threads, TNI_NOTRANS, TNI_TRANS, images * P, ch, K, alpha, x, K, W, K, beta, out,
+                 ch);
+        return;
+    }
+    const size_t per = images_per_chunk(w);
+    for (size_t t = 0; t < images; t += per) {
+        const size_t m = images - t < per ? images - t : per;
+        tni_im2col(w, m, x + t * img, cols);
+        tni_gemm(threads, TNI_NOTRANS, TNI_TRANS, m * P, ch, K, alpha, cols, K, W, K, beta,
+                 out + t * P * ch, ch);
+    }
+}
+
+static void add_bias(size_t rows, size_t ch, double scale, const double *b, double *z)
+{
+    if (scale == 0.0) return;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < ch; c++) z[r * ch + c] += scale * b[c];
+}
+
+static void conv_forward(const tni_node *n, tni_node_io *io)
+{
+    const tni_window w = window_of(n, io->in_shape[0]);
+    const size_t B = io->batch, ch = n->attr[CHANNELS], K = tni_window_cols(&w);
+    const size_t rows = B * tni_window_pixels(&w), blk = rows * ch, img = w.h * w.w * w.c;
+    const double ws = n->scale[0], bs = n->scale[1];
+    const double *W0 = io->theta0, *x = io->in[0];
+    const size_t j0 = io->flags & TNI_BASE_CACHED ? 1 : 0;
+    if (io->din[0] >= j0)
+        patches_times(&w, io->threads, (io->din[0] + 1 - j0) * B, x + j0 * B * img, W0, ch, ws,
+                      0.0, io->out + j0 * blk, io->scratch);
+    if (j0 == 0) add_bias(rows, ch, bs, W0 + ch * K, io->out);
+    if (io->delta == NULL || io->dout == 0) return;
+    if (io->dout > io->din[0]) memset(io->out + io->dout * blk, 0, blk * sizeof(double));
+    patches_times(&w, io->threads, io->dout * B, x, io->delta, ch, ws, 1.0, io->out + blk,
+                  io->scratch);
+    add_bias(rows, ch, bs, io->delta + ch * K, io->out + blk);
+}
+
+static void conv_reverse(const tni_node *n, tni_node_io *io)
+{
+    const tni_window w = window_of(n, io->in_shape[0]);
+    const size_t R = io->sets * io->batch, P = tni_window_pixels(&w), K = tni_window_cols(&w);
+    const size_t ch = n->attr[CHANNELS], blk = R * P * ch, img = w.h * w.w * w.c;
+    const double ws = n->scale[0], bs = n->scale[1];
+    const int identity = tni_window_is_identity(&w);
+    const size_t per = identity ? SIZE_MAX : images_per_chunk(&w);
+    double *cols = io->scratch;
+    if (io->grad) {
+        /* dW = ws sum_j zbar_{j+s}^T P(x_j): images t of x against t + s R of zbar. */
+        const size_t s = io->order > 0 ? 1 : 0, images = (io->order > 0 ? io->dout : 1) * R;
+        const double *zs = io->cot_out + s * blk;
+        for (size_t t = 0; t < images; t += per) {
+            const size_t m = images - t < per ? images - t : per;
+            const double *pt = io->in[0] + t * img;
+            if (!identity) {
+                tni_im2col(&w, m, pt, cols);
+                pt = cols;
+            }
+            tni_gemm(io->threads, TNI_TRANS, TNI_NOTRANS, ch, K, m * P, ws, zs + t * P * ch, ch, pt,
+                     K, t == 0 && !io->grad_add ? 0.0 : 1.0, io->grad, K);
+        }
+        double *gb = io->grad + ch * K;
+        for (size_t c = 0; c < ch; c++) {
+            double acc = 0.0;
+            for (size_t r = 0; r < R * P; r++) acc += zs[r * ch + c];
+            gb[c] = (io->grad_add ? gb[c] : 0.0) + bs * acc;
+        }
+    }
+    if (io->cot_in[0] == NULL) return;
+    /* xbar_j = col2im(ws zbar_j W0 + ws zbar_{j+1} dW), j = lo..din, the dW
+     * term for j <= dd only: images [lo R, (din + 1) R), the dW term on the
+     * prefix below (dd + 1) R. */
+    const size_t lo = io->lo, din = io->din[0];
+    size_t dd_end = lo * R;   /* end of the images with a dW term */
+    if (io->delta && io->dout > 0) {
+        const size_t dd = din < io->dout - 1 ? din : io->dout - 1;
+        if (dd >= lo) dd_end = (dd + 1) * R;
+    }
+    double *xbar = io->cot_in[0];
+    if (identity) {
+        const size_t t0 = lo * R;
+        tni_gemm(io->threads, TNI_NOTRANS, TNI_NOTRANS, (din + 1 - lo) * R * P, K, ch, ws,
+                 io->cot_out + t0 * P * ch, ch, io->theta0, K, io->cot_add[0] ? 1.0 : 0.0,
+                 xbar + t0 * img, K);
+        if (dd_end > t0)
+            tni_gemm(io->threads, TNI_NOTRANS, TNI_NOTRANS, (dd_end - t0) * P, K, ch, ws,
+                     io->cot_out + (t0 + R) * P * ch, ch, io->delta, K, 1.0, xbar + t0 * img, K);
+        return;
+    }
+    if (!io->cot_add[0]) memset(xbar + lo * R * img, 0, (din + 1 - lo) * R * img * sizeof(double));
+    for (size_t t = lo * R; t < (din + 1) * R; t += per) {
+        const size_t m = (din + 1) * R - t < per ? (din + 1) * R - t : per;
+        tni_gemm(io->threads, TNI_NOTRANS, TNI_NOTRANS, m * P, K, ch, ws, io->cot_out + t * P * ch,
+                 ch, io->theta0, K, 0.0, cols, K);
+        if (t < dd_end) {
+            const size_t md = dd_end - t < m ? dd_end - t : m;
+            tni_gemm(io->threads, TNI_NOTRANS, TNI_NOTRANS, md * P, K, ch, ws,
+                     io->cot_out + (t + R) * P * ch, ch, io->delta, K, 1.0, cols, K);
+        }
+        tni_col2im_add(&w, m, cols, xbar + t * img);
+    }
+}
+
+/* ---- NTK ---------------------------------------------------------------- */
+
+/* The patch matrix of one image: x itself, or built in buf. */
+static const double *patches_of(const tni_window *w, const double *x, double *buf)
+{
+    if (tni_window_is_identity(w)) return x;
+    tni_im2col(w, 1, x, buf);
+    return buf;
+}
+
+static void conv_jacobian(const tni_node *n, const tni_shape *in, int threads, size_t O,
+                          const double *x, const double *g, double *J, size_t ldj, double *tmp)
+{
+    const tni_window w = window_of(n, in);
+    const size_t P = tni_window_pixels(&w), K = tni_window_cols(&w), ch = n->attr[CHANNELS];
+    const double *pt = patches_of(&w, x, tmp);
+    for (size_t c = 0; c < O; c++) {
+        const double *gc = g + c * P * ch;
+        double *Jc = J + c * ldj;
+        /* d f_c / d W = ws g_c^T P(x): (ch x P) (P x K). */
+        tni_gemm(threads, TNI_TRANS, TNI_NOTRANS, ch, K, P, n->scale[0], gc, ch, pt, K, 0.0, Jc, K);
+        double *b = Jc + ch * K;
+        for (size_t o = 0; o < ch; o++) {
+            double acc = 0.0;
+            for (size_t p = 0; p < P; p++) acc += gc[p * ch + o];
+            b[o] = n->scale[1] * acc;
+        }
+    }
+}
+
+static double conv_jacobian_flops(const tni_node *n, const tni_shape *in, size_t O)
+{
+    const tni_window w = window_of(n, in);
+    return 2.0 * (double)O * (double)n->count * (double)tni_window_pixels(&w);
+}
+
+static size_t conv_jacobian_tmp_doubles(const tni_node *n, const tni_shape *in)
+{
+    const tni_window w = window_of(n, in);
+    return tni_window_pixels(&w) * tni_window_cols(&w);
+}
+
+/* Per pair of examples: Pm = P_i P_j^T (pixels x pixels), then for each
+ * output d U_d = Pm g_j^d, and <g_i^c, U_d> summed over (p, o); the bias
+ * term from the pixel sums of the cotangents. */
+static void conv_gram(const tni_node *n, const tni_shape *in, const tni_ntk_pair *p)
+{
+    const tni_window w = window_of(n, in);
+    const size_t P = tni_window_pixels(&w), K = tni_window_cols(&w), ch = n->attr[CHANNELS];
+    const size_t O = p->O, img = w.h * w.w * w.c, gsz = P * ch;
+    const double w2 = n->scale[0] * n->scale[0], b2 = n->scale[1] * n->scale[1];
+    double *bufa = p->tmp, *bufb = bufa + P * K, *Pm = bufb + P * K, *U = Pm + P * P;
+    double *sa = U + O * gsz, *sb = sa + O * ch;   /* pixel sums of the cotangents */
+    for (size_t i = 0; i < p->a; i++) {
+        const double *Pi = patches_of(&w, p->xa + i * img, bufa);
+        const double *gi = p->ga + i * O * gsz;
+        for (size_t c = 0; c < O; c++)
+            for (size_t o = 0; o < ch; o++) {
+                double acc = 0.0;
+                for (size_t q = 0; q < P; q++) acc += gi[c * gsz + q * ch + o];
+                sa[c * ch + o] = acc;
+            }
+        const size_t jend = p->diag ? i + 1 : p->b;
+        for (size_t j = 0; j < jend; j++) {
+            const double *Pj = p->diag && j == i ? Pi : patches_of(&w, p->xb + j * img, bufb);
+            const double *gj = p->gb + j * O * gsz;
+            tni_gemm(p->threads, TNI_NOTRANS, TNI_TRANS, P, P, K, 1.0, Pi, K, Pj, K, 0.0, Pm, P);
+            for (size_t d = 0; d < O; d++) {
+                tni_gemm(p->threads, TNI_NOTRANS, TNI_NOTRANS, P, ch, P, 1.0, Pm, P, gj + d * gsz,
+                         ch, 0.0, U + d * gsz, ch);
+                for (size_t o = 0; o < ch; o++) {
+                    double acc = 0.0;
+                    for (size_t q = 0; q < P; q++) acc += gj[d * gsz + q * ch + o];
+                    sb[d * ch + o] = acc;
+                }
+            }
+            for (size_t c = 0; c < O; c++)
+                for (size_t d = p->full ? 0 : c; d < (p->full ? O : c + 1); d++) {
+                    double ww = 0.0, bb = 0.0;
+                    const double *gc = gi + c * gsz, *ud = U + d * gsz;
+                    for (size_t e = 0; e < gsz; e++) ww += gc[e] * ud[e];
+                    for (size_t o = 0; o < ch; o++) bb += sa[c * ch + o] * sb[d * ch + o];
+                    const double v = w2 * ww + b2 * bb;
+                    if (p->full)
+                        p->K[(i * O + c) * p->ldk + j * O + d] += v;
+                    else
+                        p->K[i * p->ldk + j] += v;
+                }
+        }
+    }
+}
+
+static double conv_gram_pair_flops(const tni_node *n, const tni_shape *in, size_t O, int full)
+{
+    const tni_window w = window_of(n, in);
+    const double P = (double)tni_window_pixels(&w), K = (double)tni_window_cols(&w);
+    const double ch = (double)n->attr[CHANNELS];
+    return 2.0 * P * P * K + 2.0 * (double)O * P * P * ch + 2.0 * (double)(full ? O * O : O) * P * ch;
+}
+
+static size_t conv_gram_tmp_doubles(const tni_node *n, const tni_shape *in, size_t a, size_t b,
+                                    size_t O, int full)
+{
+    (void)a;
+    (void)b;
+    (void)full;
+    const tni_window w = window_of(n, in);
+    const size_t P = tni_window_pixels(&w), K = tni_window_cols(&w), ch = n->attr[CHANNELS];
+    return 2 * P * K + P * P + O * P * ch + 2 * O * ch;
+}
+
+const tni_kind_ops tni_conv2d_ops = {
+    .name = "conv2d",
+    .ninputs = 1,
+    .nattrs = 5,
+    .alias = TNI_ALIAS_NONE,
+    .reverse_reads_input = 1,
+    .infer = conv_infer,
+    .resolve = conv_resolve,
+    .init = conv_init,
+    .out_degree = conv_out_degree,
+    .scratch_doubles = conv_scratch_doubles,
+    .forward = conv_forward,
+    .reverse = conv_reverse,
+    .gram = conv_gram,
+    .gram_pair_flops = conv_gram_pair_flops,
+    .gram_tmp_doubles = conv_gram_tmp_doubles,
+    .jacobian = conv_jacobian,
+    .jacobian_flops = conv_jacobian_flops,
+    .jacobian_tmp_doubles = conv_jacobian_tmp_doubles,
+};

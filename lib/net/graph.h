@@ -1,0 +1,235 @@
+/*
+ * graph.h -- a network is a graph of nodes; a node is one layer of some kind,
+ * and a kind is one file under lib/net/ holding one table of operations.
+ *
+ * Node 0 is the input.  Every other node reads one or two earlier nodes (ids
+ * always smaller than its own, so id order is a topological order), has an
+ * output shape, a slice of the flat parameter vector, and a few attribute
+ * words that only its kind's file interprets (the width of a dense layer, the
+ * window of a convolution).  Those words are also what a network file stores
+ * of the node, so saving and loading need no per-kind code.
+ *
+ * Every kind implements two operations on truncated Taylor series (normalized
+ * coefficient blocks, MATH.md §3), used for everything:
+ *   forward: input coefficients x_0..x_din  ->  output coefficients z_0..z_dout
+ *   reverse: output cotangents -> input cotangents (added into them when the
+ *            input has several readers) and the parameters' gradient.
+ * Order 0 is plain forward and VJP; order 1 gives the JVP; order k the Taylor
+ * model.  The NTK's cotangent sweep is the same reverse at order 0 with
+ * several cotangent sets stacked and no gradient.
+ *
+ * Adding a kind: one file with its tni_kind_ops, one entry in tni_kinds
+ * (kinds.c), one builder in the public API.  Nothing else reads its
+ * attributes.
+ */
+#ifndef TNI_GRAPH_H
+#define TNI_GRAPH_H
+
+#include "../core/core.h"
+#include "../core/rng.h"
+
+/* Kind numbers are stored in network files: never renumber. */
+typedef enum tni_kind {
+    TNI_KIND_INPUT = 0,
+    TNI_KIND_DENSE = 1,
+    TNI_KIND_ACTIVATION = 2,
+    TNI_KIND_CONV2D = 3,
+    TNI_KIND_AVG_POOL2D = 4,
+    TNI_KIND_GLOBAL_AVG_POOL = 5,
+    TNI_KIND_FLATTEN = 6,
+    TNI_KIND_SUM = 7,
+    TNI_KIND_COUNT = 8
+} tni_kind;
+
+/* {d} (ndim 1) or {H, W, C} (ndim 3, NHWC). */
+typedef struct tni_shape {
+    size_t ndim;
+    size_t dim[3];
+} tni_shape;
+
+size_t tni_shape_size(const tni_shape *s);   /* product of the dims (no overflow: checked at build) */
+int tni_shape_equal(const tni_shape *a, const tni_shape *b);
+/* "{28, 28, 1}" or "{10}" into buf. */
+const char *tni_shape_str(const tni_shape *s, char *buf, size_t cap);
+
+#define TNI_MAX_INPUTS 2
+#define TNI_MAX_ATTRS 8
+
+/* Node flags, set by a kind when the node is built. */
+enum {
+    TNI_NODE_RECTIFIER = 1u   /* ReLU-family units: on/off patterns; default sigma_w^2 = 2 */
+};
+
+typedef struct tni_node {
+    tni_kind kind;
+    unsigned flags;
+    size_t ninputs, input[TNI_MAX_INPUTS];
+    tni_shape shape;                /* of the output */
+    size_t size;                    /* values per example of the output */
+    size_t offset, count;           /* this node's slice of theta */
+    uint64_t attr[TNI_MAX_ATTRS];   /* the kind's own words (stored in files) */
+    double scale[2];                /* derived from the settings at resolve (not stored) */
+} tni_node;
+
+/* The network-wide settings a kind may need (MATH.md §1). */
+typedef struct tni_settings {
+    int parameterization;           /* TN_PARAM_NTK or TN_PARAM_STANDARD */
+    double sigma_w, sigma_b;        /* sigma_w with its default resolved */
+    double leaky_slope;
+} tni_settings;
+
+/* What the engine needs of a network: its nodes and which one is the output. */
+typedef struct tni_graph {
+    const tni_node *nodes;
+    size_t nnodes;                  /* node 0 is the input */
+    size_t output;
+    size_t nparams;
+} tni_graph;
+
+/* Flags of tni_engine_forward. */
+enum {
+    /* Keep what is needed to skip the order-0 work next time: no block is
+     * reused within the pass, and the input of every in-place node is saved
+     * at order 0 (one block copy each). */
+    TNI_KEEP_BASE = 1u,
+    /* The tape's order-0 blocks are current for this (theta0, x, batch,
+     * order): the last forward on this tape had the same ones and
+     * TNI_KEEP_BASE.  Kinds with parameters skip their order-0 products.
+     * The caller vouches for it (taylor/expansion.c checks the batch byte
+     * for byte). */
+    TNI_BASE_CACHED = 2u
+};
+
+/* What a kind's forward or reverse sees.  Blocks are batch * size values
+ * each, contiguous, order-major: block j of a node starts at j * batch * size. */
+typedef struct tni_node_io {
+    int threads;
+    size_t batch, order;
+    size_t sets;                    /* reverse: cotangent sets stacked set-major (1 normally) */
+    const double *theta0, *delta;   /* this node's parameter slices; delta NULL at order 0 */
+    const double *in[TNI_MAX_INPUTS];   /* input blocks 0..din[i] */
+    const tni_shape *in_shape[TNI_MAX_INPUTS];
+    size_t din[TNI_MAX_INPUTS];
+    double *out;                    /* output blocks 0..dout (== in[0] for in-place kinds) */
+    size_t dout;
+    double *saved;                  /* what forward keeps for reverse (saved_doubles) */
+    double *scratch;                /* scratch_doubles of the kind */
+    unsigned flags;                 /* TNI_BASE_CACHED (engine.h) */
+    size_t lo;                      /* reverse: lowest order whose cotangent matters */
+    double *cot_out;                /* reverse: output cotangents, blocks lo..dout (sets * batch rows) */
+    double *cot_in[TNI_MAX_INPUTS]; /* reverse: input cotangents, blocks lo..din[i], or NULL */
+    int cot_add[TNI_MAX_INPUTS];    /* 1: add into cot_in (another reader wrote it first) */
+    double *grad;                   /* reverse: this node's gradient slice, or NULL (sweep) */
+    int grad_add;                   /* 1: add into grad */
+} tni_node_io;
+
+/* What the NTK needs of a node with parameters: per-example factors of its
+ * parameters' gradients are the node's input (order-0 block) and the
+ * cotangents of its output, one per network output c. */
+typedef struct tni_ntk_pair {
+    int threads;
+    size_t O;
+    int full;                       /* rows (i, c) x columns (j, d), else traced (sum over c = d) */
+    int diag;                       /* the same tile twice: the lower triangle suffices */
+    size_t a, b;                    /* examples of the two tiles */
+    const double *xa, *xb;          /* a x in_size, b x in_size */
+    const double *ga, *gb;          /* (a O) x size, row (i, c): cotangent of output c on example i */
+    double *K;                      /* add into: a x b (traced, unscaled sum over c) or (a O) x (b O) */
+    size_t ldk;
+    double *tmp;                    /* gram_tmp_doubles */
+} tni_ntk_pair;
+
+/* Forward aliasing: whether a kind's output may share its first input's memory. */
+enum {
+    TNI_ALIAS_NONE = 0,     /* its own buffer */
+    TNI_ALIAS_IN_PLACE = 1, /* writes over input 0 when nothing else reads it */
+    TNI_ALIAS_VIEW = 2      /* is input 0, unchanged (flatten) */
+};
+
+typedef struct tni_kind_ops {
+    const char *name;               /* in messages */
+    size_t ninputs;                 /* 1, or 2 for sum */
+    size_t nattrs;                  /* attribute words it uses (and files store) */
+    int alias;                      /* TNI_ALIAS_*; cotangents alias the same way (input 0) */
+    int reverse_reads_input;        /* reverse (or the NTK) reads the input blocks */
+    /* Checks the attributes against the input shapes; sets shape, count and
+     * flags.  fn names the public call for the message. */
+    tn_status (*infer)(tni_node *n, const tni_shape *const *in, tn_ctx *ctx, const char *fn);
+    /* Derives n->scale from the settings; NULL if the kind has no parameters.  */
+    void (*resolve)(tni_node *n, const tni_settings *s);
+    /* Draws the node's parameters into its slice, in its layout. */
+    void (*init)(const tni_node *n, const tni_settings *s, tni_rng *rng, double *theta);
+    /* The highest order that can be nonzero in the output. */
+    size_t (*out_degree)(const tni_node *n, const size_t *din, size_t order);
+    /* Doubles per example forward keeps for reverse (NULL: none). */
+    size_t (*saved_doubles)(const tni_node *n, size_t order);
+    /* Doubles of scratch forward and reverse need for `rows` example rows
+     * (rows = sets x batch in reverse) at `order` (NULL: none). */
+    size_t (*scratch_doubles)(const tni_node *n, const tni_shape *const *in, size_t rows,
+                              size_t order);
+    void (*forward)(const tni_node *n, tni_node_io *io);
+    void (*reverse)(const tni_node *n, tni_node_io *io);
+    /* Units whose state is on/off (rectifiers): the state of each of `batch`
+     * examples' units after a forward, one byte each (bits NULL: only count). */
+    size_t (*pattern)(const tni_node *n, const double *saved, size_t batch, unsigned char *bits);
+
+    /* --- NTK (kinds with parameters) --- */
+    /* Structured Gram products of a tile pair (add into p->K); NULL when the
+     * kind has nothing cheaper than its Jacobian (then the cost model routes
+     * it to the Jacobian contraction). */
+    void (*gram)(const tni_node *n, const tni_shape *in, const tni_ntk_pair *p);
+    double (*gram_pair_flops)(const tni_node *n, const tni_shape *in, size_t O, int full);
+    size_t (*gram_tmp_doubles)(const tni_node *n, const tni_shape *in, size_t a, size_t b,
+                               size_t O, int full);
+    /* The node's columns of one example's Jacobian: O rows (row c at J + c ldj)
+     * of d f_c / d theta_node, from its input x and its cotangents g (O x size). */
+    void (*jacobian)(const tni_node *n, const tni_shape *in, int threads, size_t O,
+                     const double *x, const double *g, double *J, size_t ldj, double *tmp);
+    double (*jacobian_flops)(const tni_node *n, const tni_shape *in, size_t O);   /* per example */
+    size_t (*jacobian_tmp_doubles)(const tni_node *n, const tni_shape *in);
+} tni_kind_ops;
+
+/* The table, indexed by kind (kinds.c). */
+extern const tni_kind_ops *const tni_kinds[TNI_KIND_COUNT];
+
+static inline const tni_kind_ops *tni_kind_of(const tni_node *n)
+{
+    return tni_kinds[n->kind];
+}
+
+/* The shape of input i of node n in graph g. */
+static inline const tni_shape *tni_input_shape(const tni_graph *g, const tni_node *n, size_t i)
+{
+    return &g->nodes[n->input[i]].shape;
+}
+
+extern const tni_kind_ops tni_input_ops;
+extern const tni_kind_ops tni_dense_ops;
+extern const tni_kind_ops tni_activation_ops;
+extern const tni_kind_ops tni_conv2d_ops;
+extern const tni_kind_ops tni_avg_pool2d_ops;
+extern const tni_kind_ops tni_global_avg_pool_ops;
+extern const tni_kind_ops tni_flatten_ops;
+extern const tni_kind_ops tni_sum_ops;
+
+/* --- helpers the kinds share (kinds.c) --- */
+
+/* Weights then biases, as every kind with a weight matrix lays them out:
+ * NTK parameterization draws omega, beta ~ N(0, 1) and scales them by
+ * scale[0] = sigma_w / sqrt(fan_in), scale[1] = sigma_b in the forward pass;
+ * standard parameterization draws W ~ N(0, sigma_w^2 / fan_in),
+ * b ~ N(0, sigma_b^2) and uses them as they are. */
+void tni_resolve_weights_bias(tni_node *n, const tni_settings *s, size_t fan_in);
+void tni_init_weights_bias(const tni_node *n, const tni_settings *s, tni_rng *rng, double *theta,
+                           size_t nweights, size_t fan_in);
+
+/* dst (blocks lo..hi of blk values each) = src, or += src when add. */
+void tni_blocks_copy(double *dst, const double *src, size_t lo, size_t hi, size_t blk, int add);
+
+/* The degree of a linear map of its inputs: the largest input degree. */
+size_t tni_degree_linear(const tni_node *n, const size_t *din, size_t order);
+
+/* What an activation node computes (activation.c): for the analytic kernels. */
+tn_activation tni_activation_function(const tni_node *n, double *slope);
+
+#endif

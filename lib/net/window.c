@@ -1,0 +1,118 @@
+/* window.c -- sliding-window geometry and patch matrices (window.h). */
+#include "window.h"
+
+#include <string.h>
+
+static size_t out_size(size_t n, size_t k, size_t s, int same, size_t *pad_before)
+{
+    if (same) {
+        const size_t o = (n + s - 1) / s;
+        const size_t span = (o - 1) * s + k;
+        *pad_before = span > n ? (span - n) / 2 : 0;
+        return o;
+    }
+    *pad_before = 0;
+    return (n - k) / s + 1;
+}
+
+tn_status tni_window_make(tni_window *win, const tni_shape *in, size_t kh, size_t kw, size_t stride,
+                          uint64_t padding, tn_ctx *ctx, const char *fn, const char *what)
+{
+    char buf[80];
+    if (in->ndim != 3)
+        return tni_fail(ctx, TN_E_SHAPE,
+                        "%s: the input is %s, not an image {H, W, C} (a %s needs one; it cannot "
+                        "follow a dense, flatten or global pooling layer)",
+                        fn, tni_shape_str(in, buf, sizeof buf), what);
+    if (kh == 0 || kw == 0)
+        return tni_fail(ctx, TN_E_INVALID_ARG, "%s: the %s is %zu x %zu; both sides must be >= 1",
+                        fn, what, kh, kw);
+    if (stride == 0) return tni_fail(ctx, TN_E_INVALID_ARG, "%s: stride is 0", fn);
+    if (padding != TN_PAD_VALID && padding != TN_PAD_SAME)
+        return tni_fail(ctx, TN_E_INVALID_ARG,
+                        "%s: padding %llu is neither TN_PAD_VALID nor TN_PAD_SAME", fn,
+                        (unsigned long long)padding);
+    const int same = padding == TN_PAD_SAME;
+    if (!same && (kh > in->dim[0] || kw > in->dim[1]))
+        return tni_fail(ctx, TN_E_SHAPE,
+                        "%s: the %s is %zu x %zu, larger than the input %s with VALID padding", fn,
+                        what, kh, kw, tni_shape_str(in, buf, sizeof buf));
+    size_t k;
+    if (tni_mul_overflow(kh, kw, &k) || tni_mul_overflow(k, in->dim[2], &k) ||
+        stride > SIZE_MAX / 2 || kh > SIZE_MAX / 4 || kw > SIZE_MAX / 4)
+        return tni_fail(ctx, TN_E_INVALID_ARG, "%s: the %s %zu x %zu overflows", fn, what, kh, kw);
+    win->h = in->dim[0];
+    win->w = in->dim[1];
+    win->c = in->dim[2];
+    win->kh = kh;
+    win->kw = kw;
+    win->stride = stride;
+    win->oh = out_size(win->h, kh, stride, same, &win->ph);
+    win->ow = out_size(win->w, kw, stride, same, &win->pw);
+    return TN_OK;
+}
+
+int tni_window_is_identity(const tni_window *w)
+{
+    const int pointwise = w->kh == 1 && w->kw == 1 && w->stride == 1;
+    const int whole = w->oh == 1 && w->ow == 1 && w->kh == w->h && w->kw == w->w;
+    return (pointwise || whole) && w->ph == 0 && w->pw == 0;
+}
+
+/* The input row (0..h-1) under window row a of output row p, or -1 in the padding. */
+static long src(size_t p, size_t a, size_t s, size_t pad, size_t n)
+{
+    const long r = (long)(p * s + a) - (long)pad;
+    return r >= 0 && r < (long)n ? r : -1;
+}
+
+void tni_im2col(const tni_window *w, size_t images, const double *x, double *cols)
+{
+    const size_t C = w->c, K = tni_window_cols(w), img = w->h * w->w * C;
+    for (size_t t = 0; t < images; t++) {
+        const double *xi = x + t * img;
+        for (size_t p = 0; p < w->oh; p++)
+            for (size_t q = 0; q < w->ow; q++) {
+                double *row = cols + ((t * w->oh + p) * w->ow + q) * K;
+                for (size_t a = 0; a < w->kh; a++) {
+                    const long r = src(p, a, w->stride, w->ph, w->h);
+                    double *dst = row + a * w->kw * C;
+                    if (r < 0) {
+                        memset(dst, 0, w->kw * C * sizeof(double));
+                        continue;
+                    }
+                    for (size_t b = 0; b < w->kw; b++) {
+                        const long s = src(q, b, w->stride, w->pw, w->w);
+                        if (s < 0)
+                            memset(dst + b * C, 0, C * sizeof(double));
+                        else
+                            memcpy(dst + b * C, xi + ((size_t)r * w->w + (size_t)s) * C,
+                                   C * sizeof(double));
+                    }
+                }
+            }
+    }
+}
+
+void tni_col2im_add(const tni_window *w, size_t images, const double *cols, double *x)
+{
+    const size_t C = w->c, K = tni_window_cols(w), img = w->h * w->w * C;
+    for (size_t t = 0; t < images; t++) {
+        double *xi = x + t * img;
+        for (size_t p = 0; p < w->oh; p++)
+            for (size_t q = 0; q < w->ow; q++) {
+                const double *row = cols + ((t * w->oh + p) * w->ow + q) * K;
+                for (size_t a = 0; a < w->kh; a++) {
+                    const long r = src(p, a, w->stride, w->ph, w->h);
+                    if (r < 0) continue;
+                    for (size_t b = 0; b < w->kw; b++) {
+                        const long s = src(q, b, w->stride, w->pw, w->w);
+                        if (s < 0) continue;
+                        double *dst = xi + ((size_t)r * w->w + (size_t)s) * C;
+                        const double *v = row + (a * w->kw + b) * C;
+                        for (size_t c = 0; c < C; c++) dst[c] += v[c];
+                    }
+                }
+            }
+    }
+}
