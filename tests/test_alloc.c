@@ -26,6 +26,27 @@ static tn_net *make_net(uint64_t seed)
     return tu_mlp(ctx, D, widths, 3, TN_ACT_TANH, TN_PARAM_NTK, seed);
 }
 
+/* A residual CNN on D = 2 x 2 x 1 images (the same input size as the MLP):
+ * a conv, a block whose input has two readers (a sum in place), pooling,
+ * a flatten view, a dense readout -- every kind and both tape arenas. */
+static tn_net *make_cnn(uint64_t seed)
+{
+    const size_t shape[3] = {2, 2, 1};
+    size_t in;
+    tn_net *net = NULL;
+    TN_CK(ctx, tn_net_create(ctx, shape, 3, &net));
+    TN_CK(ctx, tn_net_add_conv2d(net, 3, 2, 2, 1, TN_PAD_SAME));
+    TN_CK(ctx, tn_net_current(net, &in));
+    TN_CK(ctx, tn_net_add_activation(net, TN_ACT_TANH));
+    TN_CK(ctx, tn_net_add_conv2d(net, 3, 3, 3, 1, TN_PAD_SAME));
+    TN_CK(ctx, tn_net_add_sum(net, in));
+    TN_CK(ctx, tn_net_add_avg_pool2d(net, 2, 2, 1, TN_PAD_SAME));
+    TN_CK(ctx, tn_net_add_flatten(net));
+    TN_CK(ctx, tn_net_add_dense(net, 2));
+    TN_CK(ctx, tn_net_init(net, seed));
+    return net;
+}
+
 static tn_net *clone_of(const tn_net *net)
 {
     tn_net *c = NULL;
@@ -200,11 +221,12 @@ static tn_status eval(int which, tn_net *net, const double *x, const double *t,
     }
 }
 
+/* _i: forward, jvp, vjp of the MLP, then of the CNN. */
 START_TEST(net_evaluate)
 {
     static const char *const names[] = {"tn_net_forward", "tn_net_jvp", "tn_net_vjp"};
-    const int which = _i;
-    tn_net *ref = make_net(9);
+    const int which = _i % 3;
+    tn_net *ref = _i < 3 ? make_net(9) : make_cnn(9);
     const size_t P = tn_net_num_params(ref), O = tn_net_output_dim(ref);
     const size_t len = which == 2 ? P : N * O;
     double *x = tu_random(N * D, 2, 1.0), *t = tu_random(P, 3, 1.0), *u = tu_random(N * O, 4, 1.0);
@@ -232,6 +254,43 @@ START_TEST(net_evaluate)
     CHECK_LOOP(k, names[which]);
     free(x), free(t), free(u), free(want), free(out), free(theta);
     tn_net_free(ref);
+}
+END_TEST
+
+/* The empirical NTK, _i: method (AUTO, STRUCTURED, JACOBIAN, VECTOR_PRODUCTS)
+ * x net (MLP, CNN), traced, x2 = x1: a failure leaves NaN (never a partial
+ * kernel), and a later call gives the kernel. */
+START_TEST(ntk_compute)
+{
+    tn_net *net = _i < 4 ? make_net(25) : make_cnn(25);
+    const int method = _i % 4;
+    double *x = tu_random(N2 * D, 5, 1.0), *want = malloc(N2 * N2 * sizeof(double)),
+           *K = malloc(N2 * N2 * sizeof(double));
+    tn_ntk *ref = NULL;
+    TN_CK(ctx, tn_ntk_create(net, &ref));
+    TN_CK(ctx, tn_ntk_set(ref, TN_NTK_METHOD, method));
+    TN_CK(ctx, tn_ntk_compute(ref, x, N2, NULL, 0, want));
+    long k;
+    for (k = 1; k < MAX_K; k++) {
+        tn_ntk *h = NULL;
+        TN_CK(ctx, tn_ntk_create(net, &h));
+        TN_CK(ctx, tn_ntk_set(h, TN_NTK_METHOD, method));
+        const tn_status st = INJECT(k, tn_ntk_compute(h, x, N2, NULL, 0, K));
+        DISARM();
+        if (st != TN_OK) {
+            EXPECT_NOMEM(st, "tn_ntk_compute", k);
+            for (size_t i = 0; i < N2 * N2; i++) ck_assert(isnan(K[i]));
+            TN_CK(ctx, tn_ntk_compute(h, x, N2, NULL, 0, K));
+        }
+        ck_assert_msg(memcmp(K, want, N2 * N2 * sizeof(double)) == 0, "kernel differs after k = %ld",
+                      k);
+        tn_ntk_free(h);
+        if (FINISHED(st)) break;
+    }
+    CHECK_LOOP(k, "tn_ntk_compute");
+    tn_ntk_free(ref);
+    tn_net_free(net);
+    free(x), free(want), free(K);
 }
 END_TEST
 
@@ -551,7 +610,8 @@ int main(void)
     tcase_add_test(tc, net_init_first);
     tcase_add_test(tc, net_init_again);
     tcase_add_test(tc, net_clone);
-    tcase_add_loop_test(tc, net_evaluate, 0, 3);
+    tcase_add_loop_test(tc, net_evaluate, 0, 6);
+    tcase_add_loop_test(tc, ntk_compute, 0, 8);
     tcase_add_test(tc, trainer_create);
     tcase_add_loop_test(tc, trainer_step, 0, 4);
     tcase_add_loop_test(tc, trainer_evaluate, 0, 2);
