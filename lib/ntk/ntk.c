@@ -108,7 +108,7 @@ int tni_ntk_choose(const tn_ntk *k, size_t n1, size_t n2, int symmetric, double 
 {
     const tni_graph *g = tni_net_graph(k->net);
     const size_t O = tni_net_output_dim(k->net);
-    const double P = (double)g->nparams, N1 = (double)n1, N2 = (double)n2;
+    const double N1 = (double)n1, N2 = (double)n2;
     const double pairs = symmetric ? 0.5 * N1 * (N1 + 1) : N1 * N2;
     double f[4];
     tni_ntk_plan plan;
@@ -121,7 +121,11 @@ int tni_ntk_choose(const tn_ntk *k, size_t n1, size_t n2, int symmetric, double 
         if (m == 0)
             for (size_t i = 0; i < plan.count; i++) grams += plan.gram[i];
     }
-    f[TN_NTK_VECTOR_PRODUCTS] = N2 * (double)O * (4 * P + 6 * (symmetric ? 0.5 * N1 : N1) * P);
+    /* A VJP of one row is about two forward passes, a JVP row three; F is
+     * the forward's GEMM flops per example (2 P for an MLP). */
+    double F = 0;
+    for (size_t m = 0; m < plan.count; m++) F += cost_of(g, plan.id[m], O, k->full, 1).factors;
+    f[TN_NTK_VECTOR_PRODUCTS] = N2 * (double)O * (2 * F + 3 * (symmetric ? 0.5 * N1 : N1) * F);
     int best;
     if (f[TN_NTK_AUTO] > f[TN_NTK_VECTOR_PRODUCTS]) {
         best = TN_NTK_VECTOR_PRODUCTS;

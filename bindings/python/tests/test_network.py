@@ -83,6 +83,78 @@ class Building(ContextTestCase):
         net.get_params()
 
 
+def conv_same_numpy(x, w, b, ws, bs, stride):
+    """A SAME convolution by direct loops (MATH.md §9): x (H, W, C), w (C', kh,
+    kw, C) -> (H', W', C'), padding split with the smaller half before."""
+    H, W, C = x.shape
+    co, kh, kw, _ = w.shape
+    oh, ow = -(-H // stride), -(-W // stride)
+    ph = max((oh - 1) * stride + kh - H, 0) // 2
+    pw = max((ow - 1) * stride + kw - W, 0) // 2
+    out = np.zeros((oh, ow, co))
+    for p in range(oh):
+        for q in range(ow):
+            for a in range(kh):
+                for c in range(kw):
+                    r, s = p * stride + a - ph, q * stride + c - pw
+                    if 0 <= r < H and 0 <= s < W:
+                        out[p, q] += w[:, a, c, :] @ x[r, s]
+    return ws * out + bs * b
+
+
+class Graphs(ContextTestCase):
+    """The graph cursor and the convolutional layers, through the binding."""
+
+    def test_residual_block(self):
+        net = tn.Network(self.ctx, (6, 5, 2))
+        self.assertEqual(net.current, 0)
+        net.add_conv2d(3, 3)                                   # SAME, stride 1
+        block_in = net.current
+        net.add_activation("relu").add_conv2d(4, (3, 2), stride=2)
+        self.assertEqual(net.output_shape, (3, 3, 4))
+        main = net.current
+        net.branch(block_in).add_conv2d(4, 1, stride=2, padding=tn.Padding.VALID)
+        self.assertEqual(net.output_shape, (3, 3, 4))
+        self.assertIs(net.add_sum(main), net)
+        net.add_avg_pool2d(2, stride=1).add_global_avg_pool()
+        self.assertEqual(net.output_shape, (4,))
+        net.add_dense(3).init(5)
+        self.assertEqual(net.output_dim, 3)
+        self.assertEqual(net.num_params, (3 * 9 * 2 + 3) + (4 * 6 * 3 + 4) + (4 * 3 + 4)
+                         + (3 * 4 + 3))
+        x, _ = batch(4, 60, 3)
+        y = net.forward(x)
+        self.assertEqual(y.shape, (4, 3))
+        self.assertTrue(np.all(np.isfinite(y)))
+
+    def test_conv_against_numpy(self):
+        net = tn.Network(self.ctx, (5, 4, 2)).add_conv2d(3, (3, 2), stride=2).add_flatten()
+        net.init(9)
+        theta = net.get_params()
+        w, b = theta[:3 * 3 * 2 * 2].reshape(3, 3, 2, 2), theta[3 * 3 * 2 * 2:]
+        x = rng().standard_normal((2, 5 * 4 * 2))
+        ws = net.get("sigma_w") / math.sqrt(3 * 2 * 2)
+        want = np.stack([conv_same_numpy(xi.reshape(5, 4, 2), w, b, ws, net.get("sigma_b"), 2)
+                         .ravel() for xi in x])
+        np.testing.assert_allclose(net.forward(x), want, rtol=1e-13, atol=1e-14)
+
+    def test_bad_graphs(self):
+        net = tn.Network(self.ctx, (4, 4, 1)).add_conv2d(2, 3, padding="valid")
+        self.assertRaisesStatus(tn.ShapeError, tn.Status.SHAPE, net.add_conv2d, 2, 3,
+                                padding="valid")
+        self.assertRaisesStatus(tn.InvalidArgumentError, tn.Status.INVALID_ARG,
+                                net.add_conv2d, 2, 1, stride=0)
+        self.assertRaisesStatus(tn.InvalidArgumentError, tn.Status.INVALID_ARG, net.branch, 7)
+        self.assertRaisesStatus(tn.ShapeError, tn.Status.SHAPE, net.add_sum, 0)
+        self.assertRaises(tn.InvalidArgumentError, net.add_conv2d, 2, 1, padding="full")
+        self.assertRaises(ValueError, net.add_conv2d, 2, (1, 2, 3))
+        net.add_flatten()
+        self.assertRaisesStatus(tn.ShapeError, tn.Status.SHAPE, net.add_global_avg_pool)
+        net.add_dense(2).init(1)
+        self.assertRaisesStatus(tn.StateError, tn.Status.STATE, net.branch, 0)
+        self.assertEqual(net.current, 3)
+
+
 class Settings(ContextTestCase):
 
     def test_defaults_resolved(self):
