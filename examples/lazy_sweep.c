@@ -103,8 +103,6 @@ int main(int argc, char **argv)
     cfg->eval_n = 0;
     cfg->centered = 1;
     const size_t total = cmp_total_steps(cfg, data.train.n);
-    const cmp_model models[2] = {cmp_model_make(CMP_FULL, 0, 0),
-                                 cmp_model_make(CMP_LINEARIZED, 1, 0)};
     cmp_print_setup(&o, total, 2, NULL);
     printf("model: alpha (f(theta) - f(theta0)), loss L / alpha^2, for alpha in %s\n",
            alphas_text);
@@ -117,22 +115,13 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < na; i++) {
         char title[64];
         snprintf(title, sizeof title, "alpha %g", al[i]);
-        cfg->title = title;
         cfg->alpha = al[i];
-        cmp_run run;
-        cmp_run_models(cfg, &data.train, &data.test, models, 2, &run);
-        const cmp_result *full = &run.results[0], *lin = &run.results[1];
-        double *r = rows[i];
-        r[L_ALPHA] = al[i];
-        r[L_FS] = lin->fs_distance;
-        r[L_PARAM_FULL] = full->param_distance;
-        r[L_PARAM_LIN] = lin->param_distance;
-        r[L_MASK_FULL] = full->mask_change;
-        r[L_ACC_FULL] = full->test_accuracy;
-        r[L_ACC_LIN] = lin->test_accuracy;
-        r[L_LOSS_FULL] = full->train_loss;
-        r[L_LOSS_LIN] = lin->train_loss;
-        r[L_SECONDS] = run.seconds;
+        const cmp_pair p = cmp_run_pair(cfg, &data.train, &data.test, title);
+        const double row[L_COLS] = {al[i],           p.fs_distance,   p.param_full,
+                                    p.param_lin,     p.mask_full,     p.accuracy_full,
+                                    p.accuracy_lin,  p.loss_full,     p.loss_lin,
+                                    p.seconds};
+        double *r = memcpy(rows[i], row, sizeof row);
         /* The slopes from the previous alpha: the fits through two points. */
         char s_fs[16] = "", s_pf[16] = "";
         if (i > 0) {
@@ -144,9 +133,8 @@ int main(int argc, char **argv)
         printf("%9g %12.4e %7s %11.4e %7s %11.4e %10.4f %9.4f %9.4f %8.1f%s\n", al[i], r[L_FS],
                s_fs, r[L_PARAM_FULL], s_pf, r[L_PARAM_LIN], r[L_MASK_FULL], r[L_ACC_FULL],
                r[L_ACC_LIN], r[L_SECONDS],
-               full->diverged || lin->diverged ? "  (a model diverged)" : "");
+               p.diverged ? "  (a model diverged)" : "");
         fflush(stdout);
-        cmp_run_free(&run);
     }
     t_all = ex_now() - t_all;
 

@@ -101,8 +101,6 @@ int main(int argc, char **argv)
     cfg->record_every = 0;
     cfg->eval_n = 0;
     const size_t total = cmp_total_steps(cfg, data.train.n);
-    const cmp_model models[2] = {cmp_model_make(CMP_FULL, 0, 0),
-                                 cmp_model_make(CMP_LINEARIZED, 1, 0)};
     cmp_print_setup(&o, total, 2, widths_text);
     printf("\n%7s %12s %7s %11s %11s %10s %10s %9s %9s %8s\n", "width", "fs_distance", "slope",
            "param_full", "param_lin", "mask_full", "mask_lin", "acc_full", "acc_lin",
@@ -114,24 +112,14 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nw; i++) {
         char title[64];
         snprintf(title, sizeof title, "width %zu", (size_t)wl[i]);
-        cfg->title = title;
         cfg->spec.width = (size_t)wl[i];
-        cmp_run run;
-        cmp_run_models(cfg, &data.train, &data.test, models, 2, &run);
-        const cmp_result *full = &run.results[0], *lin = &run.results[1];
-        double *r = rows[i];
-        r[W_WIDTH] = wl[i];
-        r[W_FS] = lin->fs_distance;
-        r[W_PARAM_FULL] = full->param_distance;
-        r[W_PARAM_LIN] = lin->param_distance;
-        r[W_MASK_FULL] = full->mask_change;
-        r[W_MASK_LIN] = lin->mask_change;
-        r[W_ACC_FULL] = full->test_accuracy;
-        r[W_ACC_LIN] = lin->test_accuracy;
-        r[W_LOSS_FULL] = full->train_loss;
-        r[W_LOSS_LIN] = lin->train_loss;
-        r[W_SECONDS] = run.seconds;
-        if (full->diverged || lin->diverged)
+        const cmp_pair p = cmp_run_pair(cfg, &data.train, &data.test, title);
+        const double row[W_COLS] = {wl[i],           p.fs_distance,   p.param_full,
+                                    p.param_lin,     p.mask_full,     p.mask_lin,
+                                    p.accuracy_full, p.accuracy_lin,  p.loss_full,
+                                    p.loss_lin,      p.seconds};
+        double *r = memcpy(rows[i], row, sizeof row);
+        if (p.diverged)
             printf("(width %zu: a model diverged, its numbers are nan)\n", (size_t)wl[i]);
         /* The slope from the previous width: the fit through two points. */
         char slope[16] = "";
@@ -142,7 +130,6 @@ int main(int argc, char **argv)
                r[W_FS], slope, r[W_PARAM_FULL], r[W_PARAM_LIN], r[W_MASK_FULL], r[W_MASK_LIN],
                r[W_ACC_FULL], r[W_ACC_LIN], r[W_SECONDS]);
         fflush(stdout);
-        cmp_run_free(&run);
     }
     t_all = ex_now() - t_all;
 

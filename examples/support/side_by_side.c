@@ -617,6 +617,23 @@ void cmp_run_models(const cmp_config *cfg, const ex_dataset *train, const ex_dat
     run->seconds = ex_now() - t_start;
 }
 
+cmp_pair cmp_run_pair(cmp_config *cfg, const ex_dataset *train, const ex_dataset *test,
+                      const char *title)
+{
+    const cmp_model models[2] = {cmp_model_make(CMP_FULL, 0, 0),
+                                 cmp_model_make(CMP_LINEARIZED, 1, 0)};
+    cmp_run run;
+    cfg->title = title;
+    cmp_run_models(cfg, train, test, models, 2, &run);
+    const cmp_result *full = &run.results[0], *lin = &run.results[1];
+    const cmp_pair p = {lin->fs_distance,    full->param_distance, lin->param_distance,
+                        full->mask_change,   lin->mask_change,     full->test_accuracy,
+                        lin->test_accuracy,  full->train_loss,     lin->train_loss,
+                        run.seconds,         full->diverged || lin->diverged};
+    cmp_run_free(&run);
+    return p;
+}
+
 void cmp_run_free(cmp_run *run)
 {
     if (run == NULL) return;

@@ -172,6 +172,23 @@ void cmp_run_models(const cmp_config *cfg, const ex_dataset *train, const ex_dat
                     const cmp_model *models, size_t n, cmp_run *run);
 void cmp_run_free(cmp_run *run);
 
+/** What width_sweep and lazy_sweep measure at each value they sweep: full
+ *  training against the linearized model, from one initialization on the
+ *  same batches. */
+typedef struct cmp_pair {
+    double fs_distance;             /* |f_lin - f_full| / |f_full| on the test set */
+    double param_full, param_lin;   /* |theta - theta0| / |theta0| */
+    double mask_full, mask_lin;     /* ReLU units of the probe switched */
+    double accuracy_full, accuracy_lin, loss_full, loss_lin;
+    double seconds;                 /* wall time of the pair */
+    int diverged;                   /* one of them diverged: its numbers are NaN */
+} cmp_pair;
+
+/** Trains the full network and its linearization with cfg (the progress
+ *  line titled `title`) and gives their numbers. */
+cmp_pair cmp_run_pair(cmp_config *cfg, const ex_dataset *train, const ex_dataset *test,
+                      const char *title);
+
 /** The loss the trainer reports, computed from outputs g (n x O) of the
  *  trained model and targets y: MSE (1/2n) sum |g - y|^2 or softmax
  *  cross-entropy -(1/n) sum y . log softmax(g), over alpha^2. */
