@@ -159,8 +159,8 @@ static tn_ntk *make_ntk(tn_ctx *ctx, tn_net *net, const options *o, int method, 
 static tn_net *make_mlp(tn_ctx *ctx, const options *o, size_t input, size_t outputs,
                         size_t width, uint64_t seed)
 {
-    ex_mlp_spec spec;
-    ex_mlp_spec_default(&spec);
+    ex_net_spec spec;
+    ex_net_spec_default(&spec);
     spec.input = input;
     spec.width = width;
     spec.hidden_layers = o->depth;
@@ -168,7 +168,7 @@ static tn_net *make_mlp(tn_ctx *ctx, const options *o, size_t input, size_t outp
     spec.parameterization = TN_PARAM_NTK;
     spec.seed = seed;
     tn_net *net = NULL;
-    EX_CHECK(ctx, ex_build_mlp(ctx, &spec, &net));
+    EX_CHECK(ctx, ex_build_net(ctx, &spec, &net));
     return net;
 }
 

@@ -48,7 +48,7 @@ static void expansion_report(const cmp_config *cfg, const cmp_run *run, const ex
     const cmp_result *full = &run->results[run->ref];
     tn_ctx *ctx = ex_ctx_create(cfg->threads);
     tn_net *net = NULL;
-    EX_CHECK(ctx, ex_build_mlp(ctx, &cfg->spec, &net));
+    EX_CHECK(ctx, ex_build_net(ctx, &cfg->spec, &net));
     double *f_full = ex_xmalloc(n, O * sizeof(double)), *y = ex_xmalloc(n, O * sizeof(double));
     if (!full->diverged) {
         EX_CHECK(ctx, tn_net_set_params(net, full->theta, P));

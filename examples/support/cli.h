@@ -84,7 +84,10 @@ typedef struct ex_arg {
  *  `ntables` tables args[t][0..nargs[t]) (a program's own flags after the
  *  ones it shares with others).  --help (or -h) prints `about`, each flag
  *  with its help and default, and exits 0; an unknown flag or a malformed
- *  value prints the problem and exits 2. */
+ *  value prints the problem and exits 2.  Every example calls it before
+ *  anything else (directly, or through ex_train_flags_parse and
+ *  cmp_options_parse): a line every example prints first belongs at its
+ *  end. */
 void ex_parse_flags(int argc, char **argv, const ex_arg *const *args, const size_t *nargs,
                     size_t ntables, const char *about);
 /** ex_parse_flags with one table. */

@@ -416,6 +416,15 @@ size_t ex_batcher_next(ex_batcher *b)
     return rows;
 }
 
+void ex_batcher_skip(ex_batcher *b, uint64_t steps)
+{
+    for (; steps > 0; steps--) {
+        const size_t left = b->ds->n - b->pos;
+        b->pos += left < b->batch ? left : b->batch;
+        if (b->pos >= b->ds->n) new_epoch(b);
+    }
+}
+
 void ex_batcher_free(ex_batcher *b)
 {
     if (b == NULL) return;

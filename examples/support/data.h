@@ -114,6 +114,10 @@ void ex_batcher_init(ex_batcher *b, const ex_dataset *ds, size_t batch, uint64_t
  *  returns 0 once at the end of each epoch (the next call starts a new,
  *  reshuffled epoch). */
 size_t ex_batcher_next(ex_batcher *b);
+/** Moves on as if `steps` batches had been drawn with ex_batcher_next, and
+ *  the epoch they end, if they end one, had ended: where a run resumed
+ *  after `steps` steps takes its next batch. */
+void ex_batcher_skip(ex_batcher *b, uint64_t steps);
 void ex_batcher_free(ex_batcher *b);
 
 /** The seed of the batches' order for an initialization seed: a stream of

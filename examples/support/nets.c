@@ -1,4 +1,4 @@
-/* nets.c -- contexts and MLPs from a spec (nets.h). */
+/* nets.c -- contexts, and networks from a spec (nets.h). */
 #include "nets.h"
 
 #include "cli.h"
@@ -16,9 +16,10 @@ tn_ctx *ex_ctx_create(int threads)
     return ctx;
 }
 
-void ex_mlp_spec_default(ex_mlp_spec *spec)
+void ex_net_spec_default(ex_net_spec *spec)
 {
     memset(spec, 0, sizeof *spec);
+    spec->arch = EX_ARCH_MLP;
     spec->input = 784;
     spec->width = 512;
     spec->hidden_layers = 2;
@@ -30,17 +31,30 @@ void ex_mlp_spec_default(ex_mlp_spec *spec)
     spec->seed = 1;
 }
 
-tn_status ex_build_mlp(tn_ctx *ctx, const ex_mlp_spec *spec, tn_net **out)
+/* The layers of an MLP. */
+static tn_status add_mlp(tn_net *net, const ex_net_spec *spec)
 {
-    const size_t shape[1] = {spec->input};
-    tn_net *net = NULL;
-    *out = NULL;
-    tn_status st = tn_net_create(ctx, shape, 1, &net);
+    tn_status st = TN_OK;
     for (size_t l = 0; l < spec->hidden_layers && st == TN_OK; l++) {
         st = tn_net_add_dense(net, spec->width);
         if (st == TN_OK) st = tn_net_add_activation(net, spec->act);
     }
     if (st == TN_OK) st = tn_net_add_dense(net, spec->outputs);
+    return st;
+}
+
+tn_status ex_build_net(tn_ctx *ctx, const ex_net_spec *spec, tn_net **out)
+{
+    const size_t shape[1] = {spec->input};
+    tn_net *net = NULL;
+    *out = NULL;
+    tn_status st = tn_net_create(ctx, shape, 1, &net);
+    if (st == TN_OK) {
+        switch (spec->arch) {
+        case EX_ARCH_MLP: st = add_mlp(net, spec); break;
+        default: ex_die("ex_build_net: unknown architecture %d", (int)spec->arch);
+        }
+    }
     if (st == TN_OK) st = tn_net_set(net, TN_NET_PARAMETERIZATION, spec->parameterization);
     if (st == TN_OK && spec->sigma_w > 0) st = tn_net_set(net, TN_NET_SIGMA_W, spec->sigma_w);
     if (st == TN_OK && spec->sigma_b >= 0) st = tn_net_set(net, TN_NET_SIGMA_B, spec->sigma_b);

@@ -97,7 +97,7 @@ void cmp_config_default(cmp_config *cfg)
     cfg->alpha = 1.0;
     cfg->centered = 0;
     cfg->shuffle_seed = 1;
-    ex_mlp_spec_default(&cfg->spec);
+    ex_net_spec_default(&cfg->spec);
     cfg->record_every = 0;
     cfg->eval_n = 1000;
     cfg->probe_n = 256;
@@ -511,7 +511,7 @@ static void *worker(void *arg)
     const cmp_config *cfg = sh->cfg;
     tn_ctx *ctx = ex_ctx_create(cfg->threads);
     tn_net *init = NULL;
-    EX_CHECK(ctx, ex_build_mlp(ctx, &cfg->spec, &init));
+    EX_CHECK(ctx, ex_build_net(ctx, &cfg->spec, &init));
     /* The same draw as the run's theta0 already (the initialization is
      * bit-reproducible), set anyway so the models cannot start elsewhere. */
     EX_CHECK(ctx, tn_net_set_params(init, sh->run->theta0, sh->run->P));
@@ -560,7 +560,7 @@ void cmp_run_models(const cmp_config *cfg, const ex_dataset *train, const ex_dat
     {
         tn_ctx *ctx = ex_ctx_create(1);
         tn_net *net = NULL;
-        EX_CHECK(ctx, ex_build_mlp(ctx, &cfg->spec, &net));
+        EX_CHECK(ctx, ex_build_net(ctx, &cfg->spec, &net));
         run->P = tn_net_num_params(net);
         run->theta0 = ex_xmalloc(run->P, sizeof(double));
         EX_CHECK(ctx, tn_net_get_params(net, run->theta0, run->P));

@@ -78,7 +78,7 @@ typedef struct cmp_config {
     double alpha;           /* TN_TRAIN_OUTPUT_SCALE (lazy training); 1 normally */
     int centered;           /* TN_TRAIN_CENTERED */
     uint64_t shuffle_seed;  /* the batches' order: identical for every model */
-    ex_mlp_spec spec;       /* the network and its initialization seed */
+    ex_net_spec spec;       /* the network and its initialization seed */
     /* What is measured. */
     size_t record_every;    /* a curve point every this many steps (and at the last
                                step, always); 0: the last step only */
@@ -97,7 +97,7 @@ typedef struct cmp_config {
 
 /** compare's recipe: 5 epochs of batch 128, momentum SGD (0.9) at 0.01,
  *  softmax cross-entropy, alpha 1, uncentered, no clipping; the default
- *  MLP (ex_mlp_spec_default); record_every 0, eval_n 1000, probe_n 256,
+ *  MLP (ex_net_spec_default); record_every 0, eval_n 1000, probe_n 256,
  *  diagnostics on, 1 thread, 2 jobs, progress and notes on. */
 void cmp_config_default(cmp_config *cfg);
 /** Steps a run of cfg takes on n_train examples (every epoch ends with the

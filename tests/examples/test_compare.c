@@ -39,7 +39,7 @@ static int close_rel(double a, double b, double tol)
 }
 
 /*---------------------------------------------------------------------
- * The MLP of ex_build_mlp, by hand: standard parameterization, layers
+ * The MLP of ex_build_net, by hand: standard parameterization, layers
  * dense(d -> w), ReLU, ..., dense(w -> O); theta holds per layer the
  * weights (out x in, row-major) then the bias.
  *-------------------------------------------------------------------*/
@@ -207,10 +207,10 @@ static void test_metrics(const cmp_config *cfg, const cmp_run *run)
     EXPECT(total == 6 && run->total_steps == 6);
     EXPECT(run->ref == M_FULL);
 
-    /* theta0 is ex_build_mlp's draw. */
+    /* theta0 is ex_build_net's draw. */
     tn_ctx *ctx = ex_ctx_create(1);
     tn_net *net = NULL;
-    EX_CHECK(ctx, ex_build_mlp(ctx, &cfg->spec, &net));
+    EX_CHECK(ctx, ex_build_net(ctx, &cfg->spec, &net));
     EXPECT(tn_net_num_params(net) == P);
     double *theta0 = ex_xmalloc(P, sizeof(double));
     EX_CHECK(ctx, tn_net_get_params(net, theta0, P));

@@ -257,7 +257,8 @@ static void test_loader(void)
 }
 
 /* Every epoch visits every example once, in an order that changes from
- * epoch to epoch and depends only on the seed. */
+ * epoch to epoch and depends only on the seed; skipping steps lands where
+ * drawing them would. */
 static void test_batches(void)
 {
     ex_data_options opt;
@@ -298,6 +299,25 @@ static void test_batches(void)
     }
     ex_batcher_free(&a);
     ex_batcher_free(&b);
+
+    /* Skipping k steps puts the batcher where k draws (and the end of the
+     * epoch they finish) would: 4 steps to an epoch of 100 in batches of
+     * 32, so 4, 5 and 9 skipped steps end on either side of an epoch. */
+    const uint64_t skips[] = {0, 3, 4, 5, 9};
+    for (size_t s = 0; s < sizeof skips / sizeof skips[0]; s++) {
+        ex_batcher_init(&a, &data.train, 32, 7);
+        ex_batcher_init(&b, &data.train, 32, 7);
+        for (uint64_t k = 0; k < skips[s]; k++)
+            if (ex_batcher_next(&a) == 0) EXPECT(ex_batcher_next(&a) > 0);
+        if (a.pos == data.train.n) EXPECT(ex_batcher_next(&a) == 0);
+        ex_batcher_skip(&b, skips[s]);
+        EXPECT(a.pos == b.pos && memcmp(a.order, b.order, 100 * sizeof(size_t)) == 0);
+        const size_t rows = ex_batcher_next(&a);
+        EXPECT(rows > 0 && ex_batcher_next(&b) == rows);
+        EXPECT(memcmp(a.x, b.x, rows * data.train.d * sizeof(double)) == 0);
+        ex_batcher_free(&a);
+        ex_batcher_free(&b);
+    }
     ex_data_free(&data);
 }
 
