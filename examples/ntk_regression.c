@@ -163,7 +163,7 @@ static tn_net *make_mlp(tn_ctx *ctx, const options *o, size_t input, size_t outp
     ex_net_spec_default(&spec);
     spec.input = input;
     spec.width = width;
-    spec.hidden_layers = o->depth;
+    spec.depth = o->depth;
     spec.outputs = outputs;
     spec.parameterization = TN_PARAM_NTK;
     spec.seed = seed;

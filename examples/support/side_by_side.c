@@ -658,8 +658,9 @@ void cmp_options_default(cmp_options *o, const char *out)
     cmp_config_default(&o->cfg);
     o->n_train = 10000;
     o->n_test = 0;
-    o->width = 512;
-    o->depth = 2;
+    o->arch = "mlp";
+    o->width = 0;
+    o->depth = 0;
     o->seed = 1;
     o->param = "standard";
     o->loss = "xent";
@@ -677,8 +678,12 @@ void cmp_options_parse(cmp_options *o, int argc, char **argv, const ex_arg *extr
         {"test", EX_ARG_SIZE, &o->n_test, "use the first N test images (0: all 10,000)"},
         {"epochs", EX_ARG_SIZE, &o->cfg.epochs, "passes over the training set"},
         {"batch", EX_ARG_SIZE, &o->cfg.batch, "examples per step"},
-        {"width", EX_ARG_SIZE, &o->width, "units per hidden layer"},
-        {"depth", EX_ARG_SIZE, &o->depth, "hidden layers"},
+        {"arch", EX_ARG_STRING, &o->arch,
+         "network: mlp, cnn-thin (Bai et al.'s CNN-THIN) or wrn (a small wide residual net)"},
+        {"width", EX_ARG_SIZE, &o->width,
+         "units per hidden layer (mlp) or channels (cnn-thin, wrn); 0: 512, 16, 8"},
+        {"depth", EX_ARG_SIZE, &o->depth,
+         "hidden layers (mlp), convolutions (cnn-thin), blocks per group (wrn); 0: 2, 4, 1"},
         {"act", EX_ARG_STRING, &o->act,
          "hidden activation: relu, leaky_relu, tanh, sigmoid, erf, gelu, softplus, identity"},
         {"param", EX_ARG_STRING, &o->param, "parameterization: standard or ntk"},
@@ -707,8 +712,7 @@ void cmp_options_parse(cmp_options *o, int argc, char **argv, const ex_arg *extr
 void cmp_options_setup(cmp_options *o, const char *title, ex_data *data)
 {
     cmp_config *cfg = &o->cfg;
-    if (cfg->epochs == 0 || cfg->batch == 0 || o->width == 0)
-        ex_die("--epochs, --batch and --width must be > 0");
+    if (cfg->epochs == 0 || cfg->batch == 0) ex_die("--epochs and --batch must be > 0");
     if (cfg->threads < 1 || cfg->jobs < 1) ex_die("--threads and --jobs must be >= 1");
     if (!(cfg->lr > 0)) ex_die("--lr must be > 0");
     if (!(cfg->clip >= 0)) ex_die("--clip must be >= 0");
@@ -718,6 +722,11 @@ void cmp_options_setup(cmp_options *o, const char *title, ex_data *data)
     cfg->loss = ex_loss_from_name(o->loss);
     cfg->spec.parameterization = ex_parameterization_from_name(o->param);
     cfg->spec.act = ex_activation_from_name(o->act);
+    cfg->spec.arch = ex_arch_from_name(o->arch);
+    size_t width, depth;
+    ex_arch_defaults(cfg->spec.arch, &width, &depth);
+    if (o->width == 0) o->width = width;
+    if (o->depth == 0) o->depth = depth;
     /* The output directory too: minutes of training, then no place to write. */
     if (ex_mkdir_p(o->out) != 0) exit(EXIT_FAILURE);
 
@@ -726,9 +735,12 @@ void cmp_options_setup(cmp_options *o, const char *title, ex_data *data)
     if (cfg->eval_n > data->test.n) cfg->eval_n = data->test.n;
     if (cfg->probe_n > data->test.n) cfg->probe_n = data->test.n;
     cfg->spec.input = data->train.d;
+    if (cfg->spec.arch != EX_ARCH_MLP && data->train.d != 28 * 28)
+        ex_die("--arch %s takes 28 x 28 images; the data has %zu features", o->arch,
+               data->train.d);
     cfg->spec.outputs = data->train.classes;
     cfg->spec.width = o->width;
-    cfg->spec.hidden_layers = o->depth;
+    cfg->spec.depth = o->depth;
     cfg->spec.seed = o->seed;
     /* The batches' order, as in the training examples. */
     cfg->shuffle_seed = ex_shuffle_seed(o->seed);
@@ -742,9 +754,20 @@ void cmp_print_setup(const cmp_options *o, size_t total_steps, size_t n_models,
     const cmp_config *cfg = &o->cfg;
     char w[32];
     snprintf(w, sizeof w, "%zu", o->width);
-    printf("net: %zu -> %zu x %s %s -> %zu, %s parameterization, seed %" PRIu64 "\n",
-           cfg->spec.input, o->depth, widths ? widths : w, o->act, cfg->spec.outputs, o->param,
-           o->seed);
+    const ex_net_spec *sp = &cfg->spec;
+    if (sp->arch == EX_ARCH_MLP)
+        printf("net: %zu -> %zu x %s %s -> %zu", sp->input, o->depth, widths ? widths : w, o->act,
+               sp->outputs);
+    else if (sp->arch == EX_ARCH_CNN_THIN)
+        printf("net: CNN-THIN, %zu x %zu x %zu -> %zu x (conv 3x3 of %s channels, %s) -> global "
+               "average pooling -> %zu", sp->image[0], sp->image[1], sp->image[2], o->depth,
+               widths ? widths : w, o->act, sp->outputs);
+    else
+        printf("net: WRN, %zu x %zu x %zu -> conv 3x3 -> 3 groups of %zu residual blocks (%s, "
+               "2x, 4x channels; strides 1, 2, 2) -> %s -> global average pooling -> %zu",
+               sp->image[0], sp->image[1], sp->image[2], o->depth, widths ? widths : w, o->act,
+               sp->outputs);
+    printf(", %s parameterization, seed %" PRIu64 "\n", o->param, o->seed);
     char clip[48] = "";
     if (cfg->clip > 0) snprintf(clip, sizeof clip, ", gradient norm clipped at %g", cfg->clip);
     char alpha[64] = "";

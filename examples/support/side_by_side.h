@@ -202,7 +202,8 @@ typedef struct cmp_options {
     cmp_config cfg;             /* epochs, batch, lr, momentum, clip, threads, jobs, eval_n,
                                    probe_n are set by flags; the rest by cmp_options_setup */
     size_t n_train, n_test;     /* first N examples, 0: all */
-    size_t width, depth;
+    const char *arch;           /* "mlp", "cnn-thin", "wrn" (nets.h) */
+    size_t width, depth;        /* 0: the architecture's defaults */
     uint64_t seed;              /* initialization; the batches' order derives from it */
     const char *param, *loss, *optimizer;
     const char *act;            /* hidden activation, ex_activation_from_name */
@@ -212,7 +213,7 @@ typedef struct cmp_options {
 } cmp_options;
 
 /** cmp_config_default and compare's data and network: the first 10,000
- *  training images, all test images, two hidden ReLU layers of 512,
+ *  training images, all test images, an MLP of two hidden ReLU layers of 512,
  *  standard parameterization, seed 1, momentum SGD, softmax cross-entropy;
  *  the output directory `out`. */
 void cmp_options_default(cmp_options *o, const char *out);

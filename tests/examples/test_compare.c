@@ -123,7 +123,7 @@ static void setup_config(cmp_config *cfg)
     cfg->spec.input = data.train.d;
     cfg->spec.outputs = data.train.classes;
     cfg->spec.width = 12;
-    cfg->spec.hidden_layers = 2;
+    cfg->spec.depth = 2;
     cfg->spec.parameterization = TN_PARAM_STANDARD;
     cfg->spec.seed = 7;
     cfg->shuffle_seed = 11;
@@ -365,6 +365,51 @@ static void test_divergence(const cmp_config *cfg)
     cmp_run_free(&run);
 }
 
+/* The convolutional architectures of --arch: the parameter counts their
+ * definitions (support/nets.h) give, and through compare's machinery a
+ * re-linearized model with K = 1 equal to full training (the whole
+ * residual graph, convolutions and sums included, at orders 0 and 1). */
+static void test_architectures(const cmp_config *cfg)
+{
+    const size_t C = 3, O = data.train.classes;
+    const size_t conv1 = 9 * 1 * C + C, conv = 9 * C * C + C;
+    const struct {
+        ex_arch arch;
+        size_t depth, params;
+    } archs[] = {
+        /* CNN-THIN: 2 convolutions, global average pooling, dense. */
+        {EX_ARCH_CNN_THIN, 2, conv1 + conv + C * O + O},
+        /* WRN, 1 block per group: stem; group 1 (C, identity shortcut);
+         * groups 2 and 3 (2C, 4C: the first conv, the second, a 1x1
+         * projection); dense from 4C. */
+        {EX_ARCH_WRN, 1,
+         conv1 + 2 * conv + (9 * C * 2 * C + 2 * C) + (9 * 4 * C * C + 2 * C) + (2 * C * C + 2 * C) +
+             (9 * 2 * C * 4 * C + 4 * C) + (9 * 16 * C * C + 4 * C) + (4 * C * 2 * C + 4 * C) +
+             4 * C * O + O},
+    };
+    for (size_t a = 0; a < 2; a++) {
+        cmp_config c = *cfg;
+        c.spec.arch = archs[a].arch;
+        c.spec.width = C;
+        c.spec.depth = archs[a].depth;
+        c.epochs = 1;
+        tn_ctx *ctx = ex_ctx_create(1);
+        tn_net *net = NULL;
+        EXPECT(ex_build_net(ctx, &c.spec, &net) == TN_OK);
+        EXPECT(net && tn_net_num_params(net) == archs[a].params);
+        tn_net_free(net);
+        tn_ctx_free(ctx);
+        const cmp_model models[2] = {cmp_model_make(CMP_FULL, 0, 0),
+                                     cmp_model_make(CMP_RELINEARIZED, 1, 1)};
+        cmp_run run;
+        cmp_run_models(&c, &data.train, &data.test, models, 2, &run);
+        EXPECT(!run.results[0].diverged && run.results[0].steps == run.total_steps);
+        EXPECT(run.results[1].fs_distance < 1e-8);
+        EXPECT(run.results[0].mask_change > 0);   /* the conv ReLU units are probed */
+        cmp_run_free(&run);
+    }
+}
+
 static void test_helpers(void)
 {
     double v[4];
@@ -413,6 +458,7 @@ int main(void)
     test_metrics(&cfg, &run);
     test_jobs_independent(&cfg, &run);
     test_divergence(&cfg);
+    test_architectures(&cfg);
     cmp_run_free(&run);
     ex_data_free(&data);
 
