@@ -171,12 +171,7 @@ static void conv_reverse(const tni_node *n, tni_node_io *io)
             tni_gemm(io->threads, TNI_TRANS, TNI_NOTRANS, ch, K, m * P, ws, zs + t * P * ch, ch, pt,
                      K, t == 0 && !io->grad_add ? 0.0 : 1.0, io->grad, K);
         }
-        double *gb = io->grad + ch * K;
-        for (size_t c = 0; c < ch; c++) {
-            double acc = 0.0;
-            for (size_t r = 0; r < R * P; r++) acc += zs[r * ch + c];
-            gb[c] = (io->grad_add ? gb[c] : 0.0) + bs * acc;
-        }
+        tni_column_sums(R * P, ch, bs, zs, io->grad + ch * K, io->grad_add);
     }
     if (io->cot_in[0] == NULL) return;
     /* xbar_j = col2im(ws zbar_j W0 + ws zbar_{j+1} dW), j = lo..din, the dW
@@ -234,12 +229,7 @@ static void conv_jacobian(const tni_node *n, const tni_shape *in, int threads, s
         double *Jc = J + c * ldj;
         /* d f_c / d W = ws g_c^T P(x): (ch x P) (P x K). */
         tni_gemm(threads, TNI_TRANS, TNI_NOTRANS, ch, K, P, n->scale[0], gc, ch, pt, K, 0.0, Jc, K);
-        double *b = Jc + ch * K;
-        for (size_t o = 0; o < ch; o++) {
-            double acc = 0.0;
-            for (size_t p = 0; p < P; p++) acc += gc[p * ch + o];
-            b[o] = n->scale[1] * acc;
-        }
+        tni_column_sums(P, ch, n->scale[1], gc, Jc + ch * K, 0);
     }
 }
 
@@ -269,12 +259,7 @@ static void conv_gram(const tni_node *n, const tni_shape *in, const tni_ntk_pair
     for (size_t i = 0; i < p->a; i++) {
         const double *Pi = patches_of(&w, p->xa + i * img, bufa);
         const double *gi = p->ga + i * O * gsz;
-        for (size_t c = 0; c < O; c++)
-            for (size_t o = 0; o < ch; o++) {
-                double acc = 0.0;
-                for (size_t q = 0; q < P; q++) acc += gi[c * gsz + q * ch + o];
-                sa[c * ch + o] = acc;
-            }
+        for (size_t c = 0; c < O; c++) tni_column_sums(P, ch, 1.0, gi + c * gsz, sa + c * ch, 0);
         const size_t jend = p->diag ? i + 1 : p->b;
         for (size_t j = 0; j < jend; j++) {
             const double *Pj = p->diag && j == i ? Pi : patches_of(&w, p->xb + j * img, bufb);
@@ -283,11 +268,7 @@ static void conv_gram(const tni_node *n, const tni_shape *in, const tni_ntk_pair
             for (size_t d = 0; d < O; d++) {
                 tni_gemm(p->threads, TNI_NOTRANS, TNI_NOTRANS, P, ch, P, 1.0, Pm, P, gj + d * gsz,
                          ch, 0.0, U + d * gsz, ch);
-                for (size_t o = 0; o < ch; o++) {
-                    double acc = 0.0;
-                    for (size_t q = 0; q < P; q++) acc += gj[d * gsz + q * ch + o];
-                    sb[d * ch + o] = acc;
-                }
+                tni_column_sums(P, ch, 1.0, gj + d * gsz, sb + d * ch, 0);
             }
             for (size_t c = 0; c < O; c++)
                 for (size_t d = p->full ? 0 : c; d < (p->full ? O : c + 1); d++) {

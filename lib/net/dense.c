@@ -100,11 +100,7 @@ static void dense_reverse(const tni_node *n, tni_node_io *io)
         const double *zs = io->cot_out + s * blk;
         tni_gemm(io->threads, TNI_TRANS, TNI_NOTRANS, nout, nin, terms * R, ws, zs, nout, io->in[0],
                  nin, io->grad_add ? 1.0 : 0.0, gW, nin);
-        for (size_t c = 0; c < nout; c++) {
-            double acc = 0.0;
-            for (size_t i = 0; i < R; i++) acc += zs[i * nout + c];
-            gb[c] = (io->grad_add ? gb[c] : 0.0) + bs * acc;
-        }
+        tni_column_sums(R, nout, bs, zs, gb, io->grad_add);
     }
     if (io->cot_in[0] == NULL) return;
 

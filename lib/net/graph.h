@@ -226,6 +226,10 @@ void tni_init_weights_bias(const tni_node *n, const tni_settings *s, tni_rng *rn
 /* dst (blocks lo..hi of blk values each) = src, or += src when add. */
 void tni_blocks_copy(double *dst, const double *src, size_t lo, size_t hi, size_t blk, int add);
 
+/* The bias gradient: g[c] = (add ? g[c] : 0) + scale sum_r z[r width + c],
+ * reading z row by row (contiguously). */
+void tni_column_sums(size_t rows, size_t width, double scale, const double *z, double *g, int add);
+
 /* The degree of a linear map of its inputs: the largest input degree. */
 size_t tni_degree_linear(const tni_node *n, const size_t *din, size_t order);
 

@@ -72,6 +72,20 @@ void tni_blocks_copy(double *dst, const double *src, size_t lo, size_t hi, size_
         memcpy(dst, src, len * sizeof(double));
 }
 
+void tni_column_sums(size_t rows, size_t width, double scale, const double *z, double *g, int add)
+{
+    enum { CHUNK = 256 };
+    for (size_t c0 = 0; c0 < width; c0 += CHUNK) {
+        const size_t m = width - c0 < CHUNK ? width - c0 : CHUNK;
+        double acc[CHUNK] = {0};
+        for (size_t r = 0; r < rows; r++) {
+            const double *zr = z + r * width + c0;
+            for (size_t c = 0; c < m; c++) acc[c] += zr[c];
+        }
+        for (size_t c = 0; c < m; c++) g[c0 + c] = (add ? g[c0 + c] : 0.0) + scale * acc[c];
+    }
+}
+
 size_t tni_degree_linear(const tni_node *n, const size_t *din, size_t order)
 {
     (void)order;
