@@ -66,29 +66,40 @@ static long src(size_t p, size_t a, size_t s, size_t pad, size_t n)
     return r >= 0 && r < (long)n ? r : -1;
 }
 
+/* The window columns b0 <= b < b1 of output column q that fall inside the
+ * image; they are consecutive input pixels starting at *first. */
+static void span(const tni_window *w, size_t q, size_t *b0, size_t *b1, size_t *first)
+{
+    const long s0 = (long)(q * w->stride) - (long)w->pw;
+    *b0 = s0 < 0 ? (size_t)(-s0) : 0;
+    const long end = s0 + (long)w->kw;
+    *b1 = end > (long)w->w ? w->kw - (size_t)(end - (long)w->w) : w->kw;
+    if (*b1 < *b0) *b1 = *b0;
+    *first = (size_t)(s0 + (long)*b0);
+}
+
 void tni_im2col(const tni_window *w, size_t images, const double *x, double *cols)
 {
-    const size_t C = w->c, K = tni_window_cols(w), img = w->h * w->w * C;
+    const size_t C = w->c, K = tni_window_cols(w), img = w->h * w->w * C, rowlen = w->kw * C;
     for (size_t t = 0; t < images; t++) {
         const double *xi = x + t * img;
         for (size_t p = 0; p < w->oh; p++)
             for (size_t q = 0; q < w->ow; q++) {
                 double *row = cols + ((t * w->oh + p) * w->ow + q) * K;
+                size_t b0, b1, first;
+                span(w, q, &b0, &b1, &first);
                 for (size_t a = 0; a < w->kh; a++) {
                     const long r = src(p, a, w->stride, w->ph, w->h);
-                    double *dst = row + a * w->kw * C;
-                    if (r < 0) {
-                        memset(dst, 0, w->kw * C * sizeof(double));
+                    double *dst = row + a * rowlen;
+                    if (r < 0 || b1 == b0) {
+                        memset(dst, 0, rowlen * sizeof(double));
                         continue;
                     }
-                    for (size_t b = 0; b < w->kw; b++) {
-                        const long s = src(q, b, w->stride, w->pw, w->w);
-                        if (s < 0)
-                            memset(dst + b * C, 0, C * sizeof(double));
-                        else
-                            memcpy(dst + b * C, xi + ((size_t)r * w->w + (size_t)s) * C,
-                                   C * sizeof(double));
-                    }
+                    /* One copy of the window row's pixels inside the image. */
+                    if (b0) memset(dst, 0, b0 * C * sizeof(double));
+                    memcpy(dst + b0 * C, xi + ((size_t)r * w->w + first) * C,
+                           (b1 - b0) * C * sizeof(double));
+                    if (b1 < w->kw) memset(dst + b1 * C, 0, (w->kw - b1) * C * sizeof(double));
                 }
             }
     }
@@ -96,22 +107,21 @@ void tni_im2col(const tni_window *w, size_t images, const double *x, double *col
 
 void tni_col2im_add(const tni_window *w, size_t images, const double *cols, double *x)
 {
-    const size_t C = w->c, K = tni_window_cols(w), img = w->h * w->w * C;
+    const size_t C = w->c, K = tni_window_cols(w), img = w->h * w->w * C, rowlen = w->kw * C;
     for (size_t t = 0; t < images; t++) {
         double *xi = x + t * img;
         for (size_t p = 0; p < w->oh; p++)
             for (size_t q = 0; q < w->ow; q++) {
                 const double *row = cols + ((t * w->oh + p) * w->ow + q) * K;
+                size_t b0, b1, first;
+                span(w, q, &b0, &b1, &first);
+                const size_t len = (b1 - b0) * C;
                 for (size_t a = 0; a < w->kh; a++) {
                     const long r = src(p, a, w->stride, w->ph, w->h);
                     if (r < 0) continue;
-                    for (size_t b = 0; b < w->kw; b++) {
-                        const long s = src(q, b, w->stride, w->pw, w->w);
-                        if (s < 0) continue;
-                        double *dst = xi + ((size_t)r * w->w + (size_t)s) * C;
-                        const double *v = row + (a * w->kw + b) * C;
-                        for (size_t c = 0; c < C; c++) dst[c] += v[c];
-                    }
+                    double *dst = xi + ((size_t)r * w->w + first) * C;
+                    const double *v = row + a * rowlen + b0 * C;
+                    for (size_t e = 0; e < len; e++) dst[e] += v[e];
                 }
             }
     }
