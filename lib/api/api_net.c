@@ -217,7 +217,7 @@ TN_API size_t tn_net_num_params(const tn_net *net)
 
 TN_API size_t tn_net_input_size(const tn_net *net)
 {
-    return tni_check_handle(net, TNI_MAGIC_NET) == TN_OK ? net->nodes[0].size : 0;
+    return tni_check_handle(net, TNI_MAGIC_NET) == TN_OK ? tni_net_input_size(net) : 0;
 }
 
 TN_API tn_status tn_net_input_shape(const tn_net *net, size_t *shape, size_t *ndim)

@@ -155,6 +155,16 @@ size_t tni_net_output_dim(const tn_net *net)
     return net->nodes[net->current].size;
 }
 
+size_t tni_net_input_size(const tn_net *net)
+{
+    return net->nodes[0].size;
+}
+
+size_t tni_net_num_params(const tn_net *net)
+{
+    return net->nparams;
+}
+
 tn_status tni_net_clone(const tn_net *net, tn_net **out)
 {
     tn_ctx *ctx = net->ctx;

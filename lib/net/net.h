@@ -44,8 +44,11 @@ double tni_net_sigma_w(const tn_net *net);          /* default resolved */
 tni_settings tni_net_settings(const tn_net *net);
 tn_status tni_net_clone(const tn_net *net, tn_net **out);
 void tni_net_delete(tn_net *net);
-/* Values per example of the output (the current node before init). */
+/* Values per example of the output (the current node before init), of the
+ * input, and the number of parameters. */
 size_t tni_net_output_dim(const tn_net *net);
+size_t tni_net_input_size(const tn_net *net);
+size_t tni_net_num_params(const tn_net *net);
 /* What other modules may read or change of a net. */
 tn_ctx *tni_net_ctx(const tn_net *net);
 const double *tni_net_theta(const tn_net *net);

@@ -153,7 +153,7 @@ static tn_status tile_set_fill(tn_ntk *k, const tni_ntk_plan *plan, const double
 {
     if (ts->start == start && ts->f.rows == rows) return TN_OK;
     ts->start = SIZE_MAX;
-    const size_t d = tn_net_input_size(k->net);
+    const size_t d = tni_net_input_size(k->net);
     TNI_TRY(tni_features_compute(k, plan, x + start * d, rows, &ts->f));
     ts->start = start;
     return TN_OK;

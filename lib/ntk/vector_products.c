@@ -11,7 +11,7 @@ tn_status tni_vp_compute(tn_ntk *k, const double *x1, size_t n1, const double *x
                          int symmetric, double *K, size_t rows_per_jvp, double *v, double *cot)
 {
     const tn_net *net = k->net;
-    const size_t O = tni_net_output_dim(net), d = tn_net_input_size(net), ldk = k->full ? n2 * O : n2;
+    const size_t O = tni_net_output_dim(net), d = tni_net_input_size(net), ldk = k->full ? n2 * O : n2;
     const double *theta = tni_net_theta(net);
     const double invO = 1.0 / (double)O;
     for (size_t j = 0; j < n2; j++) {

@@ -8,9 +8,9 @@ tn_status tni_expansion_init(tni_expansion *e, tn_net *net, size_t order)
     memset(e, 0, sizeof *e);
     e->net = net;
     e->ctx = tni_net_ctx(net);
-    e->P = tn_net_num_params(net);
-    e->d = tn_net_input_size(net);
-    e->O = tn_net_output_dim(net);
+    e->P = tni_net_num_params(net);
+    e->d = tni_net_input_size(net);
+    e->O = tni_net_output_dim(net);
     e->order = order;
     e->theta0 = tni_alloc(e->ctx, e->P, sizeof(double));
     e->delta = tni_alloc(e->ctx, e->P, sizeof(double));

@@ -47,9 +47,9 @@ tn_status tni_trainer_new(tn_net *net, tn_trainer **out)
     tr->magic = TNI_MAGIC_TRAINER;
     tr->net = net;
     tr->ctx = ctx;
-    tr->P = tn_net_num_params(net);
-    tr->O = tn_net_output_dim(net);
-    tr->d = tn_net_input_size(net);
+    tr->P = tni_net_num_params(net);
+    tr->O = tni_net_output_dim(net);
+    tr->d = tni_net_input_size(net);
     double **vecs[] = {&tr->grad, &tr->theta_new, &tr->state[0], &tr->state[1],
                        &tr->state_new[0], &tr->state_new[1]};
     for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) {
