@@ -12,10 +12,7 @@ enum { KH, KW, STRIDE, PADDING };
 
 static tni_window window_of(const tni_node *n, const tni_shape *in)
 {
-    tni_window w;
-    tni_window_make(&w, in, (size_t)n->attr[KH], (size_t)n->attr[KW], (size_t)n->attr[STRIDE],
-                    n->attr[PADDING], NULL, "", "");
-    return w;
+    return tni_window_of(n, in, KH);
 }
 
 static tn_status pool_infer(tni_node *n, const tni_shape *const *in, tn_ctx *ctx, const char *fn)

@@ -34,10 +34,7 @@ enum { CHANNELS, KH, KW, STRIDE, PADDING };
 
 static tni_window window_of(const tni_node *n, const tni_shape *in)
 {
-    tni_window w;
-    tni_window_make(&w, in, (size_t)n->attr[KH], (size_t)n->attr[KW], (size_t)n->attr[STRIDE],
-                    n->attr[PADDING], NULL, "", "");
-    return w;
+    return tni_window_of(n, in, KH);
 }
 
 static tn_status conv_infer(tni_node *n, const tni_shape *const *in, tn_ctx *ctx, const char *fn)
@@ -60,28 +57,6 @@ static tn_status conv_infer(tni_node *n, const tni_shape *const *in, tn_ctx *ctx
     n->shape.dim[1] = w.ow;
     n->shape.dim[2] = ch;
     return TN_OK;
-}
-
-static size_t fan_in(const tni_node *n)
-{
-    return (n->count - n->attr[CHANNELS]) / n->attr[CHANNELS];
-}
-
-static void conv_resolve(tni_node *n, const tni_settings *s)
-{
-    tni_resolve_weights_bias(n, s, fan_in(n));
-}
-
-static void conv_init(const tni_node *n, const tni_settings *s, tni_rng *rng, double *theta)
-{
-    tni_init_weights_bias(n, s, rng, theta, n->count - n->attr[CHANNELS], fan_in(n));
-}
-
-static size_t conv_out_degree(const tni_node *n, const size_t *din, size_t order)
-{
-    (void)n;
-    if (order == 0) return 0;
-    return din[0] + 1 < order ? din[0] + 1 : order;
 }
 
 /* Images whose patches fit in the chunk (at least one). */
@@ -312,9 +287,9 @@ const tni_kind_ops tni_conv2d_ops = {
     .alias = TNI_ALIAS_NONE,
     .reverse_reads_input = 1,
     .infer = conv_infer,
-    .resolve = conv_resolve,
-    .init = conv_init,
-    .out_degree = conv_out_degree,
+    .resolve = tni_resolve_weights_bias,
+    .init = tni_init_weights_bias,
+    .out_degree = tni_degree_bilinear,
     .scratch_doubles = conv_scratch_doubles,
     .forward = conv_forward,
     .reverse = conv_reverse,

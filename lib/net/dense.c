@@ -41,23 +41,6 @@ static tn_status dense_infer(tni_node *n, const tni_shape *const *in, tn_ctx *ct
     return TN_OK;
 }
 
-static void dense_resolve(tni_node *n, const tni_settings *s)
-{
-    tni_resolve_weights_bias(n, s, in_size(n));
-}
-
-static void dense_init(const tni_node *n, const tni_settings *s, tni_rng *rng, double *theta)
-{
-    tni_init_weights_bias(n, s, rng, theta, n->count - n->attr[WIDTH], in_size(n));
-}
-
-static size_t dense_out_degree(const tni_node *n, const size_t *din, size_t order)
-{
-    (void)n;
-    if (order == 0) return 0;
-    return din[0] + 1 < order ? din[0] + 1 : order;
-}
-
 static void add_bias_rows(size_t rows, size_t width, double scale, const double *b, double *z)
 {
     if (scale == 0.0) return;
@@ -201,9 +184,9 @@ const tni_kind_ops tni_dense_ops = {
     .alias = TNI_ALIAS_NONE,
     .reverse_reads_input = 1,
     .infer = dense_infer,
-    .resolve = dense_resolve,
-    .init = dense_init,
-    .out_degree = dense_out_degree,
+    .resolve = tni_resolve_weights_bias,
+    .init = tni_init_weights_bias,
+    .out_degree = tni_degree_bilinear,
     .forward = dense_forward,
     .reverse = dense_reverse,
     .gram = dense_gram,

@@ -214,14 +214,15 @@ extern const tni_kind_ops tni_sum_ops;
 
 /* --- helpers the kinds share (kinds.c) --- */
 
-/* Weights then biases, as every kind with a weight matrix lays them out:
- * NTK parameterization draws omega, beta ~ N(0, 1) and scales them by
- * scale[0] = sigma_w / sqrt(fan_in), scale[1] = sigma_b in the forward pass;
- * standard parameterization draws W ~ N(0, sigma_w^2 / fan_in),
- * b ~ N(0, sigma_b^2) and uses them as they are. */
-void tni_resolve_weights_bias(tni_node *n, const tni_settings *s, size_t fan_in);
-void tni_init_weights_bias(const tni_node *n, const tni_settings *s, tni_rng *rng, double *theta,
-                           size_t nweights, size_t fan_in);
+/* Weights then biases, as every kind with a weight matrix lays them out,
+ * one bias per output unit (the last dimension of the node's shape), the
+ * fan-in the weights per unit.  NTK parameterization draws omega, beta ~
+ * N(0, 1) and scales them by scale[0] = sigma_w / sqrt(fan_in), scale[1] =
+ * sigma_b in the forward pass; standard parameterization draws W ~ N(0,
+ * sigma_w^2 / fan_in), b ~ N(0, sigma_b^2) and uses them as they are.  A
+ * kind's resolve and init. */
+void tni_resolve_weights_bias(tni_node *n, const tni_settings *s);
+void tni_init_weights_bias(const tni_node *n, const tni_settings *s, tni_rng *rng, double *theta);
 
 /* dst (blocks lo..hi of blk values each) = src, or += src when add. */
 void tni_blocks_copy(double *dst, const double *src, size_t lo, size_t hi, size_t blk, int add);
@@ -229,6 +230,10 @@ void tni_blocks_copy(double *dst, const double *src, size_t lo, size_t hi, size_
 /* The bias gradient: g[c] = (add ? g[c] : 0) + scale sum_r z[r width + c],
  * reading z row by row (contiguously). */
 void tni_column_sums(size_t rows, size_t width, double scale, const double *z, double *g, int add);
+
+/* The degree of a map bilinear in (parameters, input): one more than the
+ * input's at order >= 1 (the dW x_{j-1} term), at most the order. */
+size_t tni_degree_bilinear(const tni_node *n, const size_t *din, size_t order);
 
 /* The degree of a linear map of its inputs: the largest input degree. */
 size_t tni_degree_linear(const tni_node *n, const size_t *din, size_t order);

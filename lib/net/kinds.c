@@ -43,18 +43,30 @@ const char *tni_shape_str(const tni_shape *s, char *buf, size_t cap)
     return buf;
 }
 
-void tni_resolve_weights_bias(tni_node *n, const tni_settings *s, size_t fan_in)
+/* Output units (one bias each), and weights per unit. */
+static size_t units(const tni_node *n)
 {
+    return n->shape.dim[n->shape.ndim - 1];
+}
+
+static size_t fan_in(const tni_node *n)
+{
+    return (n->count - units(n)) / units(n);
+}
+
+void tni_resolve_weights_bias(tni_node *n, const tni_settings *s)
+{
+    const size_t fan = fan_in(n);
     const int ntk = s->parameterization == TN_PARAM_NTK;
-    n->scale[0] = ntk ? s->sigma_w / sqrt((double)fan_in) : 1.0;
+    n->scale[0] = ntk ? s->sigma_w / sqrt((double)fan) : 1.0;
     n->scale[1] = ntk ? s->sigma_b : 1.0;
 }
 
-void tni_init_weights_bias(const tni_node *n, const tni_settings *s, tni_rng *rng, double *theta,
-                           size_t nweights, size_t fan_in)
+void tni_init_weights_bias(const tni_node *n, const tni_settings *s, tni_rng *rng, double *theta)
 {
+    const size_t nweights = n->count - units(n);
     const int ntk = s->parameterization == TN_PARAM_NTK;
-    const double ws = ntk ? 1.0 : s->sigma_w / sqrt((double)fan_in);
+    const double ws = ntk ? 1.0 : s->sigma_w / sqrt((double)fan_in(n));
     const double bs = ntk ? 1.0 : s->sigma_b;
     for (size_t i = 0; i < nweights; i++) theta[i] = ws * tni_rng_normal(rng);
     for (size_t i = nweights; i < n->count; i++) theta[i] = bs * tni_rng_normal(rng);
@@ -84,6 +96,13 @@ void tni_column_sums(size_t rows, size_t width, double scale, const double *z, d
         }
         for (size_t c = 0; c < m; c++) g[c0 + c] = (add ? g[c0 + c] : 0.0) + scale * acc[c];
     }
+}
+
+size_t tni_degree_bilinear(const tni_node *n, const size_t *din, size_t order)
+{
+    (void)n;
+    if (order == 0) return 0;
+    return din[0] + 1 < order ? din[0] + 1 : order;
 }
 
 size_t tni_degree_linear(const tni_node *n, const size_t *din, size_t order)

@@ -52,6 +52,14 @@ tn_status tni_window_make(tni_window *win, const tni_shape *in, size_t kh, size_
     return TN_OK;
 }
 
+tni_window tni_window_of(const tni_node *n, const tni_shape *in, size_t first)
+{
+    tni_window w;
+    const uint64_t *a = n->attr + first;
+    tni_window_make(&w, in, (size_t)a[0], (size_t)a[1], (size_t)a[2], a[3], NULL, "", "");
+    return w;
+}
+
 int tni_window_is_identity(const tni_window *w)
 {
     const int pointwise = w->kh == 1 && w->kw == 1 && w->stride == 1;

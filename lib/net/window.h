@@ -27,6 +27,10 @@ typedef struct tni_window {
 tn_status tni_window_make(tni_window *win, const tni_shape *in, size_t kh, size_t kw, size_t stride,
                           uint64_t padding, tn_ctx *ctx, const char *fn, const char *what);
 
+/* The window of a built node whose attribute words kh, kw, stride and
+ * padding start at attr[first] (its kind checked them when it was built). */
+tni_window tni_window_of(const tni_node *n, const tni_shape *in, size_t first);
+
 /* Output pixels per image, and columns of a patch row. */
 static inline size_t tni_window_pixels(const tni_window *w)
 {
