@@ -64,6 +64,16 @@ extern "C" {
 TN_API unsigned tn_version_number(void);
 /** The same as a string, "0.1.0".  Static, never NULL. */
 TN_API const char *tn_version_string(void);
+/** Which BLAS the library's matrix products run on, for logs and benchmark
+ *  headers: "BLIS 0.9.0, skx kernels (AVX-512)".  The library carries its
+ *  own copy of BLIS (unless built with -Dblis=shared) and picks, once per
+ *  process, the best kernel set that BLIS has for the CPU, or the one the
+ *  environment variable TAYLORNET_KERNELS names (auto, generic, haswell,
+ *  zen3, skx, ...; docs/guide/performance.md); a value it cannot honour is
+ *  named in the text ("TAYLORNET_KERNELS=... refused") and reported by
+ *  tn_ctx_create.  The BLIS a host program uses is never affected.  Static,
+ *  never NULL, thread-safe. */
+TN_API const char *tn_blas_info(void);
 
 /** What every fallible function returns; TN_OK is 0. */
 typedef enum tn_status {
@@ -97,8 +107,14 @@ TN_API const char *tn_status_string(tn_status s);
 /** A context: per-thread settings and the last error message. */
 typedef struct tn_ctx tn_ctx;
 
-/** Creates a context.  *out is set to NULL on failure.
- *  Errors: TN_E_INVALID_ARG (out NULL), TN_E_NOMEM. */
+/** Creates a context.  *out is set to NULL on failure, except when the
+ *  environment variable TAYLORNET_KERNELS names a kernel set the library
+ *  cannot use (tn_blas_info): then *out is a working context (on the
+ *  automatic kernel choice) whose tn_ctx_errmsg says what was wrong, and
+ *  the caller frees it, as with sqlite3_open.
+ *  Errors: TN_E_INVALID_ARG (out NULL; TAYLORNET_KERNELS not a kernel set
+ *  name), TN_E_UNSUPPORTED (TAYLORNET_KERNELS names a set this BLIS or CPU
+ *  lacks), TN_E_NOMEM. */
 TN_API tn_status tn_ctx_create(tn_ctx **out);
 /** Frees a context.  Every handle made from it must be freed first. */
 TN_API void tn_ctx_free(tn_ctx *ctx);

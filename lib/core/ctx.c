@@ -1,5 +1,6 @@
 /* ctx.c -- the per-thread context: thread count and the last error message. */
 #include "core.h"
+#include "../kernel/kernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,12 @@ TN_API tn_status tn_ctx_create(tn_ctx **out)
     ctx->magic = TNI_MAGIC_CTX;
     ctx->threads = 1;
     *out = ctx;
+    /* A TAYLORNET_KERNELS the library cannot honour is reported here, the
+     * first call of every program, through the context it returns (as
+     * sqlite3_open does): the caller reads the message and frees it. */
+    const char *msg;
+    const tn_status st = tni_kernels_error(&msg);
+    if (st != TN_OK) return tni_fail(ctx, st, "tn_ctx_create: %s", msg);
     return TN_OK;
 }
 

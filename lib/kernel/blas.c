@@ -1,5 +1,6 @@
 /* blas.c -- BLIS typed-API wrappers with a per-call thread count (blas.h). */
 #include "blas.h"
+#include "kernels.h"
 
 #include <blis.h>
 
@@ -32,7 +33,7 @@ void tni_gemm(int threads, tni_trans ta, tni_trans tb, size_t m, size_t n, size_
                  tb == TNI_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
                  (dim_t)m, (dim_t)n, (dim_t)k, &a,
                  (double *)A, (inc_t)lda, 1, (double *)B, (inc_t)ldb, 1,
-                 &b, C, (inc_t)ldc, 1, NULL, &rntm);
+                 &b, C, (inc_t)ldc, 1, tni_kernels_cntx(), &rntm);
 }
 
 void tni_syrk_lower(int threads, size_t n, size_t k, double alpha, const double *A, size_t lda,
@@ -49,7 +50,7 @@ void tni_syrk_lower(int threads, size_t n, size_t k, double alpha, const double 
     rntm_for(&rntm, threads);
     double a = alpha, b = beta;
     bli_dsyrk_ex(BLIS_LOWER, BLIS_NO_TRANSPOSE, (dim_t)n, (dim_t)k, &a,
-                 (double *)A, (inc_t)lda, 1, &b, C, (inc_t)ldc, 1, NULL, &rntm);
+                 (double *)A, (inc_t)lda, 1, &b, C, (inc_t)ldc, 1, tni_kernels_cntx(), &rntm);
 }
 
 void tni_symmetrize_lower(size_t n, double *C, size_t ldc)

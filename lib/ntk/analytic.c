@@ -252,7 +252,11 @@ tn_status tni_analytic_mlp(tn_ctx *ctx, const tni_mlp_spec *spec, const double *
                         spec->slope);
     if (nngp == NULL && ntk == NULL) return TN_OK;
 
-    const int sym = x2 == NULL;
+    /* The same array twice is the symmetric case too: pairs of an input with
+     * itself then get exactly its self-kernel, which the correlation near 1
+     * needs (arccos is ill-conditioned there; a GEMM that sums in another
+     * order than self_kernels would put ~1e-8 into the NTK). */
+    const int sym = x2 == NULL || (x2 == x1 && n2 == n1);
     if (sym) {
         x2 = x1;
         n2 = n1;

@@ -73,6 +73,7 @@ static double ntk_seconds(tn_ntk *k, int method, const double *x, size_t n, doub
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);   /* lines appear as they are measured */
+    bu_print_blas();
     const size_t C = argc > 1 ? (size_t)atol(argv[1]) : 128;
     const size_t B = argc > 2 ? (size_t)atol(argv[2]) : 128;
     const size_t N = argc > 3 ? (size_t)atol(argv[3]) : 256;

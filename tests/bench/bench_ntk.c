@@ -27,6 +27,7 @@ static const char *names[] = {"AUTO", "STRUCTURED", "JACOBIAN", "VECTOR_PRODUCTS
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);   /* lines appear as they are measured */
+    bu_print_blas();
     const size_t max_n = argc > 1 ? (size_t)atol(argv[1]) : 4096;
     const size_t max_n_slow = argc > 2 ? (size_t)atol(argv[2]) : 256;
     const size_t d = 784, widths[] = {512, 512, 512, 10}, L = 4;

@@ -72,6 +72,7 @@ static double forward_time(tn_net *net, int order, int reps)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);   /* lines appear as they are measured */
+    bu_print_blas();
     const int reps = argc > 1 ? atoi(argv[1]) : 5;
     if (tn_ctx_create(&ctx) != TN_OK) return 1;
     for (int b = 0; b < NB; b++) {

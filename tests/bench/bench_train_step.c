@@ -16,6 +16,7 @@
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);   /* lines appear as they are measured */
+    bu_print_blas();
     const size_t B = 256, d = 784, widths[] = {1024, 1024, 1024, 10}, L = 4;
     const int reps = argc > 1 ? atoi(argv[1]) : 10;
     tn_ctx *ctx;

@@ -57,7 +57,7 @@ __all__ = [
     "TaylornetError", "InvalidArgumentError", "ShapeError", "OutOfMemoryError", "StateError",
     "NumericError", "FileError", "FormatError", "VersionError", "UnsupportedError",
     "MisuseError", "CancelledError",
-    "library_version", "library_version_number", "library_path", "status_string",
+    "library_version", "library_version_number", "library_path", "status_string", "blas_info",
 ]
 
 
@@ -69,6 +69,13 @@ def library_version():
 def library_version_number():
     """The loaded library's version as major*10000 + minor*100 + patch."""
     return _cdll.tn_version_number()
+
+
+def blas_info():
+    """Which BLAS the library runs its products on, e.g.
+    ``"BLIS 0.9.0, skx kernels (AVX-512)"`` (``tn_blas_info``; the kernel set
+    can be chosen with the environment variable ``TAYLORNET_KERNELS``)."""
+    return _cdll.tn_blas_info().decode()
 
 
 def status_string(status):

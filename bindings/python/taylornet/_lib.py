@@ -58,6 +58,7 @@ PROTOTYPES = {
     "tn_version_number": (c_uint, []),
     "tn_version_string": (c_char_p, []),
     "tn_status_string": (c_char_p, [status_t]),
+    "tn_blas_info": (c_char_p, []),
     # context
     "tn_ctx_create": (status_t, [_P(ctx_p)]),
     "tn_ctx_free": (None, [ctx_p]),

@@ -45,9 +45,14 @@ class Context(Handle):
         out = ctx_p()
         status = lib.tn_ctx_create(byref(out))
         if status:
-            # No context, so no message: the status's own text.
-            raise error_for(status, "tn_ctx_create: " + lib.tn_status_string(status).decode(),
-                            "tn_ctx_create")
+            if out:
+                # A refused TAYLORNET_KERNELS: the context holds the message.
+                message = lib.tn_ctx_errmsg(out).decode("utf-8", "replace")
+                lib.tn_ctx_free(out)
+            else:
+                # No context, so no message: the status's own text.
+                message = "tn_ctx_create: " + lib.tn_status_string(status).decode()
+            raise error_for(status, message, "tn_ctx_create")
         self._attach(out, None)
         if threads is not None:
             self.threads = threads

@@ -1,6 +1,9 @@
 """Context: threads, error message, memory accounting, progress callback."""
 
 import gc
+import os
+import subprocess
+import sys
 import threading
 import unittest
 
@@ -56,6 +59,26 @@ class Threads(ContextTestCase):
             t.join()
         for i in range(4):
             self.assertEqual(got[i], want[0])
+
+
+class Kernels(unittest.TestCase):
+
+    def test_blas_info(self):
+        info = tn.blas_info()
+        self.assertTrue(info.startswith("BLIS "), info)
+        self.assertIn(" kernels (", info)
+
+    def test_refused_kernel_set_raises_with_the_message(self):
+        """TAYLORNET_KERNELS is read once per process: a child process."""
+        code = ("import taylornet as tn\n"
+                "try:\n"
+                "    tn.Context()\n"
+                "except tn.InvalidArgumentError as e:\n"
+                "    print('refused:', e.message)\n")
+        env = dict(os.environ, TAYLORNET_KERNELS="zen9")
+        out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        self.assertIn("refused: tn_ctx_create: TAYLORNET_KERNELS=zen9", out)
 
 
 class ErrmsgAndMemory(ContextTestCase):
