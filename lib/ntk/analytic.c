@@ -252,11 +252,7 @@ tn_status tni_analytic_mlp(tn_ctx *ctx, const tni_mlp_spec *spec, const double *
                         spec->slope);
     if (nngp == NULL && ntk == NULL) return TN_OK;
 
-    /* The same array twice is the symmetric case too: pairs of an input with
-     * itself then get exactly its self-kernel, which the correlation near 1
-     * needs (arccos is ill-conditioned there; a GEMM that sums in another
-     * order than self_kernels would put ~1e-8 into the NTK). */
-    const int sym = x2 == NULL || (x2 == x1 && n2 == n1);
+    const int sym = x2 == NULL;
     if (sym) {
         x2 = x1;
         n2 = n1;
@@ -334,6 +330,16 @@ tn_status tni_analytic_mlp(tn_ctx *ctx, const tni_mlp_spec *spec, const double *
     } else {
         tni_gemm(threads, TNI_NOTRANS, TNI_TRANS, n1, n2, d, 1.0, x1, d, x2, d, 0.0, G, n2);
         for (size_t e = 0; e < nn; e++) G[e] = cw * G[e] + sb2;
+        /* An input of x1 met again in x2 gets exactly its self-variance, as
+         * on the diagonal of the symmetric case: the NTK's arccos is
+         * ill-conditioned at correlation 1, and a GEMM kernel that sums in
+         * another order than self_kernels (BLIS's skx kernels use FMA and
+         * split the sum in blocks) would put ~1e-8 into the kernel. */
+        for (size_t i = 0; i < n1; i++)
+            for (size_t j = 0; j < n2; j++)
+                if (var1[i] == var2[j] && fabs(G[i * n2 + j] - var1[i]) <= 1e-12 * var1[i] &&
+                    memcmp(x1 + i * d, x2 + j * d, d * sizeof(double)) == 0)
+                    G[i * n2 + j] = var1[i];
     }
     if (T && T != G) {
         if (sym) {
