@@ -174,8 +174,20 @@ void ex_plot_y_axis(FILE *f, const double *v, size_t n)
     if (!(hi > 0)) return;
     if (hi >= 10 * lo) {
         /* 10^0.05 each side: 5% of a decade, so no point sits on the frame. */
-        fprintf(f, "set logscale y\nset yrange [%.6g:%.6g]\n", lo / 1.1220184543019633,
-                hi * 1.1220184543019633);
+        lo /= 1.1220184543019633;
+        hi *= 1.1220184543019633;
+        fprintf(f, "set logscale y\nset yrange [%.6g:%.6g]\n", lo, hi);
+        /* Labels at 1, 2 and 5 times the powers of ten in range: gnuplot
+         * labels the powers only, which may leave one label in the plot. */
+        fprintf(f, "set ytics (");
+        const char *sep = "";
+        for (double p = pow(10.0, floor(log10(lo))); p <= hi; p *= 10.0)
+            for (int m = 1; m <= 5; m += m == 1 ? 1 : 3)
+                if (m * p >= lo && m * p <= hi) {
+                    fprintf(f, "%s%g", sep, m * p);
+                    sep = ", ";
+                }
+        fprintf(f, ")\n");
     } else {
         const double margin = hi > lo ? 0.05 * (hi - lo) : 0.05 * hi;
         fprintf(f, "unset logscale y\nset yrange [%.6g:%.6g]\n", lo - margin, hi + margin);
@@ -393,7 +405,7 @@ int cmp_write_plots(const char *dir, const cmp_run *run)
                 series(f, run, i, 10, &first);
         fprintf(f, "\n");
     }
-    fprintf(f, "set autoscale y\nunset logscale y\n");
+    fprintf(f, "set autoscale y\nunset logscale y\nset ytics autofreq\n");
     /* The diagnostics of the reference, when they were computed; the
      * pattern panel only when the net has ReLU units that switched. */
     int has_diag = 0, has_pattern = 0;
