@@ -42,14 +42,8 @@ static int write_plot(const char *dir, const double *rows, size_t n, double s_fs
 {
     FILE *f = ex_plot_open(dir, "lazy_sweep.gp", "lazy_sweep", "lazy_sweep.csv");
     if (f == NULL) return -1;
-    double *drawn = ex_xmalloc(3 * n, sizeof(double));
-    for (size_t i = 0; i < n; i++) {
-        drawn[3 * i] = rows[i * L_COLS + L_FS];
-        drawn[3 * i + 1] = rows[i * L_COLS + L_PARAM_FULL];
-        drawn[3 * i + 2] = rows[i * L_COLS + L_PARAM_LIN];
-    }
-    ex_plot_y_axis(f, drawn, 3 * n);
-    free(drawn);
+    const size_t drawn[] = {L_FS, L_PARAM_FULL, L_PARAM_LIN};
+    ex_plot_y_axis_of_columns(f, rows, n, L_COLS, drawn, 3);
     const double *last = rows + (n - 1) * L_COLS;
     /* The 1/alpha guide goes through the last (laziest) alpha's distance,
      * where the law is expected to hold. */

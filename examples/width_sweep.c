@@ -40,14 +40,8 @@ static int write_plot(const char *dir, const double *rows, size_t n, double slop
 {
     FILE *f = ex_plot_open(dir, "width_sweep.gp", "width_sweep", "width_sweep.csv");
     if (f == NULL) return -1;
-    double *drawn = ex_xmalloc(3 * n, sizeof(double));
-    for (size_t i = 0; i < n; i++) {
-        drawn[3 * i] = rows[i * W_COLS + W_FS];
-        drawn[3 * i + 1] = rows[i * W_COLS + W_PARAM_FULL];
-        drawn[3 * i + 2] = rows[i * W_COLS + W_MASK_FULL];
-    }
-    ex_plot_y_axis(f, drawn, 3 * n);
-    free(drawn);
+    const size_t drawn[] = {W_FS, W_PARAM_FULL, W_MASK_FULL};
+    ex_plot_y_axis_of_columns(f, rows, n, W_COLS, drawn, 3);
     /* The 1/sqrt(width) guide goes through the first width's distance, so
      * the eye compares slopes, not levels. */
     fprintf(f,

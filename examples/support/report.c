@@ -194,6 +194,16 @@ void ex_plot_y_axis(FILE *f, const double *v, size_t n)
     }
 }
 
+void ex_plot_y_axis_of_columns(FILE *f, const double *rows, size_t n_rows, size_t n_cols,
+                               const size_t *cols, size_t n_drawn)
+{
+    double *v = ex_xmalloc(n_rows, n_drawn * sizeof(double));
+    for (size_t i = 0; i < n_rows; i++)
+        for (size_t c = 0; c < n_drawn; c++) v[i * n_drawn + c] = rows[i * n_cols + cols[c]];
+    ex_plot_y_axis(f, v, n_rows * n_drawn);
+    free(v);
+}
+
 /* The least-squares slope of log y_i against log x_i, i < n, over the
  * pairs with both finite and > 0; x_i = x[i * stride], y likewise. */
 static double slope_strided(const double *x, const double *y, size_t n, size_t stride)

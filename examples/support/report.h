@@ -56,6 +56,10 @@ int ex_plot_draw(FILE *f, const char *dir, const char *script);
  *  stretch a log axis to whole decades with nothing in them.  Nothing when
  *  there are no such values. */
 void ex_plot_y_axis(FILE *f, const double *v, size_t n);
+/** The same for the columns cols[0..n_drawn) of n_rows rows of n_cols
+ *  numbers (row-major): the y axis of a sweep's table plotted by column. */
+void ex_plot_y_axis_of_columns(FILE *f, const double *rows, size_t n_rows, size_t n_cols,
+                               const size_t *cols, size_t n_drawn);
 
 /** The least-squares slope of log y against log x over the pairs with both
  *  finite and > 0 (others are skipped); NaN with fewer than two such pairs
