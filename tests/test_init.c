@@ -130,6 +130,81 @@ START_TEST(standard_parameterization_scales)
 }
 END_TEST
 
+/* A 30-50-ReLU-3 net with one setting changed, or NULL if a setting is
+ * refused. */
+static tn_net *net_with(tn_ctx *ctx, int param, tn_net_param which, double value)
+{
+    const size_t d = 30;
+    tn_net *net;
+    TN_CK(ctx, tn_net_create(ctx, &d, 1, &net));
+    TN_CK(ctx, tn_net_add_dense(net, 50));
+    TN_CK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
+    TN_CK(ctx, tn_net_add_dense(net, 3));
+    TN_CK(ctx, tn_net_set(net, TN_NET_PARAMETERIZATION, param));
+    TN_CK(ctx, tn_net_set(net, which, value));
+    return net;
+}
+
+/* Settings that are finite one by one but make a parameter, or a parameter
+ * times its layer's scale, infinite are refused by tn_net_init, which
+ * then leaves the network uninitialized.  Under the standard
+ * parameterization sigma_b = 1e308 draws b = 1e308 N(0, 1): infinite for
+ * any |N| > 1.8 (about 7% of draws, so among 53 biases, at seed 1, some).
+ * Under the NTK parameterization theta is N(0, 1) and the scale sigma_b
+ * carries the setting: 1e308 times the largest of 50 |N| overflows too.
+ * (sigma_w is divided by sqrt(fan_in) under both, so even DBL_MAX gives
+ * finite weights here; what such weights do to a forward pass is
+ * test_api's non_finite_results_are_refused.) */
+START_TEST(settings_that_overflow_are_refused)
+{
+    tn_ctx *ctx;
+    ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);
+    const struct {
+        int param;
+        tn_net_param which;
+        double value;
+        const char *what;
+    } bad[] = {
+        {TN_PARAM_STANDARD, TN_NET_SIGMA_B, 1e308, "bias"},
+        {TN_PARAM_NTK, TN_NET_SIGMA_B, 1e308, "bias"},
+    };
+    const double x[30] = {1.0};
+    double y[3];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tn_net *net = net_with(ctx, bad[i].param, bad[i].which, bad[i].value);
+        ck_assert_msg(tn_net_init(net, 1) == TN_E_INVALID_ARG, "case %zu accepted", i);
+        const char *m = tn_ctx_errmsg(ctx);
+        ck_assert_msg(strstr(m, "tn_net_init") && strstr(m, bad[i].what) && strstr(m, "not finite"),
+                      "case %zu: %s", i, m);
+        ck_assert_int_eq(tn_net_forward(net, x, 1, y), TN_E_STATE);    /* not initialized */
+        tn_net_free(net);
+    }
+    /* Large but representable: accepted, and the file it saves loads. */
+    tn_net *net = net_with(ctx, TN_PARAM_NTK, TN_NET_SIGMA_B, 1e300), *back;
+    TN_CK(ctx, tn_net_init(net, 1));
+    const char *path = "test_init_large_sigma_b.tnn";
+    TN_CK(ctx, tn_net_save(net, path));
+    TN_CK(ctx, tn_net_load(ctx, path, &back));
+    remove(path);
+    tn_net_free(back);
+    /* tn_net_set_params refuses a theta that the scales make infinite, and
+     * changes nothing. */
+    const size_t P = tn_net_num_params(net);
+    double *t = malloc(P * sizeof(double)), *t2 = malloc(P * sizeof(double));
+    TN_CK(ctx, tn_net_get_params(net, t, P));
+    memcpy(t2, t, P * sizeof(double));
+    t2[P - 1] = 1e10;                               /* a bias: 1e300 x 1e10 */
+    ck_assert_int_eq(tn_net_set_params(net, t2, P), TN_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "not finite"));
+    TN_CK(ctx, tn_net_get_params(net, t2, P));
+    ck_assert(memcmp(t, t2, P * sizeof(double)) == 0);
+    free(t);
+    free(t2);
+    tn_net_free(net);
+    tn_ctx_free(ctx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("init");
@@ -140,6 +215,7 @@ int main(void)
     tcase_add_test(tc, same_seed_same_parameters);
     tcase_add_test(tc, golden_parameters);
     tcase_add_test(tc, standard_parameterization_scales);
+    tcase_add_test(tc, settings_that_overflow_are_refused);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

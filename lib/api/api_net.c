@@ -255,6 +255,7 @@ TN_API tn_status tn_net_set_params(tn_net *net, const double *theta, size_t len)
     TNI_TRY(tni_check_len(net->ctx, fn, "theta", len, net->nparams));
     if (!tni_all_finite(theta, len))
         return tni_fail(net->ctx, TN_E_INVALID_ARG, "%s: theta has a value that is not finite", fn);
+    TNI_TRY(tni_net_check_params(net, theta, fn));
     memcpy(net->theta, theta, len * sizeof(double));
     return TN_OK;
 }

@@ -57,8 +57,12 @@ const tni_graph *tni_net_graph(const tn_net *net);  /* initialized nets */
  * a prepared update without a copy; *theta receives the old one. */
 void tni_net_swap_theta(tn_net *net, double **theta);
 
-/* Draws theta (init.c). */
+/* Draws theta (init.c); refuses settings that make a parameter, or a
+ * parameter times its layer's scale, not finite. */
 tn_status tni_net_init_params(tn_net *net, uint64_t seed);
+/* TN_OK if every parameter of theta, and each times its layer's scale
+ * (resolved), is finite; else TN_E_INVALID_ARG with "<who>: layer ...". */
+tn_status tni_net_check_params(const tn_net *net, const double *theta, const char *who);
 
 /* Rows per engine pass for an evaluation of n rows at `order`: as many as
  * keep the workspace near 64 MiB (at least 1, at most n). */
