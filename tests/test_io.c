@@ -29,7 +29,11 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 TU_CONTEXT_PER_TEST
@@ -429,6 +433,111 @@ START_TEST(load_a_directory)
 }
 END_TEST
 
+/* A FIFO is not a regular file: refused at once.  Opening one for reading
+ * blocks until a writer comes, so a loader that opens before it checks
+ * would wait forever; the alarm turns that into a failure of this test. */
+START_TEST(load_a_fifo)
+{
+    char *dir = tu_make_dir("test_io"), *fifo = tu_join(dir, "fifo.tnn");
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    alarm(20);
+    EXPECT_LOAD_FAILS(fifo, TN_E_IO, "a FIFO");
+    alarm(0);
+    ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "not a regular file"));
+    static const char *const files[] = {"fifo.tnn"};
+    remove_dir(dir, files, 1);
+    free(fifo);
+}
+END_TEST
+
+/* A pid that no process has: a child's, after it has been reaped. */
+static long dead_pid(void)
+{
+    const pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) _exit(0);
+    ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+    ck_assert(kill(pid, 0) == -1 && errno == ESRCH);
+    return (long)pid;
+}
+
+static void touch(const char *dir, const char *name)
+{
+    char *p = tu_join(dir, name);
+    spit(p, (const unsigned char *)"partial", 7);
+    free(p);
+}
+
+/* Temporaries of killed saves are removed by the next save to the same
+ * path -- only the provably orphaned ones: a dead pid and no lock held.
+ * Everything else stays: live pids, a dead pid's file locked by a live
+ * process (a writer on another host or in another pid namespace), names
+ * of another form, another path's temporaries. */
+START_TEST(orphaned_temporaries_are_removed)
+{
+    char *dir = tu_make_dir("test_io"), *path = tu_join(dir, "net.tnn");
+    tn_net *net = arch(0);
+    const long dead = dead_pid(), dead2 = dead_pid();
+    char orphan[64], orphan2[64], locked[64], live[64], other[64];
+    snprintf(orphan, sizeof orphan, "net.tnn.%ld.0.tmp", dead);
+    snprintf(orphan2, sizeof orphan2, "net.tnn.%ld.17.tmp", dead2);
+    snprintf(locked, sizeof locked, "net.tnn.%ld.1.tmp", dead);
+    snprintf(live, sizeof live, "net.tnn.%ld.0.tmp", (long)getppid());
+    snprintf(other, sizeof other, "other.tnn.%ld.0.tmp", dead);
+    const char *keep[] = {live, other, "net.tnn.tmp", "net.tnn.12x.0.tmp", "net.tnn.0.0.tmp",
+                          "net.tnn.5.0.tmp.bak", locked};
+    touch(dir, orphan);
+    touch(dir, orphan2);
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) touch(dir, keep[i]);
+
+    /* A live process holds a write lock on `locked` until told to stop. */
+    int go[2], ready[2];
+    ck_assert_int_eq(pipe(go), 0);
+    ck_assert_int_eq(pipe(ready), 0);
+    const pid_t holder = fork();
+    ck_assert_int_ge(holder, 0);
+    if (holder == 0) {
+        char *lp = tu_join(dir, locked);
+        const int fd = open(lp, O_WRONLY);
+        struct flock fl;
+        memset(&fl, 0, sizeof fl);
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        free(lp);
+        char c = fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0 ? 'y' : 'n';
+        if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1) _exit(1);
+        _exit(0);
+    }
+    char c;
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    ck_assert_int_eq(c, 'y');
+
+    TN_CK(ctx, tn_net_save(net, path));
+    char listing[1024];
+    list_dir(dir, listing, sizeof listing);
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        ck_assert_msg(strstr(listing, keep[i]) != NULL, "%s was removed: %s", keep[i], listing);
+    ck_assert_msg(strstr(listing, orphan) == NULL, "%s left: %s", orphan, listing);
+    ck_assert_msg(strstr(listing, orphan2) == NULL, "%s left: %s", orphan2, listing);
+
+    /* Once the lock holder is gone, its file is an orphan too, and the next
+     * save removes it. */
+    ck_assert_int_eq(write(go[1], "x", 1), 1);
+    ck_assert_int_eq(waitpid(holder, NULL, 0), holder);
+    TN_CK(ctx, tn_net_save(net, path));
+    list_dir(dir, listing, sizeof listing);
+    ck_assert_msg(strstr(listing, locked) == NULL, "%s left: %s", locked, listing);
+    ck_assert_msg(strstr(listing, live) != NULL, "%s removed: %s", live, listing);
+    close(go[0]), close(go[1]), close(ready[0]), close(ready[1]);
+
+    tn_net_free(net);
+    const char *files[] = {"net.tnn", live, other, "net.tnn.tmp", "net.tnn.12x.0.tmp",
+                           "net.tnn.0.0.tmp", "net.tnn.5.0.tmp.bak"};
+    remove_dir(dir, files, sizeof files / sizeof files[0]);
+    free(path);
+}
+END_TEST
+
 /*=====================================================================
  * Damaged files
  *===================================================================*/
@@ -666,6 +775,23 @@ START_TEST(inconsistent_fields_are_format_errors)
         spit(bad, b, len);
         EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, cases[i].what);
     }
+    /* Sizes that overflow are damage, not a lack of memory (TN_E_NOMEM
+     * would invite a retry): a dense layer whose parameter count overflows
+     * or exceeds the file, and (below) an input shape whose size does. */
+    const uint64_t widths[] = {(uint64_t)1 << 62, (uint64_t)1 << 63, UINT64_MAX, 1u << 30};
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        memcpy(b, orig, len);
+        put_u64(b, 84, widths[i]);      /* node 1's width */
+        fix_crc(b, len);
+        spit(bad, b, len);
+        EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, "a dense width whose parameters overflow");
+    }
+    /* A bias scale that makes sigma_b theta_b infinite (NTK parameterization). */
+    memcpy(b, orig, len);
+    put_f64(b, 40, 1e308);
+    fix_crc(b, len);
+    spit(bad, b, len);
+    EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, "sigma_b 1e308: bias scale times theta overflows");
     /* Extra bytes before the checksum (a valid checksum over them). */
     memcpy(b, orig, len - 4);
     memset(b + len - 4, 0, 8);
@@ -737,6 +863,27 @@ START_TEST(version_1_files_load)
 }
 END_TEST
 
+/* An image input whose H W C overflows size_t. */
+START_TEST(overflowing_input_shape_is_a_format_error)
+{
+    char *dir = tu_make_dir("test_io"), *path = tu_join(dir, "net.tnn");
+    tn_net *net = arch(3);      /* {3, 4, 2}: shape at 16, 24, 32 */
+    TN_CK(ctx, tn_net_save(net, path));
+    size_t len;
+    unsigned char *b = tu_slurp(path, &len);
+    for (int i = 0; i < 3; i++) put_u64(b, 16 + 8 * (size_t)i, (uint64_t)1 << 32);
+    fix_crc(b, len);
+    spit(path, b, len);
+    EXPECT_LOAD_FAILS(path, TN_E_FORMAT, "input shape 2^32 x 2^32 x 2^32");
+    ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "overflows"));
+    free(b);
+    tn_net_free(net);
+    static const char *const files[] = {"net.tnn"};
+    remove_dir(dir, files, 1);
+    free(path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("io");
@@ -747,6 +894,8 @@ int main(void)
     tcase_add_test(tc, io_errors);
     tcase_add_test(tc, load_a_directory);
     tcase_add_test(tc, version_1_files_load);
+    tcase_add_test(tc, load_a_fifo);
+    tcase_add_test(tc, orphaned_temporaries_are_removed);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("damaged files");
@@ -757,6 +906,7 @@ int main(void)
     tcase_add_loop_test(tc, every_byte_flip_is_detected, 0, N_ARCH);
     tcase_add_test(tc, newer_version_is_refused);
     tcase_add_test(tc, inconsistent_fields_are_format_errors);
+    tcase_add_test(tc, overflowing_input_shape_is_a_format_error);
     suite_add_tcase(s, tc);
 
     return tu_run(s);

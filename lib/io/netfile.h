@@ -18,18 +18,28 @@
  * nodes and the output: u64 number of layers, then per layer u32 kind
  * (1 dense, 2 activation), u32 activation, u64 width; it is still read.
  * A reader refuses a newer version with TN_E_VERSION, and anything truncated,
- * inconsistent or failing the checksum with TN_E_FORMAT.
+ * inconsistent or failing the checksum with TN_E_FORMAT -- including sizes
+ * that overflow (they can only come from a damaged or hostile file).
+ *
+ * The same bytes, whole, are a checkpoint's network section
+ * (train/checkpoint.c): one encoder and one parser serve both files.
  */
 #ifndef TNI_NETFILE_H
 #define TNI_NETFILE_H
 
-#include "../core/core.h"
+#include "binfile.h"
 
 #define TNI_NETFILE_VERSION 2u
 
+/* tn_net_save / tn_net_load. */
 tn_status tni_netfile_save(const tn_net *net, const char *path);
 tn_status tni_netfile_load(tn_ctx *ctx, const char *path, tn_net **out);
 
-uint32_t tni_crc32(uint32_t crc, const unsigned char *p, size_t n);
+/* A complete network file (magic to CRC) into w. */
+void tni_netfile_encode(tni_writer *w, const tn_net *net);
+/* A network from the len bytes of a complete network file.  Messages read
+ * "<fn>: '<where>': ..." (where: the path, or a part of a file). */
+tn_status tni_netfile_parse(tn_ctx *ctx, const char *fn, const char *where,
+                            const unsigned char *data, size_t len, tn_net **out);
 
 #endif
