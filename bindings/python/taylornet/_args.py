@@ -10,6 +10,8 @@ another shape); convert explicitly with
 want.  Outputs are always new arrays.
 """
 
+import os
+
 import numpy as np
 
 from ._errors import InvalidArgumentError, ShapeError
@@ -134,3 +136,15 @@ def size_arg(value, what, limit=2**64 - 1):
         raise InvalidArgumentError(Status.INVALID_ARG,
                                    f"{what} is {value}; it must be in [0, {limit}]")
     return int(value)
+
+
+def path_arg(path, what="path"):
+    """A file path (str, bytes or os.PathLike) as the bytes C receives.
+
+    A path with an embedded NUL would reach C cut short at it (and name
+    another file), so it raises ValueError, as ``open()`` does.
+    """
+    encoded = os.fsencode(path)
+    if b"\0" in encoded:
+        raise ValueError(f"{what} contains a NUL character: {path!r}")
+    return encoded

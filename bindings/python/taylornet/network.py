@@ -1,9 +1,8 @@
 """Network: a feed-forward network, its parameters and its derivatives."""
 
-import os
 from ctypes import byref, c_size_t
 
-from ._args import Dims, empty, enum_arg, ptr, size_arg
+from ._args import Dims, empty, enum_arg, path_arg, ptr, size_arg
 from ._handle import Handle, Settings, check_parent
 from ._lib import lib, net_p
 from .context import Context
@@ -87,10 +86,12 @@ class Network(Settings, Handle):
     def load(cls, context, path):
         """Reads a network written by :meth:`save` into ``context``.  Raises
         FileError (cannot open or read), FormatError (not a taylornet file,
-        truncated, corrupted), VersionError (a newer format)."""
+        truncated, corrupted), VersionError (a newer format); ValueError for a
+        path with a NUL character."""
         check_parent(context, Context, "context")
+        encoded = path_arg(path)
         out = net_p()
-        context._call(lib.tn_net_load, context._h, os.fsencode(path), byref(out))
+        context._call(lib.tn_net_load, context._h, encoded, byref(out))
         return cls._wrap(out, context)
 
     def _describe(self):
@@ -223,8 +224,9 @@ class Network(Settings, Handle):
 
     def save(self, path):
         """Writes the network to ``path`` (str or os.PathLike) atomically (a
-        temporary file renamed over it).  StateError before init, FileError."""
-        self._call(lib.tn_net_save, self._h, os.fsencode(path))
+        temporary file renamed over it).  StateError before init, FileError;
+        ValueError for a path with a NUL character."""
+        self._call(lib.tn_net_save, self._h, path_arg(path))
 
     # -- evaluation -------------------------------------------------------
     def _dims(self):

@@ -394,6 +394,16 @@ class Files(ContextTestCase):
         self.assertRaisesStatus(tn.FileError, tn.Status.IO, net.save,
                                 os.path.join(self.dir, "no", "such", "dir", "net.tn"))
 
+    def test_paths_with_nul_are_refused(self):
+        # C would read "a" and write or read that file instead.
+        net = small_net(self.ctx)
+        a = os.path.join(self.dir, "a")
+        for path in (a + "\0b", os.fsencode(a) + b"\0b"):
+            with self.subTest(path=path):
+                self.assertRaises(ValueError, net.save, path)
+                self.assertRaises(ValueError, tn.Network.load, self.ctx, path)
+        self.assertFalse(os.path.exists(a))
+
 
 if __name__ == "__main__":
     unittest.main()
