@@ -674,6 +674,24 @@ typedef tn_status (*tn_gradient_fn)(void *user, double *grad, size_t len, double
 TN_API tn_status tn_trainer_set_gradient_hook(tn_trainer *tr, tn_gradient_fn fn, void *user);
 /** The number of successful steps taken. 0 for NULL. */
 TN_API uint64_t tn_trainer_num_steps(const tn_trainer *tr);
+/** Writes a checkpoint of the trainer to path: its network (architecture,
+ *  settings, theta), theta0 and the expansion order, every optimizer state
+ *  vector, the step and update counts, every setting, the statistics of the
+ *  last step, and the diagnostics' probe batch with its reference patterns.
+ *  Atomic, like tn_net_save (a temporary file beside path, fsynced, renamed
+ *  over it; temporaries left by killed saves to the same path are removed),
+ *  versioned and checksummed.  Not saved: caches (recomputed bit for bit),
+ *  the context's thread count.
+ *  Errors: TN_E_INVALID_ARG, TN_E_IO, TN_E_NOMEM. */
+TN_API tn_status tn_trainer_save(const tn_trainer *tr, const char *path);
+/** Reads a checkpoint written by tn_trainer_save into ctx: *net receives the
+ *  network and *tr a trainer of it in the saved state, so that the run
+ *  continues bit for bit as the uninterrupted one would (same batches, same
+ *  thread count).  Free *tr before *net.  Both are NULL on failure.
+ *  Errors: TN_E_INVALID_ARG, TN_E_IO (cannot open or read; not a regular
+ *  file), TN_E_FORMAT (not a checkpoint, truncated, corrupted,
+ *  inconsistent), TN_E_VERSION (written by a newer library), TN_E_NOMEM. */
+TN_API tn_status tn_trainer_load(tn_ctx *ctx, const char *path, tn_net **net, tn_trainer **tr);
 /** Frees a trainer (NULL: no-op); the network keeps its trained parameters. */
 TN_API void tn_trainer_free(tn_trainer *tr);
 

@@ -1,7 +1,7 @@
 /* api_trainer.c -- public entry points of the trainer: checks, then train/. */
 #include "check.h"
 #include "../net/net.h"
-#include "../train/trainer.h"
+#include "../train/checkpoint.h"
 
 TN_API tn_status tn_trainer_create(tn_net *net, tn_trainer **out)
 {
@@ -94,6 +94,25 @@ TN_API tn_status tn_trainer_set_gradient_hook(tn_trainer *tr, tn_gradient_fn fn,
 TN_API uint64_t tn_trainer_num_steps(const tn_trainer *tr)
 {
     return tni_check_handle(tr, TNI_MAGIC_TRAINER) == TN_OK ? tr->steps : 0;
+}
+
+TN_API tn_status tn_trainer_save(const tn_trainer *tr, const char *path)
+{
+    TNI_TRY(tni_check_handle(tr, TNI_MAGIC_TRAINER));
+    TNI_TRY(tni_check_ptr(tr->ctx, "tn_trainer_save", path, "path"));
+    return tni_trainer_save(tr, path);
+}
+
+TN_API tn_status tn_trainer_load(tn_ctx *ctx, const char *path, tn_net **net, tn_trainer **tr)
+{
+    static const char fn[] = "tn_trainer_load";
+    if (net) *net = NULL;
+    if (tr) *tr = NULL;
+    TNI_TRY(tni_check_handle(ctx, TNI_MAGIC_CTX));
+    TNI_TRY(tni_check_ptr(ctx, fn, path, "path"));
+    TNI_TRY(tni_check_ptr(ctx, fn, net, "net"));
+    TNI_TRY(tni_check_ptr(ctx, fn, tr, "tr"));
+    return tni_trainer_load(ctx, path, net, tr);
 }
 
 TN_API void tn_trainer_free(tn_trainer *tr)

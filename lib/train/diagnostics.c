@@ -8,6 +8,7 @@
  * It runs on its own tape, so the trainer's base cache survives. */
 #include "trainer.h"
 #include "loss.h"
+#include "../io/binfile.h"
 
 #include <string.h>
 
@@ -156,4 +157,53 @@ void tni_diagnostics_commit(tn_trainer *tr)
     unsigned char *t = g->prev;
     g->prev = g->cur;
     g->cur = t;
+}
+
+/* ---- checkpoints (checkpoint.c): the probe and its two reference patterns ---- */
+
+int tni_diagnostics_has_probe(const tn_trainer *tr)
+{
+    return tr->diag != NULL && tr->diag->probe != NULL;
+}
+
+/* u64 n, u64 units, n x d f64 probe, units bytes pattern at set_probe,
+ * units bytes pattern after the last step. */
+void tni_diagnostics_encode(tni_writer *w, const tn_trainer *tr)
+{
+    const struct tni_diagnostics *g = tr->diag;
+    tni_w_u64(w, g->probe_n);
+    tni_w_u64(w, g->units);
+    tni_w_f64s(w, g->probe, g->probe_n * tr->d);
+    tni_w_bytes(w, g->init, g->units);
+    tni_w_bytes(w, g->prev, g->units);
+}
+
+tn_status tni_diagnostics_decode(tn_trainer *tr, const unsigned char *data, size_t len,
+                                 const char *who, const char *where)
+{
+    tni_reader r = {data, len, 0};
+    const uint64_t n = tni_r_uint(&r, 8), units = tni_r_uint(&r, 8);
+    size_t values;
+    if (r.short_read || n == 0 || n > SIZE_MAX || tni_mul_overflow((size_t)n, tr->d, &values) ||
+        values > r.left / 8 || units > r.left)
+        return tni_fail(tr->ctx, TN_E_FORMAT, "%s: '%s': the probe section is invalid", who, where);
+    double *probe = tni_alloc_or_fail(tr->ctx, who, values, sizeof(double));
+    if (probe == NULL) return TN_E_NOMEM;
+    tni_r_f64s(&r, probe, values);
+    const unsigned char *init = tni_r_take(&r, (size_t)units), *prev = tni_r_take(&r, (size_t)units);
+    int ok = !r.short_read && r.left == 0 && tni_all_finite(probe, values);
+    for (size_t i = 0; ok && i < units; i++) ok = init[i] <= 1 && prev[i] <= 1;
+    tn_status st = ok ? tni_diagnostics_set_probe(tr, probe, (size_t)n)
+                      : tni_fail(tr->ctx, TN_E_FORMAT, "%s: '%s': the probe section is invalid",
+                                 who, where);
+    tni_free(probe);
+    if (st != TN_OK) return st;
+    struct tni_diagnostics *g = tr->diag;
+    if (g->units != units)
+        return tni_fail(tr->ctx, TN_E_FORMAT,
+                        "%s: '%s': the probe has %llu units; the network gives it %zu", who,
+                        where, (unsigned long long)units, g->units);
+    memcpy(g->init, init, g->units);
+    memcpy(g->prev, prev, g->units);
+    return TN_OK;
 }

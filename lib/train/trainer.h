@@ -24,7 +24,8 @@ struct tn_trainer {
     /* settings */
     int loss;
     tni_opt opt;                    /* kind, rates; opt.t counts updates since reset */
-    unsigned explicit_set;          /* bit per setting the user chose (see trainer.c) */
+    unsigned explicit_set;          /* bit per setting the user chose (see trainer.c), */
+#define TNI_TRAIN_EXPLICIT_ALL 7u   /* ... all of them */
     double clip;
     int order;
     uint64_t reexpand_every;
@@ -77,5 +78,14 @@ tn_status tni_diagnostics_step(tn_trainer *tr, const double *x, const double *y,
 void tni_diagnostics_commit(tn_trainer *tr);
 tn_status tni_diagnostics_set_probe(tn_trainer *tr, const double *x, size_t n);
 void tni_diagnostics_free(tn_trainer *tr);
+/* Checkpoints: the probe batch and its reference patterns, when one is set. */
+struct tni_writer;
+int tni_diagnostics_has_probe(const tn_trainer *tr);
+void tni_diagnostics_encode(struct tni_writer *w, const tn_trainer *tr);
+/* Sets the probe of a section written by tni_diagnostics_encode (the net's
+ * theta must be the one of the checkpoint); TN_E_FORMAT naming who and
+ * where when it does not fit the network. */
+tn_status tni_diagnostics_decode(tn_trainer *tr, const unsigned char *data, size_t len,
+                                 const char *who, const char *where);
 
 #endif

@@ -7,9 +7,10 @@ from ctypes import byref, c_double
 
 import numpy as np
 
-from ._args import Dims, empty, enum_arg, ptr
+from ._args import Dims, empty, enum_arg, path_arg, ptr
 from ._handle import Handle, Settings, check_parent
-from ._lib import GRADIENT_FN, lib, trainer_p
+from ._lib import GRADIENT_FN, lib, net_p, trainer_p
+from .context import Context
 from .enums import Loss, Optimizer, Status, TrainParam, TrainStat
 from .network import Network
 
@@ -61,6 +62,31 @@ class Trainer(Settings, Handle):
         network._call(lib.tn_trainer_create, network._h, byref(out))
         self._attach(out, network)
         self.configure(**settings)
+
+    @classmethod
+    def load(cls, context, path):
+        """Reads a checkpoint written by :meth:`save` into ``context``: a new
+        Trainer, in the saved state, of a new :class:`Network` (its
+        ``network``), so training continues bit for bit as the uninterrupted
+        run would.  Raises FileError (cannot open or read, not a regular
+        file), FormatError (not a checkpoint, truncated, corrupted),
+        VersionError (written by a newer library); ValueError for a path with
+        a NUL character."""
+        check_parent(context, Context, "context")
+        encoded = path_arg(path)
+        net, out = net_p(), trainer_p()
+        context._call(lib.tn_trainer_load, context._h, encoded, byref(net), byref(out))
+        trainer = cls.__new__(cls)
+        trainer._attach(out, Network._wrap(net, context))
+        return trainer
+
+    def save(self, path):
+        """Writes a checkpoint to ``path`` (str or os.PathLike): the network,
+        theta0, the optimizer state, the step count, every setting and the
+        diagnostics' probe; atomically (a temporary file renamed over it),
+        versioned and checksummed.  FileError; ValueError for a path with a
+        NUL character."""
+        self._call(lib.tn_trainer_save, self._h, path_arg(path))
 
     def _describe(self):
         return (f"optimizer={self.get('optimizer').name.lower()} order={self.get('order')} "

@@ -1,6 +1,9 @@
 """Trainer: steps, losses, settings, modes, diagnostics, the NUMERIC rollback."""
 
 import math
+import os
+import shutil
+import tempfile
 import unittest
 
 import numpy as np
@@ -127,6 +130,47 @@ class TrainerTests(ContextTestCase):
         self.assertRaisesStatus(tn.InvalidArgumentError, tn.Status.INVALID_ARG, tr.step,
                                 np.zeros((0, 4)), np.zeros((0, 2)))
         self.assertEqual(tr.num_steps, 0)
+
+    def test_checkpoint_resumes_bit_for_bit(self):
+        # Adam, order 2 re-expanded every 2 steps, with diagnostics and a probe:
+        # the state a checkpoint must carry beyond theta.
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        path = os.path.join(d, "ck.tnck")
+        settings = dict(optimizer="adam", learning_rate=1e-2, order=2, reexpand_every=2,
+                        diagnostics=1)
+
+        def run(tr, steps):
+            return [tr.step(self.x[(3 * s) % 7:][:3].copy(), self.y[(3 * s) % 7:][:3].copy())
+                    for s in steps]
+
+        ref = tn.Trainer(small_net(self.ctx, "relu", d=4, widths=(8, 2)), **settings)
+        ref.set_probe(self.x[:4].copy())
+        ref_losses = run(ref, range(8))
+        tr = tn.Trainer(small_net(self.ctx, "relu", d=4, widths=(8, 2)), **settings)
+        tr.set_probe(self.x[:4].copy())
+        run(tr, range(3))
+        tr.save(path)
+        with tn.Context() as other:
+            resumed = tn.Trainer.load(other, path)
+            self.assertEqual(resumed.num_steps, 3)
+            self.assertEqual(resumed.get("order"), 2)
+            self.assertIsInstance(resumed.network, tn.Network)
+            self.assertEqual(run(resumed, range(3, 8)), ref_losses[3:])
+            self.assertBitsEqual(resumed.network.params, ref.network.params)
+            self.assertEqual(resumed.stat("pattern_change_init"), ref.stat("pattern_change_init"))
+        self.assertRaisesStatus(tn.FormatError, tn.Status.FORMAT, tn.Trainer.load, self.ctx,
+                                self._junk(d))
+        self.assertRaises(ValueError, tr.save, path + "\0x")
+        self.assertRaises(ValueError, tn.Trainer.load, self.ctx, path + "\0x")
+        self.assertRaisesStatus(tn.FileError, tn.Status.IO, tn.Trainer.load, self.ctx, d)
+
+    @staticmethod
+    def _junk(d):
+        path = os.path.join(d, "junk")
+        with open(path, "wb") as f:
+            f.write(b"\x89TNCKP\r\n" + bytes(40))
+        return path
 
     def test_wrong_parent(self):
         self.assertRaises(TypeError, tn.Trainer, self.ctx)
