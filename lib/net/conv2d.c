@@ -111,10 +111,16 @@ static void conv_forward(const tni_node *n, tni_node_io *io)
     const size_t rows = B * tni_window_pixels(&w), blk = rows * ch, img = w.h * w.w * w.c;
     const double ws = n->scale[0], bs = n->scale[1];
     const double *W0 = io->theta0, *x = io->in[0];
+    /* As dense.c: z_0 on its own whenever the base may be cached, so that
+     * orders 1..din come from the same GEMMs (the same chunks of images)
+     * whether it is or not. */
     const size_t j0 = io->flags & TNI_BASE_CACHED ? 1 : 0;
-    if (io->din[0] >= j0)
-        patches_times(&w, io->threads, (io->din[0] + 1 - j0) * B, x + j0 * B * img, W0, ch, ws,
-                      0.0, io->out + j0 * blk, io->scratch);
+    const int split = j0 == 0 && (io->flags & TNI_KEEP_BASE) && io->din[0] >= 1;
+    if (split) patches_times(&w, io->threads, B, x, W0, ch, ws, 0.0, io->out, io->scratch);
+    const size_t first = split ? 1 : j0;
+    if (io->din[0] >= first)
+        patches_times(&w, io->threads, (io->din[0] + 1 - first) * B, x + first * B * img, W0, ch,
+                      ws, 0.0, io->out + first * blk, io->scratch);
     if (j0 == 0) add_bias(rows, ch, bs, W0 + ch * K, io->out);
     if (io->delta == NULL || io->dout == 0) return;
     if (io->dout > io->din[0]) memset(io->out + io->dout * blk, 0, blk * sizeof(double));

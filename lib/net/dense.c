@@ -56,11 +56,21 @@ static void dense_forward(const tni_node *n, tni_node_io *io)
     const double *W0 = io->theta0, *b0 = W0 + nout * nin, *x = io->in[0];
     const double ws = n->scale[0], bs = n->scale[1];
 
-    /* A cached base already holds z_0 (or what the next layer made of it). */
+    /* A cached base already holds z_0 (or what the next layer made of it).
+     * Whenever the base may be cached, z_0 gets a GEMM of its own, so that
+     * orders 1..din always come from the same GEMM call, cached or not:
+     * with some BLAS kernels a row's result depends on how many rows the
+     * call has, and a run that finds the cache cold (resumed from a
+     * checkpoint) must match one that finds it warm bit for bit. */
     const size_t j0 = io->flags & TNI_BASE_CACHED ? 1 : 0;
-    if (io->din[0] >= j0)
-        tni_gemm(io->threads, TNI_NOTRANS, TNI_TRANS, (io->din[0] + 1 - j0) * B, nout, nin, ws,
-                 x + j0 * B * nin, nin, W0, nin, 0.0, io->out + j0 * blk, nout);
+    const int split = j0 == 0 && (io->flags & TNI_KEEP_BASE) && io->din[0] >= 1;
+    if (split)
+        tni_gemm(io->threads, TNI_NOTRANS, TNI_TRANS, B, nout, nin, ws, x, nin, W0, nin, 0.0,
+                 io->out, nout);
+    const size_t first = split ? 1 : j0;
+    if (io->din[0] >= first)
+        tni_gemm(io->threads, TNI_NOTRANS, TNI_TRANS, (io->din[0] + 1 - first) * B, nout, nin, ws,
+                 x + first * B * nin, nin, W0, nin, 0.0, io->out + first * blk, nout);
     if (j0 == 0) add_bias_rows(B, nout, bs, b0, io->out);
     if (io->delta == NULL || io->dout == 0) return;
 
