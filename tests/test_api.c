@@ -785,7 +785,14 @@ START_TEST(trainer_step_numeric)
     double *x = tu_random(N * D, 3, 1.0), *y = tu_random(N * O, 4, 1.0);
     TN_CK(ctx, tn_trainer_step(tr, x, y, N, NULL));
     double *theta = tu_params(ctx, net), loss = 42.0;
+    /* A target that is not finite, or a finite one whose loss overflows
+     * (0.5 (1e300)^2): a loss that is not finite.  Neither moves anything.
+     * (A step refuses a batch that is not finite after the gradient hook,
+     * not as an argument: every rank of a data-parallel job must reach its
+     * collective in every step.) */
     y[1] = NAN;
+    EXPECT_ERR(ctx, TN_E_NUMERIC, "tn_trainer_step", tn_trainer_step(tr, x, y, N, &loss));
+    y[1] = 1e300;
     EXPECT_ERR(ctx, TN_E_NUMERIC, "tn_trainer_step", tn_trainer_step(tr, x, y, N, &loss));
     ck_assert(loss == 42.0);
     ck_assert_uint_eq(tn_trainer_num_steps(tr), 1);
@@ -793,6 +800,132 @@ START_TEST(trainer_step_numeric)
     ck_assert(memcmp(after, theta, P * sizeof(double)) == 0);
     free(x), free(y), free(theta), free(after);
     tn_trainer_free(tr);
+    tn_net_free(net);
+    tn_ctx_free(ctx);
+}
+END_TEST
+
+/* Inputs that are not finite are refused as arguments by every call that
+ * evaluates something, as tn_ntk_analytic and tn_taylor_rebase always did
+ * (before: tn_ntk_compute returned TN_OK with a NaN kernel, and the Taylor
+ * evaluations accepted a NaN theta).  Outputs stay untouched. */
+START_TEST(non_finite_inputs_are_refused)
+{
+    tn_ctx *ctx = new_ctx();
+    tn_net *net = new_net(ctx, TN_ACT_TANH, 5);
+    const size_t P = tn_net_num_params(net), O = tn_net_output_dim(net);
+    const double bad[] = {NAN, INFINITY, -INFINITY};
+    tn_taylor *t;
+    tn_ntk *k;
+    tn_trainer *tr;
+    TN_CK(ctx, tn_taylor_create(net, 2, &t));
+    TN_CK(ctx, tn_ntk_create(net, &k));
+    TN_CK(ctx, tn_trainer_create(net, &tr));
+    double *x = tu_random(N * D, 1, 1.0), *theta = tu_params(ctx, net), *v = tu_random(P, 2, 1.0),
+           *c = tu_random(N * O, 3, 1.0), *y = tu_random(N * O, 4, 1.0);
+    double *out = tu_poison(N * O), *g = tu_poison(P), *K = tu_poison(N * N * O * O),
+           *terms = tu_poison(3 * N * O), loss = 42;
+    for (size_t b = 0; b < 3; b++) {
+        double *arrays[] = {x, theta, v, c, y};
+        const size_t at[] = {N * D - 1, P / 2, 0, 1, N * O - 1};
+        for (size_t a = 0; a < 5; a++) {
+            const double keep = arrays[a][at[a]];
+            arrays[a][at[a]] = bad[b];
+            if (a == 0) {
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_net_forward", tn_net_forward(net, x, N, out));
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_net_jvp", tn_net_jvp(net, x, N, v, out));
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_net_vjp", tn_net_vjp(net, x, N, c, g));
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_taylor_forward",
+                           tn_taylor_forward(t, NULL, x, N, out));
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_ntk_compute",
+                           tn_ntk_compute(k, x, N, NULL, 0, K));
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_ntk_compute",
+                           tn_ntk_compute(k, y, 1, x, N, K));   /* y's first row as x1: fine */
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_ntk_analytic",
+                           tn_ntk_analytic(k, x, N, NULL, 0, K, NULL));
+                EXPECT_ERR(ctx, TN_E_NUMERIC, "tn_trainer_step",   /* after the hook */
+                           tn_trainer_step(tr, x, y, N, &loss));
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_trainer_loss",
+                           tn_trainer_loss(tr, x, y, N, &loss));
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_trainer_predict",
+                           tn_trainer_predict(tr, x, N, out));
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_trainer_set_probe",
+                           tn_trainer_set_probe(tr, x, N));
+            } else if (a == 1) {
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_taylor_forward",
+                           tn_taylor_forward(t, theta, x, N, out));
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_taylor_terms",
+                           tn_taylor_terms(t, theta, x, N, terms));
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_taylor_vjp",
+                           tn_taylor_vjp(t, theta, x, N, c, g));
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_taylor_rebase",
+                           tn_taylor_rebase(t, theta, P));
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_net_set_params",
+                           tn_net_set_params(net, theta, P));
+            } else if (a == 2) {
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_net_jvp", tn_net_jvp(net, x, N, v, out));
+            } else if (a == 3) {
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_net_vjp", tn_net_vjp(net, x, N, c, g));
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_taylor_vjp",
+                           tn_taylor_vjp(t, NULL, x, N, c, g));
+            } else {
+                EXPECT_ERR(ctx, TN_E_NUMERIC, "tn_trainer_step", tn_trainer_step(tr, x, y, N, &loss));
+                EXPECT_ERR(ctx, TN_E_INVALID_ARG, "tn_trainer_loss",
+                           tn_trainer_loss(tr, x, y, N, &loss));
+            }
+            ck_assert_msg(strstr(tn_ctx_errmsg(ctx), "not finite"), "%s", tn_ctx_errmsg(ctx));
+            arrays[a][at[a]] = keep;
+        }
+    }
+    ck_assert(tu_is_poison(out, N * O) && tu_is_poison(g, P) && tu_is_poison(K, N * N * O * O) &&
+              tu_is_poison(terms, 3 * N * O) && loss == 42);
+    ck_assert_uint_eq(tn_trainer_num_steps(tr), 0);
+    free(x), free(theta), free(v), free(c), free(y), free(out), free(g), free(K), free(terms);
+    tn_trainer_free(tr);
+    tn_ntk_free(k);
+    tn_taylor_free(t);
+    tn_net_free(net);
+    tn_ctx_free(ctx);
+}
+END_TEST
+
+/* Finite inputs and finite parameters can still overflow: sigma_w = 1e307
+ * under the NTK parameterization gives finite weights of about 1e307 (its
+ * scale 5e306 times N(0, 1) draws), whose sums over a row overflow.  Every
+ * evaluation says so (TN_E_NUMERIC) rather than returning infinities with
+ * TN_OK. */
+START_TEST(non_finite_results_are_refused)
+{
+    tn_ctx *ctx = new_ctx();
+    tn_net *net;
+    TN_CK(ctx, tn_net_create(ctx, &D, 1, &net));
+    TN_CK(ctx, tn_net_add_dense(net, 8));
+    TN_CK(ctx, tn_net_add_activation(net, TN_ACT_IDENTITY));
+    TN_CK(ctx, tn_net_add_dense(net, 2));
+    TN_CK(ctx, tn_net_set(net, TN_NET_SIGMA_W, 1e307));
+    TN_CK(ctx, tn_net_init(net, 3));
+    const size_t P = tn_net_num_params(net);
+    double x[4 * 3], y[2 * 3] = {0}, out[2 * 3], loss, *g = malloc(P * sizeof(double));
+    for (size_t i = 0; i < 12; i++) x[i] = 1.0 + (double)i;
+    tn_taylor *t;
+    tn_ntk *k;
+    tn_trainer *tr;
+    double K[9];
+    TN_CK(ctx, tn_taylor_create(net, 1, &t));
+    TN_CK(ctx, tn_ntk_create(net, &k));
+    TN_CK(ctx, tn_trainer_create(net, &tr));
+    EXPECT_ERR(ctx, TN_E_NUMERIC, "tn_net_forward", tn_net_forward(net, x, 3, out));
+    ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "not finite"));
+    EXPECT_ERR(ctx, TN_E_NUMERIC, "tn_taylor_forward", tn_taylor_forward(t, NULL, x, 3, out));
+    EXPECT_ERR(ctx, TN_E_NUMERIC, "tn_ntk_compute", tn_ntk_compute(k, x, 3, NULL, 0, K));
+    EXPECT_ERR(ctx, TN_E_NUMERIC, "tn_trainer_predict", tn_trainer_predict(tr, x, 3, out));
+    EXPECT_ERR(ctx, TN_E_NUMERIC, "tn_trainer_loss", tn_trainer_loss(tr, x, y, 3, &loss));
+    EXPECT_ERR(ctx, TN_E_NUMERIC, "tn_trainer_step", tn_trainer_step(tr, x, y, 3, &loss));
+    ck_assert_uint_eq(tn_trainer_num_steps(tr), 0);
+    free(g);
+    tn_trainer_free(tr);
+    tn_ntk_free(k);
+    tn_taylor_free(t);
     tn_net_free(net);
     tn_ctx_free(ctx);
 }
@@ -1153,6 +1286,8 @@ int main(void)
     tcase_add_test(tc, net_enum_and_values);
     tcase_add_test(tc, trainer_enum_and_values);
     tcase_add_test(tc, trainer_step_numeric);
+    tcase_add_test(tc, non_finite_inputs_are_refused);
+    tcase_add_test(tc, non_finite_results_are_refused);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("order");

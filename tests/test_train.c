@@ -294,6 +294,10 @@ START_TEST(numeric_failure_rolls_back)
     memcpy(xbad, x, N * D * sizeof(double));
     xbad[3] = INFINITY;
     ck_assert_int_eq(tn_trainer_step(tr, xbad, y, N, NULL), TN_E_NUMERIC);
+    /* 2b. a finite target whose loss overflows: 0.5 (1e300)^2 */
+    ybad[5] = 1e300;
+    ck_assert_int_eq(tn_trainer_step(tr, x, ybad, N, NULL), TN_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "not finite"));
     /* 3. a finite gradient whose update overflows */
     TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_OPTIMIZER, TN_OPT_SGD));
     TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_LEARNING_RATE, 1e308));
@@ -331,7 +335,7 @@ START_TEST(numeric_failure_keeps_adam_state)
     double *x = tu_random(N * D, 10, 1.0), *y = tu_random(N * O, 11, 1.0);
     double *ybad = malloc(N * O * sizeof(double));
     memcpy(ybad, y, N * O * sizeof(double));
-    ybad[0] = INFINITY;
+    ybad[0] = 1e300;        /* finite, but the loss overflows */
     tn_trainer *tr, *tw;
     TN_CK(ctx, tn_trainer_create(net, &tr));
     TN_CK(ctx, tn_trainer_create(twin, &tw));

@@ -278,29 +278,38 @@ static tn_status batch_args(tn_net *net, const char *fn, const double *x, size_t
     TNI_TRY(tni_check_ptr(net->ctx, fn, outp, outname));
     TNI_TRY(tni_check_rows(net->ctx, fn, n));
     TNI_TRY(tni_check_matrix(net->ctx, fn, "x", n, net->nodes[0].size));
-    return tni_check_matrix(net->ctx, fn, "the output", n, tni_net_output_dim(net));
+    TNI_TRY(tni_check_matrix(net->ctx, fn, "the output", n, tni_net_output_dim(net)));
+    return tni_check_finite(net->ctx, fn, "x", x, n * net->nodes[0].size);
 }
 
 TN_API tn_status tn_net_forward(tn_net *net, const double *x, size_t n, double *y)
 {
-    TNI_TRY(batch_args(net, "tn_net_forward", x, n, y, "y"));
-    return tni_net_forward(net, x, n, y);
+    static const char fn[] = "tn_net_forward";
+    TNI_TRY(batch_args(net, fn, x, n, y, "y"));
+    return tni_check_result(net->ctx, fn, tni_net_forward(net, x, n, y), y,
+                            n * tni_net_output_dim(net));
 }
 
 TN_API tn_status tn_net_jvp(tn_net *net, const double *x, size_t n, const double *tangent,
                             double *out)
 {
-    TNI_TRY(batch_args(net, "tn_net_jvp", x, n, out, "out"));
-    TNI_TRY(tni_check_ptr(net->ctx, "tn_net_jvp", tangent, "tangent"));
-    return tni_net_jvp(net, x, n, tangent, out);
+    static const char fn[] = "tn_net_jvp";
+    TNI_TRY(batch_args(net, fn, x, n, out, "out"));
+    TNI_TRY(tni_check_ptr(net->ctx, fn, tangent, "tangent"));
+    TNI_TRY(tni_check_finite(net->ctx, fn, "tangent", tangent, net->nparams));
+    return tni_check_result(net->ctx, fn, tni_net_jvp(net, x, n, tangent, out), out,
+                            n * tni_net_output_dim(net));
 }
 
 TN_API tn_status tn_net_vjp(tn_net *net, const double *x, size_t n, const double *cotangent,
                             double *grad)
 {
-    TNI_TRY(batch_args(net, "tn_net_vjp", x, n, grad, "grad"));
-    TNI_TRY(tni_check_ptr(net->ctx, "tn_net_vjp", cotangent, "cotangent"));
-    return tni_net_vjp(net, x, n, cotangent, grad);
+    static const char fn[] = "tn_net_vjp";
+    TNI_TRY(batch_args(net, fn, x, n, grad, "grad"));
+    TNI_TRY(tni_check_ptr(net->ctx, fn, cotangent, "cotangent"));
+    TNI_TRY(tni_check_finite(net->ctx, fn, "cotangent", cotangent, n * tni_net_output_dim(net)));
+    return tni_check_result(net->ctx, fn, tni_net_vjp(net, x, n, cotangent, grad), grad,
+                            net->nparams);
 }
 
 TN_API tn_status tn_net_save(const tn_net *net, const char *path)

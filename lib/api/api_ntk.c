@@ -90,8 +90,14 @@ TN_API tn_status tn_ntk_compute(tn_ntk *k, const double *x1, size_t n1, const do
     static const char fn[] = "tn_ntk_compute";
     TNI_TRY(tni_check_handle(k, TNI_MAGIC_NTK));
     TNI_TRY(tni_check_ptr(k->ctx, fn, K, "K"));
-    TNI_TRY(pair_args(k, fn, x1, n1, x2, n2, k->full ? tn_net_output_dim(k->net) : 1));
-    return tni_ntk_compute(k, x1, n1, x2, n2, K);
+    const size_t per_row = k->full ? tn_net_output_dim(k->net) : 1;
+    TNI_TRY(pair_args(k, fn, x1, n1, x2, n2, per_row));
+    const size_t d = tn_net_input_size(k->net), m2 = x2 ? n2 : n1;
+    /* As tn_ntk_analytic: an input that is not finite has no kernel. */
+    TNI_TRY(tni_check_finite(k->ctx, fn, "x1", x1, n1 * d));
+    if (x2) TNI_TRY(tni_check_finite(k->ctx, fn, "x2", x2, n2 * d));
+    return tni_check_result(k->ctx, fn, tni_ntk_compute(k, x1, n1, x2, n2, K), K,
+                            n1 * per_row * m2 * per_row);
 }
 
 /* The MLP the analytic kernels describe: dense (activation dense)*, one

@@ -16,14 +16,6 @@ static tn_status lapack_dim(tn_ctx *ctx, const char *fn, const char *what, size_
                     what, d, max);
 }
 
-static tn_status check_finite(tn_ctx *ctx, const char *fn, const char *name, const double *v,
-                              size_t n)
-{
-    return tni_all_finite(v, n)
-               ? TN_OK
-               : tni_fail(ctx, TN_E_INVALID_ARG, "%s: %s has a value that is not finite", fn, name);
-}
-
 /* t >= 0 or INFINITY; with whole = 1, a whole number of steps. */
 static tn_status check_time(tn_ctx *ctx, const char *fn, double t, int whole)
 {
@@ -62,7 +54,7 @@ TN_API tn_status tn_predictor_create(tn_ctx *ctx, const double *k_train, size_t 
     const size_t m = full_kernel ? n_train * n_out : n_train;
     TNI_TRY(tni_check_matrix(ctx, fn, "k_train", m, m));
     TNI_TRY(lapack_dim(ctx, fn, "a kernel dimension", m, TNI_EIGH_MAX_DIM));
-    TNI_TRY(check_finite(ctx, fn, "y_train", y_train, n_train * n_out));
+    TNI_TRY(tni_check_finite(ctx, fn, "y_train", y_train, n_train * n_out));
     TNI_TRY(tni_check_kernel(ctx, fn, "k_train", k_train, m));
     return tni_predictor_new(ctx, k_train, n_train, n_out, full_kernel, y_train, out);
 }
@@ -118,7 +110,7 @@ TN_API tn_status tn_predictor_predict(tn_predictor *p, double t, const double *f
     tn_ctx *ctx = p->ctx;
     TNI_TRY(check_time(ctx, fn, t, p->time_mode == TN_PRED_STEPS));
     TNI_TRY(tni_check_ptr(ctx, fn, f0_train, "f0_train"));
-    TNI_TRY(check_finite(ctx, fn, "f0_train", f0_train, p->n * p->O));
+    TNI_TRY(tni_check_finite(ctx, fn, "f0_train", f0_train, p->n * p->O));
     if (f_test_t) {
         /* Test inputs are read only when test outputs are asked for. */
         TNI_TRY(tni_check_ptr(ctx, fn, k_test_train, "k_test_train (f_test_t is not NULL)"));
@@ -127,8 +119,8 @@ TN_API tn_status tn_predictor_predict(tn_predictor *p, double t, const double *f
             return tni_fail(ctx, TN_E_INVALID_ARG, "%s: n_test is 0 (no test examples)", fn);
         TNI_TRY(tni_check_matrix(ctx, fn, "f0_test", n_test, p->O));
         TNI_TRY(tni_check_matrix(ctx, fn, "k_test_train", p->full ? n_test * p->O : n_test, p->m));
-        TNI_TRY(check_finite(ctx, fn, "f0_test", f0_test, n_test * p->O));
-        TNI_TRY(check_finite(ctx, fn, "k_test_train", k_test_train,
+        TNI_TRY(tni_check_finite(ctx, fn, "f0_test", f0_test, n_test * p->O));
+        TNI_TRY(tni_check_finite(ctx, fn, "k_test_train", k_test_train,
                              (p->full ? n_test * p->O : n_test) * p->m));
     } else {
         k_test_train = NULL;
@@ -163,7 +155,7 @@ TN_API tn_status tn_gp_create(tn_ctx *ctx, const double *nngp_train, const doubl
     TNI_TRY(tni_check_matrix(ctx, fn, "nngp_train", n_train, n_train));
     TNI_TRY(lapack_dim(ctx, fn, "n_train", n_train,
                        ntk_train ? (size_t)TNI_EIGH_MAX_DIM : (size_t)INT_MAX));
-    TNI_TRY(check_finite(ctx, fn, "y_train", y_train, n_train * n_out));
+    TNI_TRY(tni_check_finite(ctx, fn, "y_train", y_train, n_train * n_out));
     TNI_TRY(tni_check_kernel(ctx, fn, "nngp_train", nngp_train, n_train));
     if (ntk_train) TNI_TRY(tni_check_kernel(ctx, fn, "ntk_train", ntk_train, n_train));
     return tni_gp_new(ctx, nngp_train, ntk_train, n_train, n_out, y_train, out);
@@ -228,7 +220,7 @@ TN_API tn_status tn_gp_nngp_posterior(tn_gp *g, const double *nngp_test_train,
     TNI_TRY(tni_check_handle(g, TNI_MAGIC_GP));
     TNI_TRY(tni_check_ptr(g->ctx, fn, nngp_test_train, "nngp_test_train"));
     TNI_TRY(test_args(g, fn, nngp_test_test, n_test, mean, cov));
-    TNI_TRY(check_finite(g->ctx, fn, "nngp_test_train", nngp_test_train, n_test * g->n));
+    TNI_TRY(tni_check_finite(g->ctx, fn, "nngp_test_train", nngp_test_train, n_test * g->n));
     return tni_gp_nngp_posterior(g, nngp_test_train, cov ? nngp_test_test : NULL, n_test, mean,
                                  cov);
 }
@@ -252,9 +244,9 @@ TN_API tn_status tn_gp_ntk_posterior(tn_gp *g, double t, const double *ntk_test_
     if (cov)
         TNI_TRY(tni_check_ptr(ctx, fn, nngp_test_train, "nngp_test_train (cov is not NULL)"));
     TNI_TRY(test_args(g, fn, nngp_test_test, n_test, mean, cov));
-    TNI_TRY(check_finite(ctx, fn, "ntk_test_train", ntk_test_train, n_test * g->n));
+    TNI_TRY(tni_check_finite(ctx, fn, "ntk_test_train", ntk_test_train, n_test * g->n));
     if (cov)
-        TNI_TRY(check_finite(ctx, fn, "nngp_test_train", nngp_test_train, n_test * g->n));
+        TNI_TRY(tni_check_finite(ctx, fn, "nngp_test_train", nngp_test_train, n_test * g->n));
     return tni_gp_ntk_posterior(g, t, ntk_test_train, cov ? nngp_test_train : NULL,
                                 cov ? nngp_test_test : NULL, n_test, mean, cov);
 }

@@ -65,34 +65,52 @@ static tn_status eval_args(tn_taylor *t, const char *fn, const double *x, size_t
     TNI_TRY(tni_check_matrix(t->ctx, fn, "x", n, t->ex.d));
     size_t blocks;
     if (tni_mul_overflow(n, t->ex.O, &blocks)) blocks = SIZE_MAX;
-    return tni_check_matrix(t->ctx, fn, outname, blocks, t->ex.order + 1);
+    TNI_TRY(tni_check_matrix(t->ctx, fn, outname, blocks, t->ex.order + 1));
+    return tni_check_finite(t->ctx, fn, "x", x, n * t->ex.d);
 }
 
-static const double *theta_or_net(const tn_taylor *t, const double *theta)
+/* theta, or the net's parameters for NULL; a theta that is not finite is
+ * refused as tn_taylor_rebase refuses such a theta0. */
+static tn_status theta_or_net(const tn_taylor *t, const char *fn, const double **theta)
 {
-    return theta ? theta : tni_net_theta(t->ex.net);
+    if (*theta == NULL) {
+        *theta = tni_net_theta(t->ex.net);
+        return TN_OK;
+    }
+    return tni_check_finite(t->ctx, fn, "theta", *theta, t->ex.P);
 }
 
 TN_API tn_status tn_taylor_forward(tn_taylor *t, const double *theta, const double *x, size_t n,
                                    double *y)
 {
-    TNI_TRY(eval_args(t, "tn_taylor_forward", x, n, y, "y"));
-    return tni_taylor_eval(t, theta_or_net(t, theta), x, n, y, NULL, NULL, NULL);
+    static const char fn[] = "tn_taylor_forward";
+    TNI_TRY(eval_args(t, fn, x, n, y, "y"));
+    TNI_TRY(theta_or_net(t, fn, &theta));
+    return tni_check_result(t->ctx, fn, tni_taylor_eval(t, theta, x, n, y, NULL, NULL, NULL), y,
+                            n * t->ex.O);
 }
 
 TN_API tn_status tn_taylor_terms(tn_taylor *t, const double *theta, const double *x, size_t n,
                                  double *terms)
 {
-    TNI_TRY(eval_args(t, "tn_taylor_terms", x, n, terms, "terms"));
-    return tni_taylor_eval(t, theta_or_net(t, theta), x, n, NULL, terms, NULL, NULL);
+    static const char fn[] = "tn_taylor_terms";
+    TNI_TRY(eval_args(t, fn, x, n, terms, "terms"));
+    TNI_TRY(theta_or_net(t, fn, &theta));
+    return tni_check_result(t->ctx, fn, tni_taylor_eval(t, theta, x, n, NULL, terms, NULL, NULL),
+                            terms, (t->ex.order + 1) * n * t->ex.O);
 }
 
 TN_API tn_status tn_taylor_vjp(tn_taylor *t, const double *theta, const double *x, size_t n,
                                const double *cotangent, double *grad)
 {
-    TNI_TRY(eval_args(t, "tn_taylor_vjp", x, n, grad, "grad"));
-    TNI_TRY(tni_check_ptr(t->ctx, "tn_taylor_vjp", cotangent, "cotangent"));
-    return tni_taylor_eval(t, theta_or_net(t, theta), x, n, NULL, NULL, cotangent, grad);
+    static const char fn[] = "tn_taylor_vjp";
+    TNI_TRY(eval_args(t, fn, x, n, grad, "grad"));
+    TNI_TRY(tni_check_ptr(t->ctx, fn, cotangent, "cotangent"));
+    TNI_TRY(tni_check_finite(t->ctx, fn, "cotangent", cotangent, n * t->ex.O));
+    TNI_TRY(theta_or_net(t, fn, &theta));
+    return tni_check_result(t->ctx, fn,
+                            tni_taylor_eval(t, theta, x, n, NULL, NULL, cotangent, grad), grad,
+                            t->ex.P);
 }
 
 TN_API tn_status tn_taylor_term_norms(const tn_taylor *t, double *norms, size_t len)

@@ -42,6 +42,9 @@ static tn_status batch_args(tn_trainer *tr, const char *fn, const double *x, con
 TN_API tn_status tn_trainer_step(tn_trainer *tr, const double *x, const double *y, size_t n,
                                  double *loss)
 {
+    /* No finiteness check of x and y here: a step whose batch is not finite
+     * must still reach the gradient hook (every rank enters its collective
+     * in every step) and is refused after it, TN_E_NUMERIC (trainer.c). */
     TNI_TRY(batch_args(tr, "tn_trainer_step", x, y, "y", n));
     return tni_trainer_step(tr, x, y, n, loss);
 }
@@ -51,13 +54,21 @@ TN_API tn_status tn_trainer_loss(tn_trainer *tr, const double *x, const double *
 {
     TNI_TRY(batch_args(tr, "tn_trainer_loss", x, y, "y", n));
     TNI_TRY(tni_check_ptr(tr->ctx, "tn_trainer_loss", loss, "loss"));
-    return tni_trainer_loss(tr, x, y, n, loss);
+    TNI_TRY(tni_check_finite(tr->ctx, "tn_trainer_loss", "x", x, n * tr->d));
+    TNI_TRY(tni_check_finite(tr->ctx, "tn_trainer_loss", "y", y, n * tr->O));
+    double value;
+    TNI_TRY(tni_check_result(tr->ctx, "tn_trainer_loss", tni_trainer_loss(tr, x, y, n, &value),
+                             &value, 1));
+    *loss = value;
+    return TN_OK;
 }
 
 TN_API tn_status tn_trainer_predict(tn_trainer *tr, const double *x, size_t n, double *y)
 {
     TNI_TRY(batch_args(tr, "tn_trainer_predict", x, y, "y", n));
-    return tni_trainer_predict(tr, x, n, y);
+    TNI_TRY(tni_check_finite(tr->ctx, "tn_trainer_predict", "x", x, n * tr->d));
+    return tni_check_result(tr->ctx, "tn_trainer_predict", tni_trainer_predict(tr, x, n, y), y,
+                            n * tr->O);
 }
 
 TN_API tn_status tn_trainer_set_probe(tn_trainer *tr, const double *x, size_t n)
@@ -67,6 +78,7 @@ TN_API tn_status tn_trainer_set_probe(tn_trainer *tr, const double *x, size_t n)
     TNI_TRY(tni_check_ptr(tr->ctx, fn, x, "x"));
     TNI_TRY(tni_check_rows(tr->ctx, fn, n));
     TNI_TRY(tni_check_matrix(tr->ctx, fn, "x", n, tr->d));
+    TNI_TRY(tni_check_finite(tr->ctx, fn, "x", x, n * tr->d));
     return tni_diagnostics_set_probe(tr, x, n);
 }
 

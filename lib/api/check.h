@@ -47,4 +47,27 @@ static inline tn_status tni_check_matrix(tn_ctx *ctx, const char *fn, const char
     return TN_OK;
 }
 
+/* Every value of an input array finite: a NaN or infinity in an input can
+ * only give a result that is not finite, so it is refused as an argument
+ * (TN_E_INVALID_ARG), the same way by every call. */
+static inline tn_status tni_check_finite(tn_ctx *ctx, const char *fn, const char *name,
+                                         const double *v, size_t n)
+{
+    return tni_all_finite(v, n)
+               ? TN_OK
+               : tni_fail(ctx, TN_E_INVALID_ARG, "%s: %s has a value that is not finite", fn, name);
+}
+
+/* The status of a computation whose n results are in v, refusing results
+ * that are not finite: finite inputs and parameters can still overflow
+ * (TN_E_NUMERIC), and no call returns TN_OK with such a result. */
+static inline tn_status tni_check_result(tn_ctx *ctx, const char *fn, tn_status st,
+                                         const double *v, size_t n)
+{
+    if (st != TN_OK || tni_all_finite(v, n)) return st;
+    return tni_fail(ctx, TN_E_NUMERIC,
+                    "%s: the result is not finite (it overflows: inputs or parameters too large)",
+                    fn);
+}
+
 #endif

@@ -88,9 +88,13 @@ class TrainerTests(ContextTestCase):
         tr.step(self.x, self.y)
         theta = self.net.params
         bad = self.y.copy()
-        bad[0, 0] = np.inf
+        bad[0, 0] = 1e300                              # finite; the loss overflows
         e = self.assertRaisesStatus(tn.NumericError, tn.Status.NUMERIC, tr.step, self.x, bad)
         self.assertIsInstance(e, ArithmeticError)
+        bad[0, 0] = np.inf                             # not finite: refused after the hook
+        self.assertRaisesStatus(tn.NumericError, tn.Status.NUMERIC, tr.step, self.x, bad)
+        self.assertRaisesStatus(tn.InvalidArgumentError, tn.Status.INVALID_ARG, tr.loss, self.x,
+                                bad)
         self.assertEqual(tr.num_steps, 1)
         self.assertBitsEqual(self.net.params, theta)
 
