@@ -477,13 +477,28 @@ TN_API tn_status tn_predictor_get(const tn_predictor *p, tn_predictor_param q, d
  *  singular kernel keep their components on the null space (they never
  *  move), but test outputs need the kernel's inverse.
  *  Errors: TN_E_INVALID_ARG, TN_E_NUMERIC (test outputs at t = INFINITY with
- *  a kernel singular to the tolerance above: set TN_PRED_DIAG_REG; a learning
- *  rate at which gradient descent diverges, at t = INFINITY or when the
- *  result overflows). */
+ *  a kernel singular to the tolerance above: set TN_PRED_DIAG_REG; with
+ *  TN_PRED_STEPS, a learning rate at which gradient descent diverges,
+ *  eta lambda_max / n_train > 2, at any t > 0, or >= 2 at t = INFINITY: see
+ *  tn_predictor_max_learning_rate). */
 TN_API tn_status tn_predictor_predict(tn_predictor *p, double t,
                                       const double *f0_train, double *f_train_t,
                                       const double *k_test_train, const double *f0_test,
                                       size_t n_test, double *f_test_t);
+/** *value = lambda_max, the largest eigenvalue of the train kernel plus
+ *  TN_PRED_DIAG_REG (the one that limits the learning rate).  Decomposes
+ *  the kernel if a new regularizer made its decomposition stale.
+ *  Errors: TN_E_INVALID_ARG, TN_E_MISUSE, TN_E_NOMEM. */
+TN_API tn_status tn_predictor_lambda_max(tn_predictor *p, double *value);
+/** *value = 2 n_train / lambda_max, the largest stable learning rate of
+ *  gradient descent (TN_PRED_STEPS) on this kernel: below it every
+ *  eigencomponent decays, at it the top one oscillates without growing,
+ *  above it GD diverges and tn_predictor_predict refuses every t > 0.
+ *  INFINITY for a zero kernel.  (neural-tangents' max_learning_rate, for
+ *  this library's loss (1/2N) sum |f - y|^2: its y_train_size is n_train
+ *  here, since the loss is not divided by the number of outputs.)
+ *  Errors: TN_E_INVALID_ARG, TN_E_MISUSE, TN_E_NOMEM. */
+TN_API tn_status tn_predictor_max_learning_rate(tn_predictor *p, double *value);
 /** Frees a predictor (NULL: no-op). */
 TN_API void tn_predictor_free(tn_predictor *p);
 

@@ -15,6 +15,8 @@
  * tolerance is the approximation's error bound, derived at the test. */
 #include "testutil.h"
 
+#include <float.h>
+
 TU_CONTEXT_PER_TEST
 
 /*---------------------------------------------------------------------
@@ -301,9 +303,10 @@ START_TEST(predictor_matches_linearized_training)
 END_TEST
 
 /* TN_PRED_STEPS against gradient descent iterated here, traced (_i 0) and
- * full (_i 1), at a learning rate where GD converges (eta lambda_max / N =
- * 1.7) and at one where it diverges (5): at finite t the closed form is
- * what GD does either way.  Rounding of the iteration ~t eps |f| relative. */
+ * full (_i 1), at learning rates where GD converges (eta lambda_max / N =
+ * 1.7, and 2 - 2^-20 where the top component barely decays).  At one where
+ * it diverges (5) every t > 0 is refused, naming eta lambda_max / N, and
+ * t = 0 is still f_0.  Rounding of the iteration ~t eps |f| relative. */
 START_TEST(steps_equal_iterated_gradient_descent)
 {
     const int full = _i;
@@ -315,13 +318,20 @@ START_TEST(steps_equal_iterated_gradient_descent)
            *f0t = tu_random(nt * O, 14, 1.0);
     double ftr[10], fte[6], gtr[10], gte[6];
     const double lmax = lambda_max(K, m);
-    const double ratios[] = {1.7, 5.0};
+    const double ratios[] = {1.7, 2.0 - 0x1p-20, 5.0};
     const int ts[] = {0, 1, 2, 7, 37};
-    for (int r = 0; r < 2; r++) {
+    for (int r = 0; r < 3; r++) {
         const double eta = ratios[r] * (double)n / lmax;
         tn_predictor *p = make_pred(K, n, O, full, y, eta, TN_PRED_STEPS);
         for (int j = 0; j < 5; j++) {
-            const int t = r == 1 && ts[j] > 7 ? 7 : ts[j];
+            const int t = ts[j];
+            if (r == 2 && t > 0) {
+                ftr[0] = fte[0] = -7;
+                EXPECT(tn_predictor_predict(p, t, f0, ftr, Kt, f0t, nt, fte), TN_E_NUMERIC,
+                       "tn_predictor_predict", "eta lambda_max / n_train = 5");
+                ck_assert(ftr[0] == -7 && fte[0] == -7);
+                continue;
+            }
             TN_CK(ctx, tn_predictor_predict(p, t, f0, ftr, Kt, f0t, nt, fte));
             gd_iterate(m, cols, mt, K, Kt, eta / (double)n, t, f0, y, f0t, gtr, gte);
             const double etr = tu_rel_err(ftr, gtr, n * O, 1e-300),
@@ -701,22 +711,59 @@ START_TEST(small_factors_do_not_cancel)
 }
 END_TEST
 
-/* A learning rate at which GD diverges: at finite t the closed form is
- * what GD does until the numbers overflow; then NUMERIC and the outputs
- * are untouched.  Never NaN. */
+/* A learning rate at which GD diverges is refused at every t > 0 -- before
+ * this was a defect, t = 1000 returned 1e302 with TN_OK -- with a message
+ * naming eta lambda_max / N and the largest stable rate; the outputs are
+ * untouched.  K = [[2, 1], [1, 2]] has eigenvalues 1 and 3, so with N = 2
+ * lambda_max = 3 and the largest stable rate 2 N / 3 = 4/3; plus a
+ * regularizer 0.5, 3.5 and 8/7.  Flow never diverges. */
 START_TEST(overflow_is_refused)
 {
     const double K[4] = {2, 1, 1, 2}, y[2] = {0, 0}, f0[2] = {1, -0.5};
-    double ftr[2] = {-7, -7};
+    double ftr[2] = {-7, -7}, v;
     tn_predictor *p;
     TN_CK(ctx, tn_predictor_create(ctx, K, 2, 1, 0, y, &p));
+    TN_CK(ctx, tn_predictor_lambda_max(p, &v));
+    ck_assert_msg(fabs(v - 3.0) <= 4 * DBL_EPSILON * 3.0, "lambda_max %.17g", v);
+    TN_CK(ctx, tn_predictor_max_learning_rate(p, &v));
+    ck_assert_msg(fabs(v - 4.0 / 3.0) <= 8 * DBL_EPSILON, "max learning rate %.17g", v);
     TN_CK(ctx, tn_predictor_set(p, TN_PRED_LEARNING_RATE, 20.0));   /* eta lam_max / N = 30 */
-    TN_CK(ctx, tn_predictor_predict(p, 3, f0, ftr, NULL, NULL, 0, NULL));
-    ck_assert(isfinite(ftr[0]) && isfinite(ftr[1]));
-    ftr[0] = ftr[1] = -7;
-    EXPECT(tn_predictor_predict(p, 1000, f0, ftr, NULL, NULL, 0, NULL), TN_E_NUMERIC,
-           "tn_predictor_predict", "diverges");
-    ck_assert(ftr[0] == -7 && ftr[1] == -7);
+    const double ts[] = {1, 3, 1000, INFINITY};
+    for (int i = 0; i < 4; i++) {
+        EXPECT(tn_predictor_predict(p, ts[i], f0, ftr, NULL, NULL, 0, NULL), TN_E_NUMERIC,
+               "tn_predictor_predict", "eta lambda_max / n_train = 30");
+        ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "largest stable learning rate"));
+        ck_assert(ftr[0] == -7 && ftr[1] == -7);
+    }
+    TN_CK(ctx, tn_predictor_predict(p, 0, f0, ftr, NULL, NULL, 0, NULL));   /* f_0 */
+    ck_assert(ftr[0] == 1 && ftr[1] == -0.5);
+    TN_CK(ctx, tn_predictor_set(p, TN_PRED_TIME, TN_PRED_FLOW));
+    TN_CK(ctx, tn_predictor_predict(p, 1000, f0, ftr, NULL, NULL, 0, NULL));
+    ck_assert(fabs(ftr[0]) < 1e-300 && fabs(ftr[1]) < 1e-300);     /* converged to y */
+    /* At the largest stable rate itself the top component oscillates
+     * without growing: allowed at finite t. */
+    TN_CK(ctx, tn_predictor_set(p, TN_PRED_TIME, TN_PRED_STEPS));
+    TN_CK(ctx, tn_predictor_set(p, TN_PRED_DIAG_REG, 0.5));
+    TN_CK(ctx, tn_predictor_lambda_max(p, &v));
+    ck_assert_msg(fabs(v - 3.5) <= 4 * DBL_EPSILON * 3.5, "lambda_max %.17g", v);
+    TN_CK(ctx, tn_predictor_max_learning_rate(p, &v));
+    ck_assert_msg(fabs(v - 8.0 / 7.0) <= 8 * DBL_EPSILON, "max learning rate %.17g", v);
+    TN_CK(ctx, tn_predictor_set(p, TN_PRED_LEARNING_RATE, v * (1 - 0x1p-40)));
+    TN_CK(ctx, tn_predictor_predict(p, 1001, f0, ftr, NULL, NULL, 0, NULL));
+    ck_assert(isfinite(ftr[0]) && fabs(ftr[0]) <= 1.5);
+    tn_predictor_free(p);
+    /* A zero kernel: nothing ever moves, every rate is stable. */
+    const double Z[4] = {0, 0, 0, 0};
+    TN_CK(ctx, tn_predictor_create(ctx, Z, 2, 1, 0, y, &p));
+    TN_CK(ctx, tn_predictor_lambda_max(p, &v));
+    ck_assert(v == 0);
+    TN_CK(ctx, tn_predictor_max_learning_rate(p, &v));
+    ck_assert(isinf(v) && v > 0);
+    /* Arguments. */
+    ck_assert_int_eq(tn_predictor_lambda_max(NULL, &v), TN_E_INVALID_ARG);
+    ck_assert_int_eq(tn_predictor_lambda_max(p, NULL), TN_E_INVALID_ARG);
+    ck_assert_int_eq(tn_predictor_max_learning_rate(p, NULL), TN_E_INVALID_ARG);
+    ck_assert_int_eq(tn_predictor_max_learning_rate((tn_predictor *)ctx, &v), TN_E_MISUSE);
     tn_predictor_free(p);
 }
 END_TEST
@@ -1146,6 +1193,74 @@ START_TEST(gp_singular_and_indefinite)
 }
 END_TEST
 
+/* Kernels that are not kernels give no variances: before these checks an
+ * indefinite NNGP train kernel was accepted and then gave negative
+ * variances with TN_OK, and K** = -5 gave a variance of -5.5. */
+START_TEST(gp_variances_are_never_negative)
+{
+    /* An indefinite NNGP train kernel is refused where it is given, as
+     * tn_predictor_create refuses one. */
+    const double I3[9] = {1, 0, 0, 0, -1, 0, 0, 0, 1}, y3[3] = {1, 2, 3};
+    tn_gp *g = (tn_gp *)&g;
+    EXPECT(tn_gp_create(ctx, I3, NULL, 3, 1, y3, &g), TN_E_NUMERIC, "tn_gp_create",
+           "NNGP train kernel is not positive semi-definite");
+    ck_assert_ptr_null(g);
+
+    /* One train point, K = Theta = [1], y = [0.5]; one test point. */
+    const double K1 = 1.0, y1 = 0.5;
+    double mean = -7, var = -7;
+    TN_CK(ctx, tn_gp_create(ctx, &K1, &K1, 1, 1, &y1, &g));
+    /* A negative prior variance. */
+    const double kx = 0.5, kneg = -5.0;
+    EXPECT(tn_gp_nngp_posterior(g, &kx, &kneg, 1, &mean, &var), TN_E_NUMERIC,
+           "tn_gp_nngp_posterior", "negative variance");
+    EXPECT(tn_gp_ntk_posterior(g, 2.0, &kx, &kx, &kneg, 1, &mean, &var), TN_E_NUMERIC,
+           "tn_gp_ntk_posterior", "negative variance");
+    ck_assert(mean == -7 && var == -7);
+    /* A positive one that the test-train kernel explains more than fully:
+     * the joint kernel [[1, 1], [1, 0.5]] has determinant -0.5.  NNGP:
+     * 0.5 - 1 = -0.5; NTK-GP at t = infinity with Theta = K the same. */
+    const double k1 = 1.0, khalf = 0.5;
+    EXPECT(tn_gp_nngp_posterior(g, &k1, &khalf, 1, &mean, &var), TN_E_NUMERIC,
+           "tn_gp_nngp_posterior", "not positive semi-definite");
+    EXPECT(tn_gp_ntk_posterior(g, INFINITY, &k1, &k1, &khalf, 1, &mean, &var), TN_E_NUMERIC,
+           "tn_gp_ntk_posterior", "not positive semi-definite");
+    ck_assert(mean == -7 && var == -7);
+    /* The mean alone needs no test-test kernel and is still given. */
+    TN_CK(ctx, tn_gp_nngp_posterior(g, &k1, NULL, 1, &mean, NULL));
+    ck_assert(mean == 0.5);
+    tn_gp_free(g);
+
+    /* Test points that are train points: the variance is exactly 0 in
+     * exact arithmetic, and rounding may make it slightly negative; it is
+     * never returned below 0.  Random PSD kernel (rank 8 of 6 points plus a
+     * ridge), test points = train points 0, 2, 5. */
+    const size_t n = 6, nt = 3, idx[3] = {0, 2, 5};
+    double *F = tu_random(n * 8, 77, 1.0), Kf[36], Kt[18], Ktt[9], cov[9], mu[3], y[6];
+    for (size_t i = 0; i < n; i++) {
+        y[i] = F[i * 8];
+        for (size_t j = 0; j < n; j++) Kf[i * n + j] = tu_dot(F + i * 8, F + j * 8, 8);
+    }
+    for (size_t a = 0; a < nt; a++) {
+        for (size_t j = 0; j < n; j++) Kt[a * n + j] = Kf[idx[a] * n + j];
+        for (size_t b = 0; b < nt; b++) Ktt[a * nt + b] = Kf[idx[a] * n + idx[b]];
+    }
+    TN_CK(ctx, tn_gp_create(ctx, Kf, Kf, n, 1, y, &g));
+    TN_CK(ctx, tn_gp_nngp_posterior(g, Kt, Ktt, nt, mu, cov));
+    for (size_t a = 0; a < nt; a++) {
+        ck_assert_msg(cov[a * nt + a] >= 0 && cov[a * nt + a] < 1e-9 * Ktt[a * nt + a],
+                      "NNGP variance at train point %zu: %g", idx[a], cov[a * nt + a]);
+        ck_assert_msg(fabs(mu[a] - y[idx[a]]) < 1e-9, "mean %g vs y %g", mu[a], y[idx[a]]);
+    }
+    TN_CK(ctx, tn_gp_ntk_posterior(g, INFINITY, Kt, Kt, Ktt, nt, mu, cov));
+    for (size_t a = 0; a < nt; a++)
+        ck_assert_msg(cov[a * nt + a] >= 0 && cov[a * nt + a] < 1e-6 * Ktt[a * nt + a],
+                      "NTK-GP variance at train point %zu: %g", idx[a], cov[a * nt + a]);
+    tn_gp_free(g);
+    free(F);
+}
+END_TEST
+
 START_TEST(gp_bad_arguments_and_failures_change_nothing)
 {
     static const char C[] = "tn_gp_create", S[] = "tn_gp_set", NN[] = "tn_gp_nngp_posterior",
@@ -1282,6 +1397,7 @@ int main(void)
     tcase_add_test(tg, ntk_gp_agrees_with_predictor_and_nngp);
     tcase_add_test(tg, gp_singular_and_indefinite);
     tcase_add_test(tg, gp_bad_arguments_and_failures_change_nothing);
+    tcase_add_test(tg, gp_variances_are_never_negative);
     suite_add_tcase(s, tg);
     return tu_run(s);
 }

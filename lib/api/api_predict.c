@@ -95,7 +95,7 @@ TN_API tn_status tn_predictor_get(const tn_predictor *p, tn_predictor_param q, d
     TNI_TRY(tni_check_ptr(p->ctx, fn, value, "value"));
     switch (q) {
     case TN_PRED_LEARNING_RATE: *value = p->eta; return TN_OK;
-    case TN_PRED_DIAG_REG: *value = p->reg; return TN_OK;
+    case TN_PRED_DIAG_REG: *value = p->kern.shift; return TN_OK;
     case TN_PRED_TIME: *value = p->time_mode; return TN_OK;
     }
     return tni_fail(p->ctx, TN_E_INVALID_ARG, "%s: %d is not a tn_predictor_param", fn, (int)q);
@@ -128,6 +128,22 @@ TN_API tn_status tn_predictor_predict(tn_predictor *p, double t, const double *f
     }
     return tni_predictor_predict(p, t, f0_train, f_train_t, k_test_train, f0_test, n_test,
                                  f_test_t);
+}
+
+TN_API tn_status tn_predictor_lambda_max(tn_predictor *p, double *value)
+{
+    static const char fn[] = "tn_predictor_lambda_max";
+    TNI_TRY(tni_check_handle(p, TNI_MAGIC_PREDICTOR));
+    TNI_TRY(tni_check_ptr(p->ctx, fn, value, "value"));
+    return tni_predictor_spectrum(p, fn, value, NULL);
+}
+
+TN_API tn_status tn_predictor_max_learning_rate(tn_predictor *p, double *value)
+{
+    static const char fn[] = "tn_predictor_max_learning_rate";
+    TNI_TRY(tni_check_handle(p, TNI_MAGIC_PREDICTOR));
+    TNI_TRY(tni_check_ptr(p->ctx, fn, value, "value"));
+    return tni_predictor_spectrum(p, fn, NULL, value);
 }
 
 TN_API void tn_predictor_free(tn_predictor *p)
@@ -189,7 +205,7 @@ TN_API tn_status tn_gp_get(const tn_gp *g, tn_gp_param q, double *value)
     TNI_TRY(tni_check_handle(g, TNI_MAGIC_GP));
     TNI_TRY(tni_check_ptr(g->ctx, "tn_gp_get", value, "value"));
     switch (q) {
-    case TN_GP_DIAG_REG: *value = g->reg; return TN_OK;
+    case TN_GP_DIAG_REG: *value = g->nngp.shift; return TN_OK;
     case TN_GP_LEARNING_RATE: *value = g->eta; return TN_OK;
     }
     return tni_fail(g->ctx, TN_E_INVALID_ARG, "tn_gp_get: %d is not a tn_gp_param", (int)q);
@@ -208,7 +224,16 @@ static tn_status test_args(tn_gp *g, const char *fn, const double *test_test, si
     if (mean) TNI_TRY(tni_check_matrix(ctx, fn, "mean", n_test, g->O));
     if (cov) TNI_TRY(tni_check_matrix(ctx, fn, "cov", n_test, n_test));
     TNI_TRY(lapack_dim(ctx, fn, "n_test", n_test, (size_t)INT_MAX));
-    if (cov) TNI_TRY(tni_check_kernel(ctx, fn, "nngp_test_test", test_test, n_test));
+    if (cov) {
+        TNI_TRY(tni_check_kernel(ctx, fn, "nngp_test_test", test_test, n_test));
+        /* Its diagonal holds prior variances. */
+        for (size_t a = 0; a < n_test; a++)
+            if (test_test[a * n_test + a] < 0)
+                return tni_fail(ctx, TN_E_NUMERIC,
+                                "%s: nngp_test_test[%zu][%zu] = %g is a negative variance: not "
+                                "a kernel",
+                                fn, a, a, test_test[a * n_test + a]);
+    }
     return TN_OK;
 }
 
@@ -233,7 +258,7 @@ TN_API tn_status tn_gp_ntk_posterior(tn_gp *g, double t, const double *ntk_test_
     static const char fn[] = "tn_gp_ntk_posterior";
     TNI_TRY(tni_check_handle(g, TNI_MAGIC_GP));
     tn_ctx *ctx = g->ctx;
-    if (g->T == NULL)
+    if (g->ntk.K == NULL)
         return tni_fail(ctx, TN_E_STATE,
                         "%s: the GP was created without ntk_train, so it can only give the NNGP "
                         "posterior",

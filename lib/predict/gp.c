@@ -21,42 +21,32 @@ void tni_gp_delete(tn_gp *g)
 {
     if (g == NULL) return;
     g->magic = TNI_MAGIC_DEAD;
-    tni_free(g->K);
-    tni_free(g->T);
+    tni_train_kernel_release(&g->nngp);
+    tni_train_kernel_release(&g->ntk);
     tni_free(g->Y);
-    tni_free(g->chol);
-    tni_free(g->V);
-    tni_free(g->lam);
     tni_free(g);
 }
 
-static tn_status ensure_eig(tn_gp *g, const char *fn)
+/* The Cholesky factor of K + reg I, refused when its condition says the
+ * solves would be noise. */
+static tn_status nngp_factor(tn_gp *g, const char *fn)
 {
-    if (g->eig_ok) return TN_OK;
-    TNI_TRY(tni_eigh_shifted(g->ctx, fn, "the NTK train kernel", "TN_GP_DIAG_REG", g->n, g->T,
-                             g->reg, g->V, g->lam));
-    g->eig_ok = 1;
-    return TN_OK;
-}
-
-static tn_status ensure_chol(tn_gp *g, const char *fn)
-{
-    if (g->chol_ok) return TN_OK;
-    const size_t n = g->n;
-    const double anorm = tni_norm1_shifted(g->K, n, g->reg);
-    TNI_TRY(tni_cholesky_shifted(g->ctx, fn, "the NNGP train kernel", "TN_GP_DIAG_REG", n, g->K,
-                                 g->reg, &g->chol));
+    if (g->nngp.chol_ok) return TN_OK;
+    TNI_TRY(tni_train_kernel_chol(&g->nngp, fn, ""));
     /* A factorization can succeed on a matrix singular up to rounding, and
      * then its solves are noise: ask for the condition too. */
+    const size_t n = g->n;
+    const double anorm = tni_norm1_shifted(g->nngp.K, n, g->nngp.shift);
     double rcond;
-    TNI_TRY(tni_cholesky_rcond(g->ctx, fn, n, g->chol, anorm, &rcond));
-    if (!(rcond > TNI_GP_RCOND_MIN))
-        return tni_fail(g->ctx, TN_E_NUMERIC,
-                        "%s: the NNGP train kernel%s is numerically singular (reciprocal "
-                        "condition number %.3g <= %g); set TN_GP_DIAG_REG",
-                        fn, g->reg > 0 ? " plus TN_GP_DIAG_REG" : "", rcond, TNI_GP_RCOND_MIN);
-    g->chol_ok = 1;
-    return TN_OK;
+    tn_status st = tni_cholesky_rcond(g->ctx, fn, n, g->nngp.chol, anorm, &rcond);
+    if (st == TN_OK && !(rcond > TNI_GP_RCOND_MIN))
+        st = tni_fail(g->ctx, TN_E_NUMERIC,
+                      "%s: the NNGP train kernel%s is numerically singular (reciprocal "
+                      "condition number %.3g <= %g); set TN_GP_DIAG_REG",
+                      fn, g->nngp.shift > 0 ? " plus TN_GP_DIAG_REG" : "", rcond,
+                      TNI_GP_RCOND_MIN);
+    if (st != TN_OK) g->nngp.chol_ok = 0;       /* retried next time */
+    return st;
 }
 
 tn_status tni_gp_new(tn_ctx *ctx, const double *nngp, const double *ntk, size_t n, size_t O,
@@ -69,31 +59,25 @@ tn_status tni_gp_new(tn_ctx *ctx, const double *nngp, const double *ntk, size_t 
     g->ctx = ctx;
     g->n = n;
     g->O = O;
-    g->reg = 0.0;
     g->eta = 1.0;
-    g->K = tni_alloc(ctx, n * n, sizeof(double));
     g->Y = tni_alloc(ctx, n * O, sizeof(double));
-    int ok = g->K != NULL && g->Y != NULL;
-    if (ok && ntk) {
-        g->T = tni_alloc(ctx, n * n, sizeof(double));
-        g->V = tni_alloc(ctx, n * n, sizeof(double));
-        g->lam = tni_alloc(ctx, n, sizeof(double));
-        ok = g->T != NULL && g->V != NULL && g->lam != NULL;
-    }
-    if (!ok) {
+    if (g->Y == NULL) {
         tni_gp_delete(g);
-        return tni_fail(ctx, TN_E_NOMEM, "%s: out of memory for kernels of dimension %zu", fn, n);
+        return tni_fail(ctx, TN_E_NOMEM, "%s: out of memory for the targets", fn);
     }
-    tni_sym_shift(nngp, n, 0.0, g->K);
     memcpy(g->Y, y, n * O * sizeof(double));
-    if (ntk) {
-        tni_sym_shift(ntk, n, 0.0, g->T);
-        /* As the predictor: an indefinite NTK is refused where it is given. */
-        tn_status st = ensure_eig(g, fn);
-        if (st != TN_OK) {
-            tni_gp_delete(g);
-            return st;
-        }
+    /* Both kernels are checked positive semi-definite here, where they are
+     * given, as tn_predictor_create checks its kernel: an indefinite NNGP
+     * kernel would give negative variances later.  Only the NTK's
+     * eigenvectors serve the posterior. */
+    tn_status st = tni_train_kernel_init(&g->nngp, ctx, fn, "the NNGP train kernel",
+                                         "TN_GP_DIAG_REG", nngp, n, 0);
+    if (st == TN_OK && ntk)
+        st = tni_train_kernel_init(&g->ntk, ctx, fn, "the NTK train kernel", "TN_GP_DIAG_REG",
+                                   ntk, n, 1);
+    if (st != TN_OK) {
+        tni_gp_delete(g);
+        return st;
     }
     *out = g;
     return TN_OK;
@@ -103,11 +87,8 @@ void tni_gp_set(tn_gp *g, tn_gp_param q, double value)
 {
     switch (q) {
     case TN_GP_DIAG_REG:
-        if (value != g->reg) {
-            g->reg = value;
-            g->eig_ok = 0;
-            g->chol_ok = 0;
-        }
+        tni_train_kernel_set_shift(&g->nngp, value);
+        tni_train_kernel_set_shift(&g->ntk, value);
         break;
     case TN_GP_LEARNING_RATE: g->eta = value; break;
     }
@@ -126,6 +107,28 @@ static double *workspace(tn_ctx *ctx, const char *fn, const size_t *parts, size_
     return tni_alloc_or_fail(ctx, fn, total, sizeof(double));
 }
 
+/* A posterior variance is what the joint NNGP kernel of the train and test
+ * points leaves unexplained: with that kernel positive semi-definite it is
+ * >= 0 up to the rounding of the terms that form it, which scale bounds in
+ * magnitude.  A variance below -rel scale is no rounding -- the test-test
+ * kernel does not fit the train and test-train ones, and a covariance built
+ * from them is not one -- and is refused; one within the band is rounding
+ * and is set to 0 (as scikit-learn's GaussianProcessRegressor does). */
+static tn_status check_variance(tn_ctx *ctx, const char *fn, double *v, size_t a, double kaa,
+                                double scale, double rel)
+{
+    if (*v >= 0) return TN_OK;
+    if (*v >= -rel * scale) {
+        *v = 0.0;
+        return TN_OK;
+    }
+    return tni_fail(ctx, TN_E_NUMERIC,
+                    "%s: the posterior variance of test point %zu is %g < 0 (nngp_test_test "
+                    "gives it %g): the joint NNGP kernel of train and test points is not "
+                    "positive semi-definite; check nngp_test_test and the test-train kernels",
+                    fn, a, *v, kaa);
+}
+
 static tn_status not_finite(tn_ctx *ctx, const char *fn, double *ws)
 {
     tni_free(ws);
@@ -140,7 +143,7 @@ tn_status tni_gp_nngp_posterior(tn_gp *g, const double *k_test_train,
     tn_ctx *ctx = g->ctx;
     const int th = ctx->threads;
     const size_t n = g->n, O = g->O, nt = n_test;
-    TNI_TRY(ensure_chol(g, fn));
+    TNI_TRY(nngp_factor(g, fn));
     const size_t parts[] = {nt * n, O * n, mean ? nt * O : 0, cov ? nt * nt : 0};
     double *ws = workspace(ctx, fn, parts, 4);
     if (ws == NULL) return TN_E_NOMEM;
@@ -150,11 +153,11 @@ tn_status tni_gp_nngp_posterior(tn_gp *g, const double *k_test_train,
      * cov = K** - (L^-1 KX*)^T (L^-1 KX*), the latter a SYRK, so the
      * covariance comes out exactly symmetric. */
     memcpy(Ct, k_test_train, nt * n * sizeof(double));
-    tni_lower_solve_t(n, g->chol, nt, Ct);
+    tni_lower_solve_t(n, g->nngp.chol, nt, Ct);
     if (mean) {
         for (size_t i = 0; i < n; i++)
             for (size_t c = 0; c < O; c++) Dt[c * n + i] = g->Y[i * O + c];
-        tni_lower_solve_t(n, g->chol, O, Dt);
+        tni_lower_solve_t(n, g->nngp.chol, O, Dt);
         tni_gemm(th, TNI_NOTRANS, TNI_TRANS, nt, O, n, 1.0, Ct, n, Dt, n, 0.0, out_mean, O);
         if (!tni_all_finite(out_mean, nt * O)) return not_finite(ctx, fn, ws);
     }
@@ -163,6 +166,22 @@ tn_status tni_gp_nngp_posterior(tn_gp *g, const double *k_test_train,
         tni_syrk_lower(th, nt, n, -1.0, Ct, n, 1.0, out_cov, nt);
         tni_symmetrize_lower(nt, out_cov, nt);
         if (!tni_all_finite(out_cov, nt * nt)) return not_finite(ctx, fn, ws);
+        /* cov_aa = K**_aa - |L^-1 k_a|^2.  The triangular solve is backward
+         * stable: |L^-1 k_a|^2 carries a relative error of about
+         * 2 n eps sqrt(cond K), and nngp_factor keeps cond_1 K < 1e10, so
+         * cond_2 K < 1e10 n: at most 4.4e-11 n^1.5, and 1e-9 n^1.5 leaves
+         * a factor 20 to spare. */
+        const double rel = 1e-9 * (double)n * sqrt((double)n);
+        for (size_t a = 0; a < nt; a++) {
+            const double kaa = k_test_test[a * nt + a];
+            double q = 0.0;
+            for (size_t k = 0; k < n; k++) q += Ct[a * n + k] * Ct[a * n + k];
+            tn_status st = check_variance(ctx, fn, &out_cov[a * nt + a], a, kaa, kaa + q, rel);
+            if (st != TN_OK) {
+                tni_free(ws);
+                return st;
+            }
+        }
     }
     if (mean) memcpy(mean, out_mean, nt * O * sizeof(double));
     if (cov) memcpy(cov, out_cov, nt * nt * sizeof(double));
@@ -178,8 +197,8 @@ tn_status tni_gp_ntk_posterior(tn_gp *g, double t, const double *ntk_test_train,
     tn_ctx *ctx = g->ctx;
     const int th = ctx->threads;
     const size_t n = g->n, O = g->O, nt = n_test;
-    TNI_TRY(ensure_eig(g, fn));
-    const double *lam = g->lam, *V = g->V;
+    TNI_TRY(tni_train_kernel_eig(&g->ntk, fn));
+    const double *lam = g->ntk.lam, *V = g->ntk.V;
     const int at_inf = isinf(t);
     if (at_inf && tni_eig_singular(lam, n))
         return tni_fail(ctx, TN_E_NUMERIC,
@@ -221,7 +240,7 @@ tn_status tni_gp_ntk_posterior(tn_gp *g, double t, const double *ntk_test_train,
          * K carries the regularizer too ("the train kernels' diagonals"),
          * which makes the NTK-GP with Theta = K at t = infinity the NNGP
          * posterior, regularized or not. */
-        tni_sym_shift(g->K, n, g->reg, Kr);
+        tni_sym_shift(g->nngp.K, n, g->nngp.shift, Kr);
         for (size_t i = 0; i < nt * n; i++) G[i] = -2.0 * nngp_test_train[i];
         tni_gemm(th, TNI_NOTRANS, TNI_NOTRANS, nt, n, n, 1.0, P, n, Kr, n, 1.0, G, n);
         tni_gemm(th, TNI_NOTRANS, TNI_TRANS, nt, nt, n, 1.0, G, n, P, n, 0.0, H, nt);
@@ -233,6 +252,24 @@ tn_status tni_gp_ntk_posterior(tn_gp *g, double t, const double *ntk_test_train,
                 out_cov[b * nt + a] = v;
             }
         if (!tni_all_finite(out_cov, nt * nt)) return not_finite(ctx, fn, ws);
+        /* cov_aa = K**_aa + sum_k (P K - 2 K*X)_ak P_ak, its terms bounded by
+         * |K**_aa| + sum_k |G_ak P_ak| + 2 |K*X_ak P_ak|.  P carries the
+         * rounding of the eigendecomposition amplified by at most the
+         * condition number the eigenvalue policy allows at t = infinity
+         * (1e10 / n, linalg.h), n eps 1e10 / n = 2.2e-6 relative (less at
+         * finite t, where g <= h t): 1e-5 of the scale is beyond it. */
+        for (size_t a = 0; a < nt; a++) {
+            const double kaa = nngp_test_test[a * nt + a];
+            double scale = fabs(kaa);
+            for (size_t k = 0; k < n; k++)
+                scale += fabs(G[a * n + k] * P[a * n + k]) +
+                         2.0 * fabs(nngp_test_train[a * n + k] * P[a * n + k]);
+            tn_status st = check_variance(ctx, fn, &out_cov[a * nt + a], a, kaa, scale, 1e-5);
+            if (st != TN_OK) {
+                tni_free(ws);
+                return st;
+            }
+        }
     }
     if (mean) memcpy(mean, out_mean, nt * O * sizeof(double));
     if (cov) memcpy(cov, out_cov, nt * nt * sizeof(double));

@@ -65,14 +65,15 @@ void tni_sym_shift(const double *K, size_t m, double reg, double *out)
     }
 }
 
-tn_status tni_eigh(tn_ctx *ctx, const char *fn, size_t m, double *A, double *w)
+tn_status tni_eigh(tn_ctx *ctx, const char *fn, size_t m, double *A, double *w, int vectors)
 {
     const int n = (int)m;
+    const char *jobz = vectors ? "V" : "N";
     int info = 0, lwork = -1, liwork = -1, iq = 0;
     double wq = 0.0;
     /* Workspace query first: dsyevd's optimal sizes depend on the LAPACK
      * build (block sizes), so they are asked for rather than hard-coded. */
-    dsyevd_("V", "L", &n, A, &n, w, &wq, &lwork, &iq, &liwork, &info, 1, 1);
+    dsyevd_(jobz, "L", &n, A, &n, w, &wq, &lwork, &iq, &liwork, &info, 1, 1);
     if (info != 0 || !(wq >= 1.0) || wq > (double)INT_MAX || iq < 1)
         return tni_fail(ctx, TN_E_UNSUPPORTED,
                         "%s: LAPACK dsyevd cannot size its workspace for dimension %zu", fn, m);
@@ -86,7 +87,7 @@ tn_status tni_eigh(tn_ctx *ctx, const char *fn, size_t m, double *A, double *w)
         return tni_fail(ctx, TN_E_NOMEM, "%s: out of memory for the eigensolver's workspace (%zu bytes)",
                         fn, (size_t)lwork * sizeof(double) + (size_t)liwork * sizeof(int));
     }
-    dsyevd_("V", "L", &n, A, &n, w, work, &lwork, iwork, &liwork, &info, 1, 1);
+    dsyevd_(jobz, "L", &n, A, &n, w, work, &lwork, iwork, &liwork, &info, 1, 1);
     tni_free(work);
     tni_free(iwork);
     if (info != 0)
@@ -236,33 +237,4 @@ void tni_time_factors(int flow, double h, double t, double lam, double *mf, doub
     const double e = exp(u);
     *mf = odd ? -e : e;
     *gf = (odd ? 1.0 + e : -expm1(u)) / lam;
-}
-
-tn_status tni_eigh_shifted(tn_ctx *ctx, const char *fn, const char *what, const char *reg_name,
-                           size_t m, const double *K, double reg, double *V, double *lam)
-{
-    memcpy(V, K, m * m * sizeof(double));
-    for (size_t i = 0; i < m; i++) V[i * m + i] += reg;
-    TNI_TRY(tni_eigh(ctx, fn, m, V, lam));
-    char name[128];
-    snprintf(name, sizeof name, reg > 0 ? "%s plus %s" : "%s", what, reg_name);
-    return tni_clip_psd(ctx, fn, name, lam, m);
-}
-
-tn_status tni_cholesky_shifted(tn_ctx *ctx, const char *fn, const char *what, const char *reg_name,
-                               size_t m, const double *K, double reg, double **L)
-{
-    if (*L == NULL) {
-        *L = tni_alloc_or_fail(ctx, fn, m * m, sizeof(double));
-        if (*L == NULL) return TN_E_NOMEM;
-    }
-    memcpy(*L, K, m * m * sizeof(double));
-    for (size_t i = 0; i < m; i++) (*L)[i * m + i] += reg;
-    int pivot;
-    if (tni_cholesky(m, *L, &pivot) != TN_OK)
-        return tni_fail(ctx, TN_E_NUMERIC,
-                        "%s: %s%s%s is not positive definite (Cholesky factorization failed at "
-                        "leading minor %d); set %s",
-                        fn, what, reg > 0 ? " plus " : "", reg > 0 ? reg_name : "", pivot, reg_name);
-    return TN_OK;
 }

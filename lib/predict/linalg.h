@@ -48,25 +48,16 @@ tn_status tni_check_kernel(tn_ctx *ctx, const char *fn, const char *name, const 
 void tni_sym_shift(const double *K, size_t m, double reg, double *out);
 
 /* Eigendecomposition of the symmetric m x m matrix A (m <= TNI_EIGH_MAX_DIM)
- * by dsyevd: on return row k of A is the unit eigenvector of eigenvalue
- * w[k], w ascending.  TN_E_NOMEM (workspace), TN_E_NUMERIC (no convergence). */
-tn_status tni_eigh(tn_ctx *ctx, const char *fn, size_t m, double *A, double *w);
+ * by dsyevd: the eigenvalues w ascending and, with `vectors`, row k of A
+ * the unit eigenvector of w[k] (without, A is destroyed).  TN_E_NOMEM
+ * (workspace), TN_E_NUMERIC (no convergence). */
+tn_status tni_eigh(tn_ctx *ctx, const char *fn, size_t m, double *A, double *w, int vectors);
 
 /* Applies the numerical-zero policy to the ascending eigenvalues w of a
  * matrix meant to be positive semi-definite: clips the rounding-noise
  * negatives to 0, or returns TN_E_NUMERIC "<fn>: <what> is not positive
  * semi-definite (...)". */
 tn_status tni_clip_psd(tn_ctx *ctx, const char *fn, const char *what, double *w, size_t m);
-
-/* V, lam <- the eigendecomposition of K + reg I (m x m), eigenvalues
- * clipped as tni_clip_psd does; `what` names the kernel in messages
- * ("the kernel" becomes "the kernel plus <reg_name>" when reg > 0). */
-tn_status tni_eigh_shifted(tn_ctx *ctx, const char *fn, const char *what, const char *reg_name,
-                           size_t m, const double *K, double reg, double *V, double *lam);
-/* L <- the Cholesky factor of K + reg I (m x m), allocated on first use
- * (*L NULL); TN_E_NUMERIC naming `what`, reg_name and the failing minor. */
-tn_status tni_cholesky_shifted(tn_ctx *ctx, const char *fn, const char *what, const char *reg_name,
-                               size_t m, const double *K, double reg, double **L);
 
 /* 1 if the smallest of the ascending, clipped eigenvalues w is numerically
  * zero (tni_kernel_tol). */

@@ -3,15 +3,15 @@
  * inference (docs/math.md §6).  The entry points in api/api_predict.c check
  * the arguments; the functions here assume them valid.
  *
- * Both handles keep one symmetric eigendecomposition of their (regularized)
- * kernel, which serves every time t, and redo it only when the diagonal
- * regularizer changes (lazily, at the next call that needs it).  Inverses
- * at t = INFINITY go through a Cholesky factor, kept likewise.
+ * Both handles keep their train kernels as tni_train_kernel: one
+ * eigendecomposition of each (regularized) kernel serves every time t, and
+ * is redone only when the diagonal regularizer changes (lazily, at the next
+ * call that needs it); inverses go through a Cholesky factor, kept likewise.
  */
 #ifndef TNI_PREDICT_H
 #define TNI_PREDICT_H
 
-#include "../core/core.h"
+#include "train_kernel.h"
 
 /* "TNgp": the GP handle's tag (core.h has the others). */
 
@@ -22,29 +22,20 @@ struct tn_predictor {
     int full;           /* 1: the kernel is (n O) x (n O), rows (i, c) */
     size_t m;           /* the kernel's dimension: n O (full) or n (traced) */
     size_t cols;        /* columns the kernel applies to: 1 (full) or O (traced) */
-    double eta, reg;
+    double eta;
     int time_mode;      /* TN_PRED_STEPS or TN_PRED_FLOW */
-    double *K;          /* m x m, symmetrized, without reg */
+    tni_train_kernel kern;  /* shift TN_PRED_DIAG_REG; eigenvectors kept */
     double *Y;          /* n x O */
-    /* K + reg I = V^T diag(lam) V, V's rows the eigenvectors; valid when eig_ok. */
-    double *V, *lam;
-    int eig_ok;
-    double *chol;       /* Cholesky factor of K + reg I, or NULL; valid when chol_ok */
-    int chol_ok;
 };
 
 struct tn_gp {
     uint32_t magic;
     tn_ctx *ctx;
     size_t n, O;
-    double reg, eta;
-    double *K;          /* NNGP train kernel, n x n, symmetrized, without reg */
-    double *T;          /* NTK train kernel likewise, or NULL */
+    double eta;
+    tni_train_kernel nngp;  /* K, shift TN_GP_DIAG_REG; eigenvalues only (checked PSD), Cholesky */
+    tni_train_kernel ntk;   /* Theta likewise, eigenvectors kept; K NULL when not given */
     double *Y;          /* n x O */
-    double *chol;       /* Cholesky factor of K + reg I, or NULL; valid when chol_ok */
-    int chol_ok;
-    double *V, *lam;    /* eigendecomposition of T + reg I as in tn_predictor */
-    int eig_ok;
 };
 
 /* --- predictor.c --------------------------------------------------------- */
@@ -59,6 +50,10 @@ void tni_predictor_set(tn_predictor *p, tn_predictor_param q, double value);
 tn_status tni_predictor_predict(tn_predictor *p, double t, const double *f0_train,
                                 double *f_train_t, const double *k_test_train,
                                 const double *f0_test, size_t n_test, double *f_test_t);
+/* lambda_max of the kernel plus the regularizer (decomposing it if stale),
+ * and 2 n_train / lambda_max (INFINITY for a zero kernel). */
+tn_status tni_predictor_spectrum(tn_predictor *p, const char *fn, double *lambda_max,
+                                 double *max_lr);
 void tni_predictor_delete(tn_predictor *p);
 
 /* --- gp.c ---------------------------------------------------------------- */

@@ -20,34 +20,9 @@ void tni_predictor_delete(tn_predictor *p)
 {
     if (p == NULL) return;
     p->magic = TNI_MAGIC_DEAD;
-    tni_free(p->K);
+    tni_train_kernel_release(&p->kern);
     tni_free(p->Y);
-    tni_free(p->V);
-    tni_free(p->lam);
-    tni_free(p->chol);
     tni_free(p);
-}
-
-/* K + reg I into p->V, p->lam unless they are current.  On failure eig_ok
- * stays 0 and the next call tries again. */
-static tn_status ensure_eig(tn_predictor *p, const char *fn)
-{
-    if (p->eig_ok) return TN_OK;
-    TNI_TRY(tni_eigh_shifted(p->ctx, fn, "the kernel", "TN_PRED_DIAG_REG", p->m, p->K, p->reg,
-                             p->V, p->lam));
-    p->eig_ok = 1;
-    return TN_OK;
-}
-
-static tn_status ensure_chol(tn_predictor *p, const char *fn)
-{
-    if (p->chol_ok) return TN_OK;
-    /* The eigenvalues said the matrix is numerically nonsingular, so this
-     * fails only at the edge of that band. */
-    TNI_TRY(tni_cholesky_shifted(p->ctx, fn, "at t = infinity, the kernel",
-                                 "TN_PRED_DIAG_REG", p->m, p->K, p->reg, &p->chol));
-    p->chol_ok = 1;
-    return TN_OK;
 }
 
 tn_status tni_predictor_new(tn_ctx *ctx, const double *k, size_t n, size_t O, int full,
@@ -64,22 +39,17 @@ tn_status tni_predictor_new(tn_ctx *ctx, const double *k, size_t n, size_t O, in
     p->m = full ? n * O : n;
     p->cols = full ? 1 : O;
     p->eta = 1.0;
-    p->reg = 0.0;
     p->time_mode = TN_PRED_STEPS;
-    const size_t m = p->m;
-    p->K = tni_alloc(ctx, m * m, sizeof(double));
-    p->V = tni_alloc(ctx, m * m, sizeof(double));
     p->Y = tni_alloc(ctx, n * O, sizeof(double));
-    p->lam = tni_alloc(ctx, m, sizeof(double));
-    if (p->K == NULL || p->V == NULL || p->Y == NULL || p->lam == NULL) {
+    if (p->Y == NULL) {
         tni_predictor_delete(p);
-        return tni_fail(ctx, TN_E_NOMEM, "%s: out of memory for a kernel of dimension %zu", fn, m);
+        return tni_fail(ctx, TN_E_NOMEM, "%s: out of memory for the targets", fn);
     }
-    tni_sym_shift(k, m, 0.0, p->K);
     memcpy(p->Y, y, n * O * sizeof(double));
     /* Decomposing now serves the default regularizer and refuses an
      * indefinite kernel at create, where the mistake was made. */
-    tn_status st = ensure_eig(p, fn);
+    tn_status st = tni_train_kernel_init(&p->kern, ctx, fn, "the kernel", "TN_PRED_DIAG_REG", k,
+                                         p->m, 1);
     if (st != TN_OK) {
         tni_predictor_delete(p);
         return st;
@@ -92,15 +62,21 @@ void tni_predictor_set(tn_predictor *p, tn_predictor_param q, double value)
 {
     switch (q) {
     case TN_PRED_LEARNING_RATE: p->eta = value; break;
-    case TN_PRED_DIAG_REG:
-        if (value != p->reg) {
-            p->reg = value;
-            p->eig_ok = 0;
-            p->chol_ok = 0;
-        }
-        break;
+    case TN_PRED_DIAG_REG: tni_train_kernel_set_shift(&p->kern, value); break;
     case TN_PRED_TIME: p->time_mode = (int)value; break;
     }
+}
+
+tn_status tni_predictor_spectrum(tn_predictor *p, const char *fn, double *lambda_max,
+                                 double *max_lr)
+{
+    TNI_TRY(tni_train_kernel_eig(&p->kern, fn));
+    const double lmax = p->kern.lam[p->m - 1];
+    if (lambda_max) *lambda_max = lmax;
+    /* Gradient descent multiplies each eigencomponent by 1 - eta lam / N:
+     * bounded iff eta lam_max / N <= 2. */
+    if (max_lr) *max_lr = lmax > 0 ? 2.0 * (double)p->n / lmax : INFINITY;
+    return TN_OK;
 }
 
 tn_status tni_predictor_predict(tn_predictor *p, double t, const double *f0_train,
@@ -113,9 +89,9 @@ tn_status tni_predictor_predict(tn_predictor *p, double t, const double *f0_trai
     const size_t m = p->m, cols = p->cols, nv = p->n * p->O;
     const size_t mt = p->full ? n_test * p->O : n_test;    /* rows of k_test_train */
     const size_t ntv = f_test_t ? n_test * p->O : 0;
-    TNI_TRY(ensure_eig(p, fn));
+    TNI_TRY(tni_train_kernel_eig(&p->kern, fn));
 
-    const double *lam = p->lam;
+    const double *lam = p->kern.lam;
     const double h = p->eta / (double)p->n;
     const double xmax = h * lam[m - 1];
     const int flow = p->time_mode == TN_PRED_FLOW;
@@ -124,14 +100,27 @@ tn_status tni_predictor_predict(tn_predictor *p, double t, const double *f0_trai
     if (at_inf && !flow && xmax >= 2.0)
         return tni_fail(ctx, TN_E_NUMERIC,
                         "%s: gradient descent diverges at this learning rate (eta lambda_max / "
-                        "n_train = %g >= 2), so t = infinity has no limit",
-                        fn, xmax);
+                        "n_train = %g >= 2), so t = infinity has no limit; the largest stable "
+                        "learning rate is 2 n_train / lambda_max = %g",
+                        fn, xmax, 2.0 * (double)p->n / lam[m - 1]);
+    /* Past 2 the top component grows like |1 - eta lambda_max / N|^t: the
+     * closed form is what GD would do, but GD at this rate is diverging,
+     * whether or not the numbers have overflowed yet. */
+    if (!at_inf && t > 0 && !flow && xmax > 2.0)
+        return tni_fail(ctx, TN_E_NUMERIC,
+                        "%s: gradient descent diverges at this learning rate (eta lambda_max / "
+                        "n_train = %g > 2); the largest stable learning rate is 2 n_train / "
+                        "lambda_max = %g",
+                        fn, xmax, 2.0 * (double)p->n / lam[m - 1]);
     if (at_inf && f_test_t && singular)
         return tni_fail(ctx, TN_E_NUMERIC,
                         "%s: the kernel is singular at t = infinity (smallest eigenvalue %g, "
                         "at most %.3g x largest %g); set TN_PRED_DIAG_REG",
                         fn, lam[0], tni_kernel_tol(m), lam[m - 1]);
-    if (at_inf && f_test_t) TNI_TRY(ensure_chol(p, fn));
+    /* The eigenvalues said the matrix is numerically nonsingular, so this
+     * fails only at the edge of that band. */
+    if (at_inf && f_test_t)
+        TNI_TRY(tni_train_kernel_chol(&p->kern, fn, "at t = infinity, "));
 
     /* Results are built in a workspace and copied out only once they are
      * known to be finite, so a failure leaves the caller's buffers alone. */
@@ -146,7 +135,7 @@ tn_status tni_predictor_predict(tn_predictor *p, double t, const double *f0_trai
     double *out_tr = gf + m, *out_te = out_tr + (f_train_t ? nv : 0);
 
     for (size_t i = 0; i < nv; i++) R[i] = f0_train[i] - p->Y[i];
-    const double *V = p->V;
+    const double *V = p->kern.V;
     if (t == 0.0) {
         /* Nothing has moved yet: exactly f_0, not f_0 up to the rounding of
          * V^T V r. */
@@ -188,7 +177,7 @@ tn_status tni_predictor_predict(tn_predictor *p, double t, const double *f0_trai
             /* S = (K + reg I)^-1 r by Cholesky: the inverse itself, not the
              * limit of g, so no eigenvalue is divided by. */
             memcpy(S, R, nv * sizeof(double));
-            tni_cholesky_solve(m, p->chol, cols, S, Z);
+            tni_cholesky_solve(m, p->kern.chol, cols, S, Z);
         }
     }
     if (f_test_t && t != 0.0) {
@@ -201,11 +190,6 @@ tn_status tni_predictor_predict(tn_predictor *p, double t, const double *f0_trai
                    (!f_test_t || tni_all_finite(out_te, ntv));
     if (!ok) {
         tni_free(ws);
-        if (!flow && xmax > 2.0)
-            return tni_fail(ctx, TN_E_NUMERIC,
-                            "%s: the result overflows at t = %g: gradient descent diverges at "
-                            "this learning rate (eta lambda_max / n_train = %g > 2)",
-                            fn, t, xmax);
         return tni_fail(ctx, TN_E_NUMERIC, "%s: the result is not finite at t = %g", fn, t);
     }
     if (f_train_t) memcpy(f_train_t, out_tr, nv * sizeof(double));

@@ -120,6 +120,8 @@ PROTOTYPES = {
     "tn_predictor_set": (status_t, [predictor_p, enum_t, c_double]),
     "tn_predictor_get": (status_t, [predictor_p, enum_t, _D]),
     "tn_predictor_predict": (status_t, [predictor_p, c_double, _D, _D, _D, _D, _S, _D]),
+    "tn_predictor_lambda_max": (status_t, [predictor_p, _D]),
+    "tn_predictor_max_learning_rate": (status_t, [predictor_p, _D]),
     "tn_predictor_free": (None, [predictor_p]),
     # Gaussian processes
     "tn_gp_create": (status_t, [ctx_p, _D, _D, _S, _S, _D, _P(gp_p)]),

@@ -1,6 +1,6 @@
 """Predictor and GP: closed-form linearized dynamics and kernel inference."""
 
-from ctypes import byref
+from ctypes import byref, c_double
 
 from ._args import Dims, empty, ptr
 from ._errors import InvalidArgumentError
@@ -64,6 +64,24 @@ class Predictor(Settings, Handle):
 
     def _describe(self):
         return f"n_train={self.n_train} n_out={self.n_out} full_kernel={self.full_kernel}"
+
+    @property
+    def lambda_max(self):
+        """The largest eigenvalue of the train kernel plus ``diag_reg``."""
+        value = c_double()
+        self._call(lib.tn_predictor_lambda_max, self._h, byref(value))
+        return value.value
+
+    @property
+    def max_learning_rate(self):
+        """``2 N / lambda_max``: the largest learning rate at which gradient
+        descent (``time="steps"``) does not diverge (neural-tangents'
+        ``max_learning_rate`` for this library's loss, which is not divided
+        by the number of outputs); ``inf`` for a zero kernel.  Above it,
+        :meth:`predict` raises NumericError at every t > 0."""
+        value = c_double()
+        self._call(lib.tn_predictor_max_learning_rate, self._h, byref(value))
+        return value.value
 
     def predict(self, t, f0_train, k_test_train=None, f0_test=None):
         """The outputs at time t (steps, whole numbers, or flow time; ``inf``

@@ -57,8 +57,8 @@ class PredictorTests(ContextTestCase):
                                 self.f0)
 
     def test_full_kernel(self):
-        traced = tn.Predictor(self.ctx, self.K, self.y)
-        full = tn.Predictor(self.ctx, self.Kf, self.y)          # inferred from the shape
+        traced = tn.Predictor(self.ctx, self.K, self.y, learning_rate=0.2)
+        full = tn.Predictor(self.ctx, self.Kf, self.y, learning_rate=0.2)   # full: from the shape
         self.assertTrue(full.full_kernel)
         a = full.predict(5, self.f0, self.Ktf, self.f0t)
         self.assertEqual((a[0].shape, a[1].shape), ((6, 2), (4, 2)))
@@ -67,6 +67,17 @@ class PredictorTests(ContextTestCase):
         self.assertRaises(tn.ShapeError, full.predict, 5, self.f0, self.Kt, self.f0t)
         self.assertRaises(tn.ShapeError, tn.Predictor, self.ctx, self.Kf, self.y,
                           full_kernel=False)
+
+    def test_largest_stable_learning_rate(self):
+        p = tn.Predictor(self.ctx, self.K, self.y, diag_reg=0.1)
+        lmax = np.linalg.eigvalsh(self.K + 0.1 * np.eye(6))[-1]
+        self.assertAlmostEqual(p.lambda_max, lmax, delta=1e-12 * lmax)
+        self.assertAlmostEqual(p.max_learning_rate, 2 * 6 / lmax, delta=1e-12 * 12 / lmax)
+        p.set("learning_rate", 0.99 * p.max_learning_rate)
+        p.predict(1000, self.f0)
+        p.set("learning_rate", 1.01 * p.max_learning_rate)
+        e = self.assertRaisesStatus(tn.NumericError, tn.Status.NUMERIC, p.predict, 3, self.f0)
+        self.assertIn("eta lambda_max / n_train", e.message)
 
     def test_settings(self):
         p = tn.Predictor(self.ctx, self.K, self.y, diag_reg=1e-3, learning_rate=0.25)
