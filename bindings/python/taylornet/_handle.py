@@ -14,6 +14,18 @@ Lifetime rules (the C API's, enforced here):
   a parent before its children; the parent's C handle is then freed right
   after the last child's.
 
+* While a C call on a context runs -- which is when a progress callback or a
+  gradient hook runs -- no handle of that context is freed under it: an
+  explicit ``close()`` from the callback raises :class:`MisuseError` (which
+  cancels the call and is re-raised by it), and a handle the collector
+  finalizes meanwhile is freed when the call returns.  Any other call on
+  the same context from the callback is refused the same way (the C API
+  forbids it: the call in progress is using the context).
+* Handles own C state, so they are not copied by ``copy.copy`` /
+  ``copy.deepcopy`` (a copy would share the C pointer and free it twice):
+  a Network copies as a real clone (:meth:`Network.clone`), every other
+  class refuses with TypeError; none can be pickled.
+
 Calls: every C call goes through :meth:`Handle._call`, which holds the
 context's lock during the call (ctypes releases the GIL, so this keeps "one
 thread at a time per context" even if a context is shared by mistake, and
@@ -78,21 +90,36 @@ class Handle:
 
     def close(self):
         """Frees the C handle now, after closing this object's live children
-        (e.g. a Network's trainers).  Calling it again does nothing."""
+        (e.g. a Network's trainers).  Calling it again does nothing.
+
+        Raises MisuseError when called while a C call on this object's
+        context is running, i.e. from a progress callback or a gradient hook:
+        that call is using the handles; close them after it returns."""
         if self._closed:
             return
-        self._closed = True
-        for child in list(self._children):
-            child.close()
-        self._release()
+        ctx = self._context
+        with ctx._lock:         # waits for another thread's call to end
+            if ctx._depth:
+                raise MisuseError(Status.MISUSE, f"cannot close this {type(self).__name__} "
+                                  f"while a call on its Context is running (from a callback); "
+                                  f"close it after the call returns")
+            self._closed = True
+            for child in list(self._children):
+                child.close()
+            self._release()
 
     def _release(self):
         # Freed once: _ptr is cleared before the C free.  Postponed while a
-        # child still holds its C handle (only in garbage cycles).  Under the
+        # child still holds its C handle (only in garbage cycles), and while a
+        # C call on the context runs (the collector may finalize a handle from
+        # inside a callback: it is freed when the call returns).  Under the
         # context's lock: the collector may run this on any thread.
         if self._ptr is None:       # never attached, or already freed
             return
         with self._context._lock:
+            if self._context._depth:
+                self._context._deferred.append(self)
+                return
             if self._ptr is None or self._live_children:
                 return
             ptr, self._ptr = self._ptr, None
@@ -106,6 +133,17 @@ class Handle:
     def __del__(self):
         self._closed = True
         self._release()
+
+    def __copy__(self):
+        raise TypeError(f"a taylornet.{type(self).__name__} owns a C handle and cannot be "
+                        f"copied")
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(f"a taylornet.{type(self).__name__} owns a C handle and cannot be "
+                        f"pickled")
 
     def __enter__(self):
         self._h  # refuses a closed object
@@ -128,9 +166,22 @@ class Handle:
         raised, which cancelled the call)."""
         ctx = self._context
         with ctx._lock:
-            status = fn(*args)
+            if ctx._depth:
+                # Only this thread can be here (the lock is held across the
+                # call): a callback calling back into its own context.
+                raise MisuseError(Status.MISUSE, f"{fn.__name__}: a progress callback or "
+                                  f"gradient hook must not use its own Context (a call on it "
+                                  f"is running)")
+            ctx._depth += 1
+            try:
+                status = fn(*args)
+            finally:
+                ctx._depth -= 1
             message = lib.tn_ctx_errmsg(ctx._ptr).decode("utf-8", "replace") if status else None
             pending = ctx._take_callback_error()
+            deferred, ctx._deferred = ctx._deferred, []
+            for obj in deferred:            # finalized during the call
+                obj._release()
         error = error_for(status, message, fn.__name__) if status else None
         if pending is not None:
             raise pending from error

@@ -40,6 +40,8 @@ class Context(Handle):
 
     def __init__(self, threads=None):
         self._lock = threading.RLock()
+        self._depth = 0            # C calls on this context running (0 or 1)
+        self._deferred = []        # handles finalized during a call, freed after it
         self._callback_error = None
         self._progress = None      # the CFUNCTYPE object C holds a pointer to
         out = ctx_p()

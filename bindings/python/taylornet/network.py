@@ -222,6 +222,14 @@ class Network(Settings, Handle):
         self._call(lib.tn_net_clone, self._h, byref(out))
         return type(self)._wrap(out, self._context)
 
+    def __copy__(self):
+        """``copy.copy`` and ``copy.deepcopy`` give a real clone (:meth:`clone`):
+        a Network's state is all in C, so no copy could share it safely."""
+        return self.clone()
+
+    def __deepcopy__(self, memo):
+        return self.clone()
+
     def save(self, path):
         """Writes the network to ``path`` (str or os.PathLike) atomically (a
         temporary file renamed over it).  StateError before init, FileError;

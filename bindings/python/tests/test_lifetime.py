@@ -1,8 +1,10 @@
 """Handles: freed once, deterministically or by the collector, parents first
 never; closed objects refuse to be used."""
 
+import copy
 import ctypes
 import gc
+import pickle
 import unittest
 
 import numpy as np
@@ -190,6 +192,105 @@ class Collected(FreeLog):
         tn.Trainer(net)                                            # garbage at once
         ctx.close()
         self.assertEqual(self.labels(), ["Trainer", "Network", "Context"])
+
+
+class DuringACall(FreeLog):
+    """A C call holds its handles: nothing of its context is freed under it
+    (before: a progress callback that closed a handle aborted the process)."""
+
+    def setUp(self):
+        super().setUp()
+        self.ctx = tn.Context()
+        self.addCleanup(self.ctx.close)
+        self.net = small_net(self.ctx, "relu", d=20, widths=(64, 64, 1))
+        self.x = rng().standard_normal((300, 20))
+        self.ntk = tn.NTK(self.net, memory_budget=2**20)   # several tiles: several callbacks
+
+    def _compute_with(self, callback):
+        self.ctx.set_progress(callback)
+        try:
+            return self.ntk.compute(self.x)
+        finally:
+            self.ctx.set_progress(None)
+
+    def test_close_in_a_progress_callback_is_refused(self):
+        for victim in ("ntk", "net", "ctx"):
+            with self.subTest(victim=victim):
+                obj = {"ntk": self.ntk, "net": self.net, "ctx": self.ctx}[victim]
+                with self.assertRaises(tn.MisuseError) as cm:
+                    self._compute_with(lambda f: obj.close())
+                self.assertIn("while a call", cm.exception.message)
+                self.assertIsInstance(cm.exception.__cause__, tn.CancelledError)
+                self.assertFalse(obj.closed)
+        self.assertEqual(self.freed, [])
+        K = self.ntk.compute(self.x[:5])                 # everything still works
+        self.assertEqual(K.shape, (5, 5))
+
+    def test_other_calls_on_the_context_are_refused(self):
+        with self.assertRaises(tn.MisuseError) as cm:
+            self._compute_with(lambda f: self.net.forward(self.x[:1]))
+        self.assertIn("must not use its own Context", cm.exception.message)
+        # Another context is fine.
+        with tn.Context() as other:
+            net = small_net(other, "tanh", d=20, widths=(3,))
+            out = []
+            self._compute_with(lambda f: out.append(net.forward(self.x[:1])))
+            self.assertTrue(out)
+
+    def test_handle_collected_in_a_callback_is_freed_after_the_call(self):
+        holder = [tn.Trainer(self.net)]
+        during = []
+
+        def callback(fraction):
+            if holder:
+                holder.clear()
+                gc.collect()                          # the trainer is finalized now ...
+                during.append(list(self.labels()))
+        self._compute_with(callback)
+        self.assertEqual(during, [[]])                # ... but not freed during the call
+        self.assertEqual(self.labels(), ["Trainer"])  # freed once it returned
+        self.assertFreedOnce()
+
+    def test_close_in_a_gradient_hook_is_refused(self):
+        tr = tn.Trainer(self.net)
+        tr.set_gradient_hook(lambda grad, loss: tr.close())
+        y = np.zeros((300, 1))
+        with self.assertRaises(tn.MisuseError):
+            tr.step(self.x, y)
+        self.assertFalse(tr.closed)
+        self.assertEqual(tr.num_steps, 0)
+        tr.set_gradient_hook(None)
+        tr.step(self.x, y)
+        self.assertEqual(tr.num_steps, 1)
+
+
+class Copies(ContextTestCase):
+    """A copy that shared the C pointer would free it twice (before:
+    copy.copy(Network) did)."""
+
+    def test_network_copies_are_clones(self):
+        net = small_net(self.ctx)
+        for c in (copy.copy(net), copy.deepcopy(net), copy.deepcopy([net])[0]):
+            self.assertIsInstance(c, tn.Network)
+            self.assertNotEqual(ctypes_address(c._ptr), ctypes_address(net._ptr))
+            np.testing.assert_array_equal(c.params, net.params)
+            c.set_params(c.params + 1)                # independent
+            self.assertFalse(np.array_equal(c.params, net.params))
+            c.close()
+        net.forward(np.zeros((1, 4)))
+
+    def test_other_handles_refuse(self):
+        objs = family(self.ctx)
+        objs["ctx"] = self.ctx
+        for name, obj in objs.items():
+            if name == "net":
+                continue
+            with self.subTest(name=name):
+                self.assertRaises(TypeError, copy.copy, obj)
+                self.assertRaises(TypeError, copy.deepcopy, obj)
+        for name, obj in objs.items():
+            with self.subTest(name=name):
+                self.assertRaises(TypeError, pickle.dumps, obj)
 
 
 class ContextTests(ContextTestCase):
