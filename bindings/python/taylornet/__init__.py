@@ -33,6 +33,13 @@ Policies (details in README.md):
 * Threads: one Context per thread.
 """
 
+try:
+    import numpy as _numpy  # noqa: F401  (every array passes through it)
+except ImportError as _e:
+    raise ImportError("taylornet needs numpy, which this Python cannot import: install it "
+                      "(pip install numpy, or Debian's python3-numpy) or use a Python that "
+                      "has it") from _e
+
 from ._errors import (CancelledError, FileError, FormatError, InvalidArgumentError, MisuseError,
                       NumericError, OutOfMemoryError, ShapeError, StateError, TaylornetError,
                       UnsupportedError, VersionError)

@@ -21,19 +21,18 @@ def have(module):
 
 class Package(unittest.TestCase):
 
-    @unittest.skipUnless(have("pip") and have("setuptools") and have("wheel"),
-                         "needs pip, setuptools and wheel")
+    @unittest.skipUnless(have("pip"), "needs pip (the build itself needs nothing more)")
     def test_pip_install_offline(self):
         tmp = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, tmp)
-        # pip builds in the source tree: build from a copy, not from bindings/python.
+        # From a copy: what pip sees is what a source distribution holds.
         src = os.path.join(tmp, "src")
         shutil.copytree(PACKAGE_ROOT, src,
                         ignore=shutil.ignore_patterns("tests", "build", "*.egg-info",
                                                       "__pycache__"))
         target = os.path.join(tmp, "site")
         out = subprocess.run([sys.executable, "-m", "pip", "install", "--no-index",
-                              "--no-build-isolation", "--no-deps", "--disable-pip-version-check",
+                              "--no-deps", "--disable-pip-version-check",
                               "--quiet", "--target", target, src],
                              capture_output=True, text=True, timeout=300)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
