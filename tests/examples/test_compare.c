@@ -19,9 +19,8 @@
  *     the others finish.
  * Runs in a private temporary directory under $TMPDIR.
  */
-#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
 
-#include "excheck.h"
 #include "support/report.h"
 #include "support/side_by_side.h"
 
@@ -113,6 +112,15 @@ static double hand_pattern_change(const hand_net *h, const double *theta_a,
 
 static ex_data data;
 static hand_net hnet;
+static char *dir;
+
+/* The path of a file in the test directory (a static buffer). */
+static const char *in_dir(const char *name)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return path;
+}
 
 static void setup_config(cmp_config *cfg)
 {
@@ -169,33 +177,33 @@ static size_t count_lines(const char *path)
 
 static void test_files(const cmp_run *run)
 {
-    EXPECT(cmp_write_summary_csv(in_dir("summary.csv"), run) == 0);
-    EXPECT(cmp_write_curves_csv(in_dir("curves.csv"), run) == 0);
+    ck_assert(cmp_write_summary_csv(in_dir("summary.csv"), run) == 0);
+    ck_assert(cmp_write_curves_csv(in_dir("curves.csv"), run) == 0);
     char line[1024];
     first_line(in_dir("summary.csv"), line, sizeof line);
     /* Spelled out, not CMP_SUMMARY_HEADER: the columns are a promise. */
-    EXPECT(strcmp(line, "mode,order,reexpand_every,train_loss,test_accuracy,fs_distance,"
+    ck_assert(strcmp(line, "mode,order,reexpand_every,train_loss,test_accuracy,fs_distance,"
                         "param_distance,mask_change,seconds_per_step") == 0);
-    EXPECT(count_lines(in_dir("summary.csv")) == 1 + run->n);
+    ck_assert(count_lines(in_dir("summary.csv")) == 1 + run->n);
     first_line(in_dir("curves.csv"), line, sizeof line);
-    EXPECT(strcmp(line, CMP_CURVES_HEADER) == 0);
+    ck_assert(strcmp(line, CMP_CURVES_HEADER) == 0);
     size_t points = 0;
     for (size_t i = 0; i < run->n; i++) points += run->results[i].n_points;
-    EXPECT(count_lines(in_dir("curves.csv")) == 1 + points);
+    ck_assert(count_lines(in_dir("curves.csv")) == 1 + points);
 
     /* Each summary row: the mode's name and 9 fields. */
     FILE *f = fopen(in_dir("summary.csv"), "r");
-    EXPECT(f != NULL);
+    ck_assert(f != NULL);
     if (f == NULL) return;
-    EXPECT(fgets(line, sizeof line, f) != NULL);
+    ck_assert(fgets(line, sizeof line, f) != NULL);
     const char *modes[N_MODELS] = {"full,0,0,", "linearized,1,0,", "taylorized,2,0,",
                                    "relinearized,1,1,", "relinearized,1,3,"};
     for (size_t i = 0; i < N_MODELS; i++) {
-        EXPECT(fgets(line, sizeof line, f) != NULL);
-        EXPECT(strncmp(line, modes[i], strlen(modes[i])) == 0);
+        ck_assert(fgets(line, sizeof line, f) != NULL);
+        ck_assert(strncmp(line, modes[i], strlen(modes[i])) == 0);
         size_t commas = 0;
         for (const char *c = line; *c; c++) commas += *c == ',';
-        EXPECT(commas == 8);
+        ck_assert(commas == 8);
     }
     fclose(f);
 }
@@ -204,25 +212,25 @@ static void test_metrics(const cmp_config *cfg, const cmp_run *run)
 {
     const size_t P = run->P, O = hnet.O, total = cmp_total_steps(cfg, data.train.n);
     /* 96 examples in batches of 32, 2 epochs: 6 steps, points at 2, 4, 6. */
-    EXPECT(total == 6 && run->total_steps == 6);
-    EXPECT(run->ref == M_FULL);
+    ck_assert(total == 6 && run->total_steps == 6);
+    ck_assert(run->ref == M_FULL);
 
     /* theta0 is ex_build_net's draw. */
     tn_ctx *ctx = ex_ctx_create(1);
     tn_net *net = NULL;
     EX_CHECK(ctx, ex_build_net(ctx, &cfg->spec, &net));
-    EXPECT(tn_net_num_params(net) == P);
+    ck_assert(tn_net_num_params(net) == P);
     double *theta0 = ex_xmalloc(P, sizeof(double));
     EX_CHECK(ctx, tn_net_get_params(net, theta0, P));
-    EXPECT(memcmp(theta0, run->theta0, P * sizeof(double)) == 0);
+    ck_assert(memcmp(theta0, run->theta0, P * sizeof(double)) == 0);
     tn_net_free(net);
     tn_ctx_free(ctx);
 
     for (size_t m = 0; m < N_MODELS; m++) {
         const cmp_result *r = &run->results[m];
-        EXPECT(!r->diverged && r->steps == 6 && r->n_points == 3);
-        EXPECT(r->points[0].step == 2 && r->points[1].step == 4 && r->points[2].step == 6);
-        EXPECT(r->points[2].epoch == 2);
+        ck_assert(!r->diverged && r->steps == 6 && r->n_points == 3);
+        ck_assert(r->points[0].step == 2 && r->points[1].step == 4 && r->points[2].step == 6);
+        ck_assert(r->points[2].epoch == 2);
 
         /* |theta - theta0| / |theta0|. */
         double num = 0.0, den = 0.0;
@@ -230,8 +238,8 @@ static void test_metrics(const cmp_config *cfg, const cmp_run *run)
             num += (r->theta[i] - theta0[i]) * (r->theta[i] - theta0[i]);
             den += theta0[i] * theta0[i];
         }
-        EXPECT(close_rel(r->param_distance, sqrt(num / den), 1e-12));
-        EXPECT(r->param_distance > 0);
+        ck_assert(close_rel(r->param_distance, sqrt(num / den), 1e-12));
+        ck_assert(r->param_distance > 0);
 
         /* The ReLU pattern of the probe (the first probe_n test images) at
          * the trained theta against theta0: the library's diagnostics
@@ -239,17 +247,17 @@ static void test_metrics(const cmp_config *cfg, const cmp_run *run)
          * pre-activation sits within rounding of 0. */
         const double hand =
             hand_pattern_change(&hnet, theta0, r->theta, data.test.x, cfg->probe_n);
-        EXPECT(fabs(r->mask_change - hand) < 0.5 / (double)(cfg->probe_n * hnet.hidden * hnet.w));
-        EXPECT(r->mask_change == r->points[2].pattern_change_init);
+        ck_assert(fabs(r->mask_change - hand) < 0.5 / (double)(cfg->probe_n * hnet.hidden * hnet.w));
+        ck_assert(r->mask_change == r->points[2].pattern_change_init);
         /* The first recorded step's "since the previous recorded step" is
          * since the probe was set: the initialization. */
-        EXPECT(r->points[0].pattern_change_step == r->points[0].pattern_change_init);
+        ck_assert(r->points[0].pattern_change_step == r->points[0].pattern_change_init);
 
         /* Accuracy from the stored test outputs. */
         size_t correct = 0;
         for (size_t i = 0; i < data.test.n; i++)
             correct += ex_argmax(r->test_out + i * O, O) == (size_t)data.test.labels[i];
-        EXPECT(r->test_accuracy == (double)correct / (double)data.test.n);
+        ck_assert(r->test_accuracy == (double)correct / (double)data.test.n);
 
         /* fs_distance against the full model's outputs, by hand. */
         const cmp_result *ref = &run->results[M_FULL];
@@ -258,7 +266,7 @@ static void test_metrics(const cmp_config *cfg, const cmp_run *run)
             num += (r->test_out[e] - ref->test_out[e]) * (r->test_out[e] - ref->test_out[e]);
             den += ref->test_out[e] * ref->test_out[e];
         }
-        EXPECT(close_rel(r->fs_distance, sqrt(num / den), 1e-12));
+        ck_assert(close_rel(r->fs_distance, sqrt(num / den), 1e-12));
     }
 
     /* The full model: its outputs, training loss and eval loss are the
@@ -272,18 +280,18 @@ static void test_metrics(const cmp_config *cfg, const cmp_run *run)
             norm += out[c] * out[c];
         }
     }
-    EXPECT(sqrt(diff / norm) < 1e-12);
+    ck_assert(sqrt(diff / norm) < 1e-12);
     for (size_t i = 0; i < data.train.n; i++) {
         hand_forward(&hnet, full->theta, data.train.x + i * hnet.d, out, NULL);
         loss += hand_xent(out, data.train.y + i * O, O);
     }
-    EXPECT(close_rel(full->train_loss, loss / (double)data.train.n, 1e-12));
+    ck_assert(close_rel(full->train_loss, loss / (double)data.train.n, 1e-12));
     loss = 0.0;
     for (size_t i = 0; i < cfg->eval_n; i++) {
         hand_forward(&hnet, full->theta, data.test.x + i * hnet.d, out, NULL);
         loss += hand_xent(out, data.test.y + i * O, O);
     }
-    EXPECT(close_rel(full->points[2].eval_loss, loss / (double)cfg->eval_n, 1e-12));
+    ck_assert(close_rel(full->points[2].eval_loss, loss / (double)cfg->eval_n, 1e-12));
 
     /* The diagnostics' loss reached after the last step, on its batch: the
      * last batch of the same shuffle. */
@@ -299,18 +307,18 @@ static void test_metrics(const cmp_config *cfg, const cmp_run *run)
         hand_forward(&hnet, full->theta, b.x + i * hnet.d, out, NULL);
         loss += hand_xent(out, b.y + i * O, O);
     }
-    EXPECT(close_rel(full->points[2].loss_reached, loss / (double)rows, 1e-12));
+    ck_assert(close_rel(full->points[2].loss_reached, loss / (double)rows, 1e-12));
     ex_batcher_free(&b);
 
     /* K = 1 is full training, step for step. */
     const cmp_result *k1 = &run->results[M_K1];
-    EXPECT(k1->fs_distance < 1e-8);
-    for (size_t p = 0; p < k1->n_points; p++) EXPECT(k1->points[p].fs_distance < 1e-8);
-    EXPECT(full->fs_distance == 0.0);
+    ck_assert(k1->fs_distance < 1e-8);
+    for (size_t p = 0; p < k1->n_points; p++) ck_assert(k1->points[p].fs_distance < 1e-8);
+    ck_assert(full->fs_distance == 0.0);
     /* ... and the test is not vacuous: the others differ. */
-    EXPECT(run->results[M_LIN].fs_distance > 1e-6);
-    EXPECT(run->results[M_K3].fs_distance > 1e-6);
-    EXPECT(run->results[M_TAY2].fs_distance > 1e-6);
+    ck_assert(run->results[M_LIN].fs_distance > 1e-6);
+    ck_assert(run->results[M_K3].fs_distance > 1e-6);
+    ck_assert(run->results[M_TAY2].fs_distance > 1e-6);
     free(theta0);
 }
 
@@ -325,9 +333,9 @@ static void test_jobs_independent(const cmp_config *cfg, const cmp_run *a)
     cmp_run_models(&c1, &data.train, &data.test, models, N_MODELS, &b);
     for (size_t m = 0; m < N_MODELS; m++) {
         const cmp_result *x = &a->results[m], *y = &b.results[m];
-        EXPECT(memcmp(x->theta, y->theta, a->P * sizeof(double)) == 0);
-        EXPECT(memcmp(x->test_out, y->test_out, a->test_n * a->outputs * sizeof(double)) == 0);
-        EXPECT(x->train_loss == y->train_loss && x->fs_distance == y->fs_distance &&
+        ck_assert(memcmp(x->theta, y->theta, a->P * sizeof(double)) == 0);
+        ck_assert(memcmp(x->test_out, y->test_out, a->test_n * a->outputs * sizeof(double)) == 0);
+        ck_assert(x->train_loss == y->train_loss && x->fs_distance == y->fs_distance &&
                x->mask_change == y->mask_change);
     }
     cmp_run_free(&b);
@@ -349,17 +357,17 @@ static void test_divergence(const cmp_config *cfg)
     cmp_run_models(&c, &data.train, &data.test, models, 2, &run);
     for (size_t m = 0; m < 2; m++) {
         const cmp_result *r = &run.results[m];
-        EXPECT(r->diverged && r->diverged_step >= 1 && r->steps == r->diverged_step - 1);
-        EXPECT(isnan(r->test_accuracy) && isnan(r->fs_distance) && isnan(r->train_loss));
-        EXPECT(r->message[0] != '\0');
+        ck_assert(r->diverged && r->diverged_step >= 1 && r->steps == r->diverged_step - 1);
+        ck_assert(isnan(r->test_accuracy) && isnan(r->fs_distance) && isnan(r->train_loss));
+        ck_assert(r->message[0] != '\0');
     }
-    EXPECT(cmp_write_summary_csv(in_dir("diverged.csv"), &run) == 0);
+    ck_assert(cmp_write_summary_csv(in_dir("diverged.csv"), &run) == 0);
     char line[1024];
     FILE *f = fopen(in_dir("diverged.csv"), "r");
-    EXPECT(f != NULL);
+    ck_assert(f != NULL);
     if (f) {
-        EXPECT(fgets(line, sizeof line, f) && fgets(line, sizeof line, f));
-        EXPECT(strncmp(line, "full,0,0,nan,nan,nan,nan,nan,", 29) == 0);
+        ck_assert(fgets(line, sizeof line, f) && fgets(line, sizeof line, f));
+        ck_assert(strncmp(line, "full,0,0,nan,nan,nan,nan,nan,", 29) == 0);
         fclose(f);
     }
     cmp_run_free(&run);
@@ -395,17 +403,17 @@ static void test_architectures(const cmp_config *cfg)
         c.epochs = 1;
         tn_ctx *ctx = ex_ctx_create(1);
         tn_net *net = NULL;
-        EXPECT(ex_build_net(ctx, &c.spec, &net) == TN_OK);
-        EXPECT(net && tn_net_num_params(net) == archs[a].params);
+        ck_assert(ex_build_net(ctx, &c.spec, &net) == TN_OK);
+        ck_assert(net && tn_net_num_params(net) == archs[a].params);
         tn_net_free(net);
         tn_ctx_free(ctx);
         const cmp_model models[2] = {cmp_model_make(CMP_FULL, 0, 0),
                                      cmp_model_make(CMP_RELINEARIZED, 1, 1)};
         cmp_run run;
         cmp_run_models(&c, &data.train, &data.test, models, 2, &run);
-        EXPECT(!run.results[0].diverged && run.results[0].steps == run.total_steps);
-        EXPECT(run.results[1].fs_distance < 1e-8);
-        EXPECT(run.results[0].mask_change > 0);   /* the conv ReLU units are probed */
+        ck_assert(!run.results[0].diverged && run.results[0].steps == run.total_steps);
+        ck_assert(run.results[1].fs_distance < 1e-8);
+        ck_assert(run.results[0].mask_change > 0);   /* the conv ReLU units are probed */
         cmp_run_free(&run);
     }
 }
@@ -413,32 +421,37 @@ static void test_architectures(const cmp_config *cfg)
 static void test_helpers(void)
 {
     double v[4];
-    EXPECT(ex_parse_list("x", "1,10,100", v, 4, 1) == 3 && v[0] == 1 && v[2] == 100);
-    EXPECT(ex_parse_list("x", "0.1,1000", v, 4, 0) == 2 && v[0] == 0.1);
+    ck_assert(ex_parse_list("x", "1,10,100", v, 4, 1) == 3 && v[0] == 1 && v[2] == 100);
+    ck_assert(ex_parse_list("x", "0.1,1000", v, 4, 0) == 2 && v[0] == 0.1);
     const double x[4] = {1, 10, 100, 1000}, y[4] = {3, 0.3, 0.03, 0.003};
-    EXPECT(fabs(ex_loglog_slope(x, y, 4) + 1.0) < 1e-12);
+    ck_assert(fabs(ex_loglog_slope(x, y, 4) + 1.0) < 1e-12);
     const double y2[2] = {2.0, 1.0}, x2[2] = {1.0, 4.0};
-    EXPECT(fabs(ex_loglog_slope(x2, y2, 2) + 0.5) < 1e-12);
-    EXPECT(isnan(ex_loglog_slope(x, y, 1)));
+    ck_assert(fabs(ex_loglog_slope(x2, y2, 2) + 0.5) < 1e-12);
+    ck_assert(isnan(ex_loglog_slope(x, y, 1)));
     char q[16];
     ex_gnuplot_quote(q, sizeof q, "it's");
-    EXPECT(strcmp(q, "it''s") == 0);
+    ck_assert(strcmp(q, "it''s") == 0);
     cmp_config c;
     cmp_config_default(&c);
     c.batch = 32;
     c.epochs = 3;
-    EXPECT(cmp_total_steps(&c, 100) == 12);   /* 4 batches per epoch, the last of 4 rows */
-    EXPECT(cmp_record_every_for(395, 100) == 4);
-    EXPECT(cmp_record_every_for(50, 100) == 1);
+    ck_assert(cmp_total_steps(&c, 100) == 12);   /* 4 batches per epoch, the last of 4 rows */
+    ck_assert(cmp_record_every_for(395, 100) == 4);
+    ck_assert(cmp_record_every_for(50, 100) == 1);
     const double g[2] = {0.0, 0.0}, t[2] = {1.0, 0.0};
-    EXPECT(fabs(cmp_loss(TN_LOSS_SOFTMAX_XENT, g, t, 1, 2, 1.0) - log(2.0)) < 1e-15);
-    EXPECT(fabs(cmp_loss(TN_LOSS_MSE, g, t, 1, 2, 2.0) - 0.125) < 1e-15);
+    ck_assert(fabs(cmp_loss(TN_LOSS_SOFTMAX_XENT, g, t, 1, 2, 1.0) - log(2.0)) < 1e-15);
+    ck_assert(fabs(cmp_loss(TN_LOSS_MSE, g, t, 1, 2, 2.0) - 0.125) < 1e-15);
 }
 
-int main(void)
-{
-    excheck_make_dir("tn_compare");
+/* The test directory, the problem and one run of every model on it, made
+ * once, before the tests (Check forks each test from the process that made
+ * them), and freed after them. */
+static cmp_config cfg;
+static cmp_run run;
 
+static void make_problem(void)
+{
+    dir = tu_make_dir("tn_compare");
     ex_data_options opt;
     ex_data_options_default(&opt);
     opt.force_synthetic = 1;
@@ -446,22 +459,70 @@ int main(void)
     opt.synthetic_test = 40;
     if (ex_load_data(&opt, &data) != 0) ex_die("synthetic data");
     hnet = (hand_net){data.train.d, 12, 2, data.train.classes};
-
-    test_helpers();
-    cmp_config cfg;
     setup_config(&cfg);
     cmp_model models[N_MODELS];
     make_models(models);
-    cmp_run run;
     cmp_run_models(&cfg, &data.train, &data.test, models, N_MODELS, &run);
-    test_files(&run);
-    test_metrics(&cfg, &run);
-    test_jobs_independent(&cfg, &run);
-    test_divergence(&cfg);
-    test_architectures(&cfg);
+}
+
+static void free_problem(void)
+{
     cmp_run_free(&run);
     ex_data_free(&data);
-
     static const char *const names[] = {"summary.csv", "curves.csv", "diverged.csv"};
-    return excheck_finish(names, sizeof names / sizeof names[0]);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(in_dir(names[i]));
+    if (rmdir(dir) != 0) fprintf(stderr, "warning: cannot remove %s\n", dir);
+    free(dir);
+}
+
+START_TEST(helpers)
+{
+    test_helpers();
+}
+END_TEST
+
+START_TEST(csv_files)
+{
+    test_files(&run);
+}
+END_TEST
+
+START_TEST(metrics_match_hand_computations)
+{
+    test_metrics(&cfg, &run);
+}
+END_TEST
+
+START_TEST(jobs_do_not_change_the_numbers)
+{
+    test_jobs_independent(&cfg, &run);
+}
+END_TEST
+
+START_TEST(divergence_is_reported)
+{
+    test_divergence(&cfg);
+}
+END_TEST
+
+START_TEST(architectures)
+{
+    test_architectures(&cfg);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *suite = suite_create("compare");
+    TCase *tc = tcase_create("machinery");
+    tcase_set_timeout(tc, 120);
+    tcase_add_unchecked_fixture(tc, make_problem, free_problem);
+    tcase_add_test(tc, helpers);
+    tcase_add_test(tc, csv_files);
+    tcase_add_test(tc, metrics_match_hand_computations);
+    tcase_add_test(tc, jobs_do_not_change_the_numbers);
+    tcase_add_test(tc, divergence_is_reported);
+    tcase_add_test(tc, architectures);
+    suite_add_tcase(suite, tc);
+    return tu_run(suite);
 }

@@ -4,9 +4,9 @@
  * files, the data loader's fallback and validation, the minibatches and the
  * learning-rate schedule.  Runs in a private temporary directory.
  */
-#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
 
-#include "excheck.h"
+#include "support/cli.h"
 #include "support/data.h"
 #include "support/idx.h"
 #include "support/training.h"
@@ -17,6 +17,17 @@
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
+
+/* The test directory and the path of a file in it (a static buffer: use
+ * it before the next call). */
+static char *dir;
+
+static const char *in_dir(const char *name)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return path;
+}
 
 static void put_be32(unsigned char *p, uint32_t v)
 {
@@ -79,64 +90,65 @@ static idx_status read_status(const char *name, uint32_t magic)
     if (st == IDX_OK) {
         idx_free(&a);
     } else {
-        EXPECT(a.data == NULL);
-        EXPECT(err[0] != '\0');
+        ck_assert(a.data == NULL);
+        ck_assert(err[0] != '\0');
     }
     return st;
 }
 
-static void test_valid(void)
+START_TEST(idx_reads_valid_files)
 {
     unsigned char buf[256];
     const size_t len = make_images(buf, 3, 2, 4, 24);
     write_gz("img.gz", buf, len);
     idx_array a;
     char err[512];
-    EXPECT(idx_read(in_dir("img.gz"), IDX_MAGIC_IMAGES, &a, err, sizeof err) == IDX_OK);
-    EXPECT(a.ndim == 3 && a.dims[0] == 3 && a.dims[1] == 2 && a.dims[2] == 4);
-    EXPECT(a.count == 24 && a.data != NULL && memcmp(a.data, buf + 16, 24) == 0);
+    ck_assert(idx_read(in_dir("img.gz"), IDX_MAGIC_IMAGES, &a, err, sizeof err) == IDX_OK);
+    ck_assert(a.ndim == 3 && a.dims[0] == 3 && a.dims[1] == 2 && a.dims[2] == 4);
+    ck_assert(a.count == 24 && a.data != NULL && memcmp(a.data, buf + 16, 24) == 0);
     idx_free(&a);
-    EXPECT(a.data == NULL);
+    ck_assert(a.data == NULL);
     idx_free(NULL);
 
     /* zlib reads an uncompressed file transparently. */
     write_raw("img.raw", buf, len);
-    EXPECT(read_status("img.raw", IDX_MAGIC_IMAGES) == IDX_OK);
+    ck_assert(read_status("img.raw", IDX_MAGIC_IMAGES) == IDX_OK);
     /* 0 accepts any unsigned-byte layout. */
-    EXPECT(read_status("img.gz", 0) == IDX_OK);
+    ck_assert(read_status("img.gz", 0) == IDX_OK);
 }
+END_TEST
 
-static void test_malformed(void)
+START_TEST(idx_refuses_malformed_files)
 {
     unsigned char buf[256];
     size_t len;
 
-    EXPECT(read_status("does-not-exist.gz", IDX_MAGIC_IMAGES) == IDX_E_OPEN);
+    ck_assert(read_status("does-not-exist.gz", IDX_MAGIC_IMAGES) == IDX_E_OPEN);
 
     write_gz("empty.gz", buf, 0);
-    EXPECT(read_status("empty.gz", IDX_MAGIC_IMAGES) == IDX_E_FORMAT);
+    ck_assert(read_status("empty.gz", IDX_MAGIC_IMAGES) == IDX_E_FORMAT);
 
     const unsigned char labels[4] = {1, 2, 3, 4};
     len = make_labels(buf, 4, labels);
     write_gz("labels.gz", buf, len);
-    EXPECT(read_status("labels.gz", IDX_MAGIC_LABELS) == IDX_OK);
-    EXPECT(read_status("labels.gz", IDX_MAGIC_IMAGES) == IDX_E_FORMAT);
+    ck_assert(read_status("labels.gz", IDX_MAGIC_LABELS) == IDX_OK);
+    ck_assert(read_status("labels.gz", IDX_MAGIC_IMAGES) == IDX_E_FORMAT);
 
     len = make_images(buf, 3, 2, 4, 23);
     write_gz("short.gz", buf, len);
-    EXPECT(read_status("short.gz", IDX_MAGIC_IMAGES) == IDX_E_FORMAT);
+    ck_assert(read_status("short.gz", IDX_MAGIC_IMAGES) == IDX_E_FORMAT);
 
     len = make_images(buf, 3, 2, 4, 25);
     write_gz("long.gz", buf, len);
-    EXPECT(read_status("long.gz", IDX_MAGIC_IMAGES) == IDX_E_FORMAT);
+    ck_assert(read_status("long.gz", IDX_MAGIC_IMAGES) == IDX_E_FORMAT);
 
     len = make_images(buf, 3, 0, 4, 0);
     write_gz("zerodim.gz", buf, len);
-    EXPECT(read_status("zerodim.gz", IDX_MAGIC_IMAGES) == IDX_E_FORMAT);
+    ck_assert(read_status("zerodim.gz", IDX_MAGIC_IMAGES) == IDX_E_FORMAT);
 
     len = make_images(buf, 0xffffffffu, 0xffffffffu, 0xffffffffu, 8);
     write_gz("overflow.gz", buf, len);
-    EXPECT(read_status("overflow.gz", IDX_MAGIC_IMAGES) == IDX_E_FORMAT);
+    ck_assert(read_status("overflow.gz", IDX_MAGIC_IMAGES) == IDX_E_FORMAT);
 
     /* 2^32 - 1 images of 28 x 28 claimed, 8 bytes present: the reader must
      * notice the truncation, not try to allocate 3 TB.  No address-space
@@ -145,43 +157,44 @@ static void test_malformed(void)
      * under ASan it aborts. */
     len = make_images(buf, 0xffffffffu, 28, 28, 8);
     write_gz("huge.gz", buf, len);
-    EXPECT(read_status("huge.gz", IDX_MAGIC_IMAGES) == IDX_E_FORMAT);
+    ck_assert(read_status("huge.gz", IDX_MAGIC_IMAGES) == IDX_E_FORMAT);
 
     /* Not IDX at all: text. */
     write_gz("text.gz", (const unsigned char *)"hello, world\n", 13);
-    EXPECT(read_status("text.gz", 0) == IDX_E_FORMAT);
+    ck_assert(read_status("text.gz", 0) == IDX_E_FORMAT);
 
     /* Type other than unsigned byte (0x0D: float). */
     len = make_images(buf, 3, 2, 4, 24);
     buf[2] = 0x0d;
     write_gz("float.gz", buf, len);
-    EXPECT(read_status("float.gz", 0) == IDX_E_FORMAT);
+    ck_assert(read_status("float.gz", 0) == IDX_E_FORMAT);
 }
+END_TEST
 
 /* A gzip file cut short, or with a damaged checksum, is an error even though
  * its intact prefix decompresses. */
-static void test_damaged_gzip(void)
+START_TEST(idx_refuses_damaged_gzip)
 {
     static unsigned char buf[70000], gz[80000];
     const size_t len = make_images(buf, 100, 20, 30, 60000);
     write_gz("big.gz", buf, len);
     const size_t gz_len = read_raw("big.gz", gz, sizeof gz);
-    EXPECT(gz_len > 100 && gz_len < sizeof gz);
-    EXPECT(read_status("big.gz", IDX_MAGIC_IMAGES) == IDX_OK);
+    ck_assert(gz_len > 100 && gz_len < sizeof gz);
+    ck_assert(read_status("big.gz", IDX_MAGIC_IMAGES) == IDX_OK);
 
     const size_t cuts[] = {gz_len - 1, gz_len - 4, gz_len - 8, gz_len / 2, 30, 10, 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         write_raw("cut.gz", gz, cuts[i]);
         const idx_status st = read_status("cut.gz", IDX_MAGIC_IMAGES);
         if (st == IDX_OK) fprintf(stderr, "  cut at %zu of %zu bytes was accepted\n", cuts[i], gz_len);
-        EXPECT(st != IDX_OK);
+        ck_assert(st != IDX_OK);
     }
 
     unsigned char bad[sizeof gz];
     memcpy(bad, gz, gz_len);
     bad[gz_len - 6] ^= 0x5a; /* inside the CRC-32 of the trailer */
     write_raw("crc.gz", bad, gz_len);
-    EXPECT(read_status("crc.gz", IDX_MAGIC_IMAGES) == IDX_E_READ);
+    ck_assert(read_status("crc.gz", IDX_MAGIC_IMAGES) == IDX_E_READ);
 
     /* Every single-byte corruption of the stream: never a crash, and never a
      * silently different result (the CRC catches changed data; a change to
@@ -192,11 +205,12 @@ static void test_damaged_gzip(void)
         write_raw("fuzz.gz", bad, gz_len);
         idx_array a;
         if (idx_read(in_dir("fuzz.gz"), IDX_MAGIC_IMAGES, &a, NULL, 0) == IDX_OK) {
-            EXPECT(a.count == 60000 && memcmp(a.data, buf + 16, 60000) == 0);
+            ck_assert(a.count == 60000 && memcmp(a.data, buf + 16, 60000) == 0);
             idx_free(&a);
         }
     }
 }
+END_TEST
 
 /* A small but complete Fashion-MNIST-shaped directory. */
 static void write_fake_dataset(int bad_label)
@@ -215,7 +229,7 @@ static void write_fake_dataset(int bad_label)
     write_gz("t10k-labels-idx1-ubyte.gz", buf, len);
 }
 
-static void test_loader(void)
+START_TEST(loader_validates_and_falls_back)
 {
     ex_data_options opt;
     ex_data data;
@@ -224,42 +238,43 @@ static void test_loader(void)
 
     write_fake_dataset(0);
     opt.max_train = 10;
-    EXPECT(ex_load_data(&opt, &data) == 0);
-    EXPECT(!data.synthetic && data.train.n == 10 && data.test.n == 7 && data.train.d == 784);
-    EXPECT(data.train.labels[3] == 3 && data.train.y[3 * 10 + 3] == 1.0);
+    ck_assert(ex_load_data(&opt, &data) == 0);
+    ck_assert(!data.synthetic && data.train.n == 10 && data.test.n == 7 && data.train.d == 784);
+    ck_assert(data.train.labels[3] == 3 && data.train.y[3 * 10 + 3] == 1.0);
     /* Standardized with the training statistics: mean 0 over the training set. */
     double sum = 0.0;
     for (size_t e = 0; e < data.train.n * data.train.d; e++) sum += data.train.x[e];
-    EXPECT(sum / (double)(data.train.n * data.train.d) < 1e-9 &&
+    ck_assert(sum / (double)(data.train.n * data.train.d) < 1e-9 &&
            sum / (double)(data.train.n * data.train.d) > -1e-9);
     ex_data_free(&data);
 
     opt.scaling = EX_SCALE_UNIT;
-    EXPECT(ex_load_data(&opt, &data) == 0);
-    EXPECT(data.train.x[1] == (double)((1 * 37u + 11u) & 0xff) / 255.0);
+    ck_assert(ex_load_data(&opt, &data) == 0);
+    ck_assert(data.train.x[1] == (double)((1 * 37u + 11u) & 0xff) / 255.0);
     ex_data_free(&data);
     opt.scaling = EX_SCALE_STANDARDIZE;
 
     write_fake_dataset(1);
-    EXPECT(ex_load_data(&opt, &data) == -1);
-    EXPECT(data.train.x == NULL && data.test.x == NULL);
+    ck_assert(ex_load_data(&opt, &data) == -1);
+    ck_assert(data.train.x == NULL && data.test.x == NULL);
 
     /* Missing files: the synthetic stand-in, with the limits applied. */
     unlink(in_dir("t10k-labels-idx1-ubyte.gz"));
     opt.max_train = 500;
     opt.max_test = 200;
-    EXPECT(ex_load_data(&opt, &data) == 0);
-    EXPECT(data.synthetic && data.train.n == 500 && data.test.n == 200 && data.train.d == 784);
+    ck_assert(ex_load_data(&opt, &data) == 0);
+    ck_assert(data.synthetic && data.train.n == 500 && data.test.n == 200 && data.train.d == 784);
     size_t per_class[EX_NUM_CLASSES] = {0};
     for (size_t i = 0; i < data.train.n; i++) per_class[data.train.labels[i]]++;
-    for (int c = 0; c < EX_NUM_CLASSES; c++) EXPECT(per_class[c] == 50);
+    for (int c = 0; c < EX_NUM_CLASSES; c++) ck_assert(per_class[c] == 50);
     ex_data_free(&data);
 }
+END_TEST
 
 /* Every epoch visits every example once, in an order that changes from
  * epoch to epoch and depends only on the seed; skipping steps lands where
  * drawing them would. */
-static void test_batches(void)
+START_TEST(batches_cover_each_epoch_and_skip)
 {
     ex_data_options opt;
     ex_data_options_default(&opt);
@@ -276,26 +291,26 @@ static void test_batches(void)
         int seen[100] = {0};
         size_t rows, total = 0, batches = 0, moved = 0;
         while ((rows = ex_batcher_next(&a)) > 0) {
-            EXPECT(ex_batcher_next(&b) == rows);
-            EXPECT(memcmp(a.x, b.x, rows * data.train.d * sizeof(double)) == 0);
-            EXPECT(rows == (batches < 3 ? 32u : 4u));
+            ck_assert(ex_batcher_next(&b) == rows);
+            ck_assert(memcmp(a.x, b.x, rows * data.train.d * sizeof(double)) == 0);
+            ck_assert(rows == (batches < 3 ? 32u : 4u));
             for (size_t r = 0; r < rows; r++) {
                 /* The batch row is the example whose label and image it has. */
                 const size_t i = a.order[total + r];
                 seen[i]++;
-                EXPECT(memcmp(a.x + r * data.train.d, data.train.x + i * data.train.d,
+                ck_assert(memcmp(a.x + r * data.train.d, data.train.x + i * data.train.d,
                               data.train.d * sizeof(double)) == 0);
-                EXPECT(a.y[r * 10 + (size_t)data.train.labels[i]] == 1.0);
+                ck_assert(a.y[r * 10 + (size_t)data.train.labels[i]] == 1.0);
                 if (epoch == 0) first[total + r] = i;
                 moved += epoch == 1 && first[total + r] != i;
             }
             total += rows;
             batches++;
         }
-        EXPECT(ex_batcher_next(&b) == 0);
-        EXPECT(total == 100 && batches == 4);
-        for (size_t i = 0; i < 100; i++) EXPECT(seen[i] == 1);
-        if (epoch == 1) EXPECT(moved > 50);
+        ck_assert(ex_batcher_next(&b) == 0);
+        ck_assert(total == 100 && batches == 4);
+        for (size_t i = 0; i < 100; i++) ck_assert(seen[i] == 1);
+        if (epoch == 1) ck_assert(moved > 50);
     }
     ex_batcher_free(&a);
     ex_batcher_free(&b);
@@ -308,36 +323,38 @@ static void test_batches(void)
         ex_batcher_init(&a, &data.train, 32, 7);
         ex_batcher_init(&b, &data.train, 32, 7);
         for (uint64_t k = 0; k < skips[s]; k++)
-            if (ex_batcher_next(&a) == 0) EXPECT(ex_batcher_next(&a) > 0);
-        if (a.pos == data.train.n) EXPECT(ex_batcher_next(&a) == 0);
+            if (ex_batcher_next(&a) == 0) ck_assert(ex_batcher_next(&a) > 0);
+        if (a.pos == data.train.n) ck_assert(ex_batcher_next(&a) == 0);
         ex_batcher_skip(&b, skips[s]);
-        EXPECT(a.pos == b.pos && memcmp(a.order, b.order, 100 * sizeof(size_t)) == 0);
+        ck_assert(a.pos == b.pos && memcmp(a.order, b.order, 100 * sizeof(size_t)) == 0);
         const size_t rows = ex_batcher_next(&a);
-        EXPECT(rows > 0 && ex_batcher_next(&b) == rows);
-        EXPECT(memcmp(a.x, b.x, rows * data.train.d * sizeof(double)) == 0);
+        ck_assert(rows > 0 && ex_batcher_next(&b) == rows);
+        ck_assert(memcmp(a.x, b.x, rows * data.train.d * sizeof(double)) == 0);
         ex_batcher_free(&a);
         ex_batcher_free(&b);
     }
     ex_data_free(&data);
 }
+END_TEST
 
-static void test_helpers(void)
+START_TEST(scoring_and_schedule)
 {
     const double nan_row[3] = {NAN, 1.0, 0.5};
-    EXPECT(ex_argmax(nan_row, 3) == 1);
+    ck_assert(ex_argmax(nan_row, 3) == 1);
     const double all_nan[2] = {NAN, NAN};
-    EXPECT(ex_argmax(all_nan, 2) == SIZE_MAX);
+    ck_assert(ex_argmax(all_nan, 2) == SIZE_MAX);
 
     ex_train_flags f;
     ex_train_flags_default(&f);
     f.lr = 1.0;
     f.epochs = 4;
-    EXPECT(ex_train_lr(&f, 0) == 1.0);
-    EXPECT(ex_train_lr(&f, 2) > 0.49 && ex_train_lr(&f, 2) < 0.51);
-    EXPECT(ex_train_lr(&f, 9) == ex_train_lr(&f, 3));
+    ck_assert(ex_train_lr(&f, 0) == 1.0);
+    ck_assert(ex_train_lr(&f, 2) > 0.49 && ex_train_lr(&f, 2) < 0.51);
+    ck_assert(ex_train_lr(&f, 9) == ex_train_lr(&f, 3));
     f.schedule = "constant";
-    EXPECT(ex_train_lr(&f, 3) == 1.0);
+    ck_assert(ex_train_lr(&f, 3) == 1.0);
 }
+END_TEST
 
 /* Every file the checks may leave in the directory. */
 static const char *const made[] = {
@@ -346,16 +363,32 @@ static const char *const made[] = {
     "fuzz.gz", "train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};
 
+/* The test directory, made before the tests and emptied and removed
+ * after them. */
+static void make_dir(void)
+{
+    dir = tu_make_dir("tn_examples");
+}
+
+static void remove_dir(void)
+{
+    for (size_t i = 0; i < sizeof made / sizeof made[0]; i++) unlink(in_dir(made[i]));
+    if (rmdir(dir) != 0) fprintf(stderr, "warning: cannot remove %s\n", dir);
+    free(dir);
+}
+
 int main(void)
 {
-    excheck_make_dir("tn_examples");
-
-    test_valid();
-    test_malformed();
-    test_damaged_gzip();
-    test_loader();
-    test_batches();
-    test_helpers();
-
-    return excheck_finish(made, sizeof made / sizeof made[0]);
+    Suite *suite = suite_create("examples");
+    TCase *tc = tcase_create("data");
+    tcase_set_timeout(tc, 60);
+    tcase_add_unchecked_fixture(tc, make_dir, remove_dir);
+    tcase_add_test(tc, idx_reads_valid_files);
+    tcase_add_test(tc, idx_refuses_malformed_files);
+    tcase_add_test(tc, idx_refuses_damaged_gzip);
+    tcase_add_test(tc, loader_validates_and_falls_back);
+    tcase_add_test(tc, batches_cover_each_epoch_and_skip);
+    tcase_add_test(tc, scoring_and_schedule);
+    suite_add_tcase(suite, tc);
+    return tu_run(suite);
 }
