@@ -35,6 +35,10 @@ _Noreturn void dist_die(const char *fmt, ...);
 __attribute__((format(printf, 1, 2)))
 #endif
 _Noreturn void dist_fail_all(const char *fmt, ...);
+/* This process's CPU seconds so far (all its threads).  On a shared
+ * machine wall-clock time says how long a phase took; CPU time says how
+ * much work it was, whatever else ran beside it. */
+double dist_cpu_seconds(void);
 /* Rank 0 prints to stdout (and flushes: mpirun forwards it line by line). */
 #if defined(__GNUC__)
 __attribute__((format(printf, 1, 2)))
@@ -107,7 +111,11 @@ typedef struct dist_fill_stats {
     double entries;             /* kernel entries computed, kept or not */
     double kept;                /* of which stored */
     double calls;               /* tile calls */
-    double seconds;
+    double seconds;             /* wall clock */
+    double cpu;                 /* CPU seconds */
+    double panel_rows;          /* the panel height chosen */
+    double feature_entries;     /* one example's features cost as much as this
+                                   many kernel entries */
 } dist_fill_stats;
 
 /* Fills the local blocks of count matrices of the same shape, K(x_row,
@@ -117,12 +125,20 @@ typedef struct dist_fill_stats {
  * below the diagonal are computed (ScaLAPACK's uplo = 'L'); the others stay
  * 0.  Each rank computes exactly the blocks it stores (no communication):
  * its rows are cut into panels of whole blocks, each panel against the
- * prefix of this rank's columns that the lower triangle needs, sized so a
- * panel's tiles fit budget_bytes. */
+ * prefix of this rank's columns that the lower triangle needs; the panel
+ * height is the one of least predicted cost (features recomputed per panel
+ * against entries computed above the diagonal and dropped), with a panel's
+ * tiles within budget_bytes. */
 typedef void (*dist_inputs_fn)(void *user, size_t first, size_t count, double *x);
+/* What a tile costs (flops, or any unit both share): the features of one
+ * example, and one entry once the features are there. */
+typedef struct dist_tile_cost {
+    double feature, entry;
+} dist_tile_cost;
 void dist_fill(dist_matrix *const *M, int count, int lower, size_t d, dist_inputs_fn rows,
                dist_inputs_fn cols, void *inputs_user, dist_tile_fn tile, void *tile_user,
-               double budget_bytes, const char *what, dist_fill_stats *stats);
+               const dist_tile_cost *cost, double budget_bytes, const char *what,
+               dist_fill_stats *stats);
 /* Rank 0 prints the spread of the ranks' stats (load balance). */
 void dist_report_balance(const char *what, const dist_fill_stats *s);
 

@@ -70,7 +70,8 @@ void dist_matrix_copy(dist_matrix *B, const dist_matrix *A)
 void dist_matrix_write(const dist_matrix *A, const char *path)
 {
     const dist_grid *g = A->g;
-    const int gsizes[2] = {A->m, A->n}, distribs[2] = {MPI_DISTRIBUTE_CYCLIC, MPI_DISTRIBUTE_CYCLIC};
+    const int gsizes[2] = {A->m, A->n};
+    const int distribs[2] = {MPI_DISTRIBUTE_CYCLIC, MPI_DISTRIBUTE_CYCLIC};
     const int dargs[2] = {A->nb, A->nb}, psizes[2] = {g->nprow, g->npcol};
     /* darray numbers the processes of the grid in row-major order, as the
      * BLACS "Row" grid does; MPI_ORDER_FORTRAN: column-major, like the
@@ -126,27 +127,42 @@ static int panel_cols(const dist_matrix *A, int lower, int i0, int h)
 
 void dist_fill(dist_matrix *const *M, int count, int lower, size_t d, dist_inputs_fn rows,
                dist_inputs_fn cols, void *inputs_user, dist_tile_fn tile, void *tile_user,
-               double budget_bytes, const char *what, dist_fill_stats *stats)
+               const dist_tile_cost *cost, double budget_bytes, const char *what,
+               dist_fill_stats *stats)
 {
     const dist_matrix *A = M[0];
     const int nb = A->nb, locr = A->locr, locc = A->locc;
-    const double t0 = MPI_Wtime();
+    const double t0 = MPI_Wtime(), c0 = dist_cpu_seconds();
     memset(stats, 0, sizeof *stats);
     double *xr = local_inputs(A, 1, d, rows, inputs_user);
     double *xc = local_inputs(A, 0, d, cols, inputs_user);
 
-    /* Panel height: whole blocks; the tiles of one panel within the budget;
-     * and for the lower triangle about 16 panels per rank, so the part of a
-     * panel above the diagonal (computed, then dropped) stays a few percent
-     * while the column features recomputed per panel stay few. */
+    /* Panel height h: whole blocks, the tiles of a panel within the budget,
+     * and otherwise the h of least predicted cost.  Each tile call computes
+     * its rows' and columns' features afresh (cost->feature per example)
+     * and then every entry (cost->entry each): tall panels recompute the
+     * column features less often but compute more entries above the
+     * diagonal, only to drop them. */
+    const double F = cost->feature, G = cost->entry;
     const double per_row = 8.0 * count * (locc > 0 ? locc : 1);
-    long h = (long)(budget_bytes / per_row) / nb * nb;
-    if (lower) {
-        const long target = ((locr + 16L * nb - 1) / (16L * nb)) * nb;
-        if (h > target) h = target;
+    long hmax = (long)(budget_bytes / per_row) / nb * nb;
+    if (hmax < nb) hmax = nb;
+    long h = hmax;
+    if (lower && G > 0) {
+        double best = INFINITY;
+        for (long c = nb; c <= hmax && c < locr + nb; c += nb) {
+            double cost = 0;
+            for (int i0 = 0; i0 < locr; i0 += (int)c) {
+                const int hh = locr - i0 < c ? locr - i0 : (int)c;
+                const int nc = panel_cols(A, lower, i0, hh);
+                if (nc > 0) cost += F * (hh + nc) + G * (double)hh * nc;
+            }
+            if (cost < best) best = cost, h = c;
+        }
     }
-    if (h < nb) h = nb;
     if (h > locr) h = locr > 0 ? locr : 1;
+    stats->panel_rows = (double)h;
+    stats->feature_entries = G > 0 ? F / G : 0;
 
     double total = 0;
     for (int i0 = 0; i0 < locr; i0 += (int)h) {
@@ -185,6 +201,7 @@ void dist_fill(dist_matrix *const *M, int count, int lower, size_t d, dist_input
     free(xr);
     free(xc);
     stats->seconds = MPI_Wtime() - t0;
+    stats->cpu = dist_cpu_seconds() - c0;
     /* Rank 0's clock stands for the phase: wait for the slowest rank. */
     MPI_Barrier(MPI_COMM_WORLD);
     dist_progress_update(&prog, 1.0);
@@ -192,15 +209,19 @@ void dist_fill(dist_matrix *const *M, int count, int lower, size_t d, dist_input
 
 void dist_report_balance(const char *what, const dist_fill_stats *s)
 {
-    const double mine[3] = {s->kept, s->entries, s->seconds};
-    double lo[3], hi[3], sum[3];
-    MPI_Reduce(mine, lo, 3, MPI_DOUBLE, MPI_MIN, 0, MPI_COMM_WORLD);
-    MPI_Reduce(mine, hi, 3, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-    MPI_Reduce(mine, sum, 3, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    const double mine[6] = {s->kept, s->entries, s->seconds, s->cpu, s->panel_rows,
+                            s->feature_entries};
+    double lo[6], hi[6], sum[6];
+    MPI_Reduce(mine, lo, 6, MPI_DOUBLE, MPI_MIN, 0, MPI_COMM_WORLD);
+    MPI_Reduce(mine, hi, 6, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    MPI_Reduce(mine, sum, 6, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     dist_say("%s: entries stored per rank %.0f..%.0f (max/mean %.3f), computed %.0f "
-             "(%.1f%% beyond the stored ones), seconds per rank %.2f..%.2f\n",
+             "(%.1f%% beyond the stored ones); per rank %.2f..%.2f s, CPU %.2f..%.2f s "
+             "(all ranks %.2f CPU s); panels of %.0f..%.0f rows (one example's features "
+             "cost as much as %.0f entries)\n",
              what, lo[0], hi[0], hi[0] / (sum[0] / dist_size), sum[1],
-             sum[0] > 0 ? 100.0 * (sum[1] - sum[0]) / sum[0] : 0.0, lo[2], hi[2]);
+             sum[0] > 0 ? 100.0 * (sum[1] - sum[0]) / sum[0] : 0.0, lo[2], hi[2], lo[3], hi[3],
+             sum[3], lo[4], hi[4], sum[5] / dist_size);
 }
 
 void dist_fill_rows(dist_matrix *A, dist_rows_fn fn, void *user)

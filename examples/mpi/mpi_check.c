@@ -181,7 +181,8 @@ static double inverse_lmin(const double *K, size_t n, double reg)
     for (size_t i = 0; i < n; i++) I[i * n + i] = 1, v[i] = 1.0 / sqrt((double)n);
     CK(tn_predictor_create(ctx, K, n, 1, 0, y, &pr));
     CK(tn_predictor_set(pr, TN_PRED_DIAG_REG, reg));
-    CK(tn_predictor_set(pr, TN_PRED_LEARNING_RATE, 1e-300));   /* no eta at t = inf, but GD must converge */
+    /* t = inf needs no eta, but gradient descent must converge at it. */
+    CK(tn_predictor_set(pr, TN_PRED_LEARNING_RATE, 1e-300));
     double mu = 0;
     for (int it = 0; it < 100; it++) {
         CK(tn_predictor_predict(pr, INFINITY, v, NULL, I, z, n, w));

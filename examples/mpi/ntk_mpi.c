@@ -118,11 +118,16 @@ int main(int argc, char **argv)
     const int N = (int)p.n, M = (int)p.m;
     const double budget = p.budget_mb * 1048576.0;
     dist_fill_stats st;
+    /* What panels cost: the structured NTK's features and entries; the
+     * infinite-width kernels need no features, so thin panels waste least. */
+    dist_tile_cost empirical_cost, analytic_cost = {0, 1};
+    problem_ntk_cost(&p, &empirical_cost.feature, &empirical_cost.entry);
 
     dist_matrix K;
     dist_matrix_init(&K, &g, N, N, p.nb);
     dist_matrix *ks[] = {&K};
-    dist_fill(ks, 1, 1, p.d, train_inputs, train_inputs, NULL, empirical_tile, ntk, budget,
+    dist_fill(ks, 1, 1, p.d, train_inputs, train_inputs, NULL,
+              empirical_tile, ntk, &empirical_cost, budget,
               "empirical NTK", &st);
     dist_report_balance("empirical NTK", &st);
     report("NTK", &K, 1);
@@ -133,7 +138,8 @@ int main(int argc, char **argv)
         dist_matrix Kt;
         dist_matrix_init(&Kt, &g, M, N, p.nb);
         dist_matrix *kt[] = {&Kt};
-        dist_fill(kt, 1, 0, p.d, test_inputs, train_inputs, NULL, empirical_tile, ntk, budget,
+        dist_fill(kt, 1, 0, p.d, test_inputs, train_inputs, NULL,
+                  empirical_tile, ntk, &empirical_cost, budget,
                   "empirical NTK, test x train", &st);
         dist_report_balance("test x train", &st);
         report("NTK test", &Kt, 0);
@@ -146,7 +152,8 @@ int main(int argc, char **argv)
         dist_matrix_init(&G, &g, N, N, p.nb);
         dist_matrix_init(&T, &g, N, N, p.nb);
         dist_matrix *gt[] = {&G, &T};
-        dist_fill(gt, 2, 1, p.d, train_inputs, train_inputs, NULL, analytic_tile, ntk, budget,
+        dist_fill(gt, 2, 1, p.d, train_inputs, train_inputs, NULL,
+                  analytic_tile, ntk, &analytic_cost, budget,
                   "infinite-width NNGP and NTK", &st);
         dist_report_balance("infinite width", &st);
         report("NNGP (inf)", &G, 1);
@@ -158,7 +165,8 @@ int main(int argc, char **argv)
         if (M > 0) {
             dist_matrix_init(&G, &g, M, N, p.nb);
             dist_matrix_init(&T, &g, M, N, p.nb);
-            dist_fill(gt, 2, 0, p.d, test_inputs, train_inputs, NULL, analytic_tile, ntk, budget,
+            dist_fill(gt, 2, 0, p.d, test_inputs, train_inputs, NULL,
+                      analytic_tile, ntk, &analytic_cost, budget,
                       "infinite width, test x train", &st);
             report("NNGP test", &G, 0);
             report("NTK test (inf)", &T, 0);

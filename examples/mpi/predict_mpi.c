@@ -263,19 +263,25 @@ int main(int argc, char **argv)
              "%d outputs; eta %g, reg %g\n", dist_size, g.nprow, g.npcol, N, M, O, p.eta, p.reg);
     int train = PROBLEM_TRAIN, test = PROBLEM_TEST;
     dist_fill_stats st;
+    /* What panels cost: the structured NTK's features and entries; the
+     * infinite-width kernels need no features, so thin panels waste least. */
+    dist_tile_cost empirical_cost, analytic_cost = {0, 1};
+    problem_ntk_cost(&p, &empirical_cost.feature, &empirical_cost.entry);
     double t0 = MPI_Wtime();
 
     /* Kernels: Theta(X, X) (lower) and Theta(X*, X). */
     dist_matrix K, Kt, F0, F0t, Y, Yt;
     dist_matrix_init(&K, &g, N, N, nb);
     dist_matrix *ks[] = {&K};
-    dist_fill(ks, 1, 1, p.d, train_inputs, train_inputs, NULL, empirical_tile, ntk, budget,
+    dist_fill(ks, 1, 1, p.d, train_inputs, train_inputs, NULL,
+              empirical_tile, ntk, &empirical_cost, budget,
               "empirical NTK", &st);
     dist_report_balance("empirical NTK", &st);
     dist_matrix_init(&Kt, &g, M, N, nb);
     if (M > 0) {
         dist_matrix *kt[] = {&Kt};
-        dist_fill(kt, 1, 0, p.d, test_inputs, train_inputs, NULL, empirical_tile, ntk, budget,
+        dist_fill(kt, 1, 0, p.d, test_inputs, train_inputs, NULL,
+                  empirical_tile, ntk, &empirical_cost, budget,
                   "empirical NTK, test x train", &st);
     }
     dist_matrix_init(&F0, &g, N, O, nb);
@@ -292,6 +298,7 @@ int main(int argc, char **argv)
 
     /* One eigendecomposition serves every t. */
     t0 = MPI_Wtime();
+    double c0 = dist_cpu_seconds();
     dist_matrix V;
     dist_matrix_init(&V, &g, N, N, nb);
     double *lam = malloc((size_t)N * sizeof(double)), *mf = malloc((size_t)N * sizeof(double)),
@@ -299,6 +306,8 @@ int main(int argc, char **argv)
     if (lam == NULL || mf == NULL || gf == NULL) dist_die("out of memory for %d eigenvalues", N);
     eigh(&K, p.reg, &V, lam);
     const double t_eig = MPI_Wtime() - t0;
+    double cpu_eig = dist_cpu_seconds() - c0;   /* includes MPI's busy-waiting */
+    MPI_Allreduce(MPI_IN_PLACE, &cpu_eig, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     /* The library's policy (tn_predictor): eigenvalues down to -1e-10 N
      * lam_max are rounding and clipped to 0; below, not PSD. */
     const double lmax = lam[N - 1], band = 1e-10 * N * lmax;
@@ -309,7 +318,8 @@ int main(int argc, char **argv)
     const int singular = lam[0] <= band;
     const double h = p.eta / N;
     dist_say("eigenvalues of Theta + reg I: %.6g .. %.6g (condition %.3g); eta lam_max / N = %.4g; "
-             "pdsyevd %.2f s\n", lam[0], lmax, lmax / lam[0], h * lmax, t_eig);
+             "pdsyevd %.2f s (all ranks %.2f CPU s)\n", lam[0], lmax, lmax / lam[0], h * lmax,
+             t_eig, cpu_eig);
     if (h * lmax >= 2)
         dist_fail_all("predict_mpi: gradient descent diverges at this learning rate (eta lam_max "
                       "/ N = %g >= 2): lower --eta below %g", h * lmax, 2 / (h * lmax) * p.eta);
@@ -388,9 +398,11 @@ int main(int argc, char **argv)
         dist_matrix_init(&G, &g, N, N, nb);
         dist_matrix_init(&Gt, &g, M, N, nb);
         dist_matrix *gs[] = {&G}, *gts[] = {&Gt};
-        dist_fill(gs, 1, 1, p.d, train_inputs, train_inputs, NULL, nngp_tile, ntk, budget,
+        dist_fill(gs, 1, 1, p.d, train_inputs, train_inputs, NULL,
+                  nngp_tile, ntk, &analytic_cost, budget,
                   "infinite-width NNGP", &st);
-        dist_fill(gts, 1, 0, p.d, test_inputs, train_inputs, NULL, nngp_tile, ntk, budget,
+        dist_fill(gts, 1, 0, p.d, test_inputs, train_inputs, NULL,
+                  nngp_tile, ntk, &analytic_cost, budget,
                   "infinite-width NNGP, test x train", &st);
         dist_add_diagonal(&G, p.reg);
         const double anorm = norm1(&G);

@@ -318,6 +318,21 @@ tn_status problem_trainer(const problem *p, const problem_mode *md, tn_net *net,
     return TN_OK;
 }
 
+void problem_ntk_cost(const problem *p, double *feature_flops, double *entry_flops)
+{
+    const double O = (double)p->outputs;
+    double feat = 0, entry = 0, in = (double)p->d;
+    for (size_t l = 0; l <= p->depth; l++) {
+        const double out = l < p->depth ? (double)p->width : O;
+        /* The cotangents stop at the first layer's input. */
+        feat += 2 * in * out * (l > 0 ? 1 + O : 1);
+        entry += 2 * (in + O * out);
+        in = out;
+    }
+    *feature_flops = feat;
+    *entry_flops = entry;
+}
+
 void problem_batch(const problem *p, size_t b, size_t *first, size_t *count)
 {
     *first = b * p->batch;

@@ -76,6 +76,11 @@ tn_status problem_net(tn_ctx *ctx, const problem *p, tn_net **out);
 tn_status problem_trainer(const problem *p, const problem_mode *md, tn_net *net,
                           tn_trainer **out);
 
+/* The structured NTK's flop counts for this MLP (docs/ntk.md, traced
+ * kernel): the features of one example (a forward pass and the sweep of O
+ * cotangents) and one kernel entry once they are there. */
+void problem_ntk_cost(const problem *p, double *feature_flops, double *entry_flops);
+
 /* The rows of batch b (of n_batches) of one epoch: [*first, *first + *count). */
 void problem_batch(const problem *p, size_t b, size_t *first, size_t *count);
 /* The rows of rank r's shard (of R) of a batch of `count` rows, relative to
