@@ -335,15 +335,26 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < (size_t)R.lld * R.locc; i++) R.a[i] = F0.a[i] - Y.a[i];
     gemm("T", "N", 1.0, &V, &R, 0.0, &C);
 
-    dist_matrix L;   /* Cholesky factor, made at the first t = inf */
-    int have_chol = 0;
     t0 = MPI_Wtime();
+    /* t = inf with test points needs Theta^-1: the Cholesky factor, made
+     * now so that Theta itself can go (memory peaks at three N x N
+     * matrices, in pdsyevd, and stays at two after). */
+    int want_inf = 0;
+    for (int it = 0; it < p.ntimes; it++) want_inf |= isinf(p.times[it]) && M > 0;
+    if (want_inf && singular)
+        dist_fail_all("predict_mpi: the kernel is singular at t = inf (smallest eigenvalue "
+                      "%g <= %.3g x largest): set --reg", lam[0], 1e-10 * N);
+    dist_matrix L;
+    if (want_inf) {
+        dist_matrix_init(&L, &g, N, N, nb);
+        dist_matrix_copy(&L, &K);
+        dist_add_diagonal(&L, p.reg);
+        cholesky(&L, "the kernel plus --reg");
+    }
+    dist_matrix_free(&K);
     for (int it = 0; it < p.ntimes; it++) {
         const double t = p.times[it];
         const int at_inf = isinf(t);
-        if (at_inf && M > 0 && singular)
-            dist_fail_all("predict_mpi: the kernel is singular at t = inf (smallest eigenvalue "
-                          "%g <= %.3g x largest): set --reg", lam[0], 1e-10 * N);
         for (int k = 0; k < N; k++) {
             if (t == 0) mf[k] = 1, gf[k] = 0;
             else if (at_inf) mf[k] = lam[k] <= band ? 1 : 0, gf[k] = 0;   /* null space stays */
@@ -357,13 +368,6 @@ int main(int argc, char **argv)
         if (t == 0) dist_matrix_copy(&Ft, &F0);
         if (M > 0) {
             if (at_inf) {
-                if (!have_chol) {
-                    dist_matrix_init(&L, &g, N, N, nb);
-                    dist_matrix_copy(&L, &K);
-                    dist_add_diagonal(&L, p.reg);
-                    cholesky(&L, "the kernel plus --reg");
-                    have_chol = 1;
-                }
                 dist_matrix_copy(&S, &R);
                 cholesky_solve(&L, &S);
             } else {
@@ -389,6 +393,9 @@ int main(int argc, char **argv)
         }
     }
     const double t_pred = MPI_Wtime() - t0;
+    if (want_inf) dist_matrix_free(&L);
+    dist_matrix_free(&V);
+    dist_matrix_free(&Kt);
 
     /* The NNGP posterior mean K(X*, X) (K + reg I)^-1 Y. */
     double t_nngp = 0;
@@ -424,12 +431,11 @@ int main(int argc, char **argv)
                  0.5 * dist_sum_sq_diff(&Mean, &Yt) / M, rc);
         dist_matrix_free(&G), dist_matrix_free(&Gt), dist_matrix_free(&A), dist_matrix_free(&Mean);
     }
-    dist_say("predict_mpi: seconds: kernels %.2f, eigendecomposition %.2f, %d times %.2f, "
-             "NNGP %.2f\n", t_kernel, t_eig, p.ntimes, t_pred, t_nngp);
+    dist_say("predict_mpi: seconds: kernels %.2f, eigendecomposition %.2f, Cholesky and %d "
+             "times %.2f, NNGP %.2f\n", t_kernel, t_eig, p.ntimes, t_pred, t_nngp);
     if (p.out) dist_say("predict_mpi: predictions written to %s (column-major doubles)\n", p.out);
 
-    if (have_chol) dist_matrix_free(&L);
-    dist_matrix *all[] = {&K, &Kt, &F0, &F0t, &Y, &Yt, &V, &R, &C, &W, &Ft, &S, &Ftt};
+    dist_matrix *all[] = {&F0, &F0t, &Y, &Yt, &R, &C, &W, &Ft, &S, &Ftt};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) dist_matrix_free(all[i]);
     free(lam), free(mf), free(gf);
     dist_grid_exit(&g);

@@ -26,7 +26,7 @@ export OMPI_MCA_btl_vader_single_copy_mechanism="${OMPI_MCA_btl_vader_single_cop
 export OMP_NUM_THREADS=1 BLIS_NUM_THREADS=1
 
 mlp=(--d 784 --width 512 --depth 2 --outputs 10)
-echo "scaling.sh: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
+echo "scaling.sh: $(nproc --all) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 for rep in $(seq "$repeats"); do
     for np in 1 "$R"; do
         echo "== $np rank(s), run $rep"
