@@ -685,8 +685,9 @@ typedef tn_status (*tn_gradient_fn)(void *user, double *grad, size_t len, double
  *  those of the local batch.  grad and loss are valid only during the call;
  *  the hook must not call the library with handles of tr's context.  fn
  *  NULL removes the hook (user is then ignored).  The hook belongs to this
- *  process, not to the trainer's state: a checkpoint does not keep it, so
- *  install it again on a trainer loaded from one.
+ *  process, not to the trainer's state: tn_trainer_save does not keep it,
+ *  and a trainer from tn_trainer_load has none until it is set again (each
+ *  rank of a data-parallel run loads the same checkpoint and sets its hook).
  *  Errors: TN_E_INVALID_ARG (tr NULL), TN_E_MISUSE. */
 TN_API tn_status tn_trainer_set_gradient_hook(tn_trainer *tr, tn_gradient_fn fn, void *user);
 /** The number of successful steps taken. 0 for NULL. */
