@@ -1,6 +1,7 @@
 /* ctx.c -- the per-thread context: thread count and the last error message. */
 #include "core.h"
 #include "../kernel/kernels.h"
+#include "../kernel/parallel.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,9 @@ TN_API void tn_ctx_free(tn_ctx *ctx)
     if (!tni_ctx_ok(ctx)) return;   /* NULL, or not a context: never free what is not ours */
     ctx->magic = TNI_MAGIC_DEAD;
     free(ctx);
+    /* The calling thread's workers (kernel/parallel.h) go with its contexts;
+     * another context on this thread starts them again when it needs them. */
+    tni_pool_release();
 }
 
 TN_API const char *tn_ctx_errmsg(const tn_ctx *ctx)
@@ -46,6 +50,9 @@ TN_API tn_status tn_ctx_set_threads(tn_ctx *ctx, int n)
     if (n < 1 || n > 1024)
         return tni_fail(ctx, TN_E_INVALID_ARG,
                         "tn_ctx_set_threads: thread count %d is outside [1, 1024]", n);
+    /* Kept as asked; the calls use at most the CPUs this process may run on
+     * now (kernel/parallel.h), so 1024 on 2 cores runs as 2. */
+    tni_threads_refresh();
     ctx->threads = n;
     return TN_OK;
 }

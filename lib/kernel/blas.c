@@ -1,20 +1,89 @@
-/* blas.c -- BLIS typed-API wrappers with a per-call thread count (blas.h). */
+/* blas.c -- BLIS typed-API wrappers, threaded by the library (blas.h). */
 #include "blas.h"
 #include "kernels.h"
+#include "parallel.h"
 
 #include <blis.h>
+#include <math.h>
 
-static void rntm_for(rntm_t *r, int threads)
-{
-    bli_rntm_init(r);
-    bli_rntm_set_num_threads(threads > 0 ? threads : 1, r);
-}
+/* Products below this many flops run on one thread: waking a worker costs
+ * a few microseconds, what ~1 MFLOP takes at full speed. */
+#define MIN_SPLIT_FLOPS 4e6
+/* Parts are cut at multiples of this many rows or columns (whole cache
+ * lines of C; BLIS's micro-tiles are 6 to 16 wide). */
+#define ALIGN 8
 
 static void scale_block(size_t m, size_t n, double beta, double *C, size_t ldc)
 {
     for (size_t i = 0; i < m; i++)
         for (size_t j = 0; j < n; j++)
             C[i * ldc + j] = beta == 0.0 ? 0.0 : beta * C[i * ldc + j];
+}
+
+/* One single-threaded BLIS call on the selected kernel set. */
+static void gemm1(tni_trans ta, tni_trans tb, size_t m, size_t n, size_t k, double alpha,
+                  const double *A, size_t lda, const double *B, size_t ldb, double beta,
+                  double *C, size_t ldc)
+{
+    rntm_t rntm;
+    bli_rntm_init(&rntm);
+    bli_rntm_set_num_threads(1, &rntm);
+    double a = alpha, b = beta;
+    bli_dgemm_ex(ta == TNI_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+                 tb == TNI_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n,
+                 (dim_t)k, &a, (double *)A, (inc_t)lda, 1, (double *)B, (inc_t)ldb, 1, &b, C,
+                 (inc_t)ldc, 1, (cntx_t *)tni_kernels_cntx(), &rntm);
+}
+
+static void syrk1(size_t n, size_t k, double alpha, const double *A, size_t lda, double beta,
+                  double *C, size_t ldc)
+{
+    rntm_t rntm;
+    bli_rntm_init(&rntm);
+    bli_rntm_set_num_threads(1, &rntm);
+    double a = alpha, b = beta;
+    bli_dsyrk_ex(BLIS_LOWER, BLIS_NO_TRANSPOSE, (dim_t)n, (dim_t)k, &a, (double *)A,
+                 (inc_t)lda, 1, &b, C, (inc_t)ldc, 1, (cntx_t *)tni_kernels_cntx(), &rntm);
+}
+
+typedef struct gemm_job {
+    tni_trans ta, tb;
+    size_t m, n, k, parts;
+    int split_rows;
+    double alpha, beta;
+    const double *A, *B;
+    size_t lda, ldb, ldc;
+    double *C;
+} gemm_job;
+
+/* Part p of C: a band of rows (op(A) rows) or of columns (op(B) columns). */
+static void gemm_part(void *arg, size_t p, double *scratch)
+{
+    (void)scratch;
+    const gemm_job *j = arg;
+    size_t lo, hi;
+    if (j->split_rows) {
+        tni_split_range(j->m, j->parts, ALIGN, p, &lo, &hi);
+        if (hi > lo)
+            gemm1(j->ta, j->tb, hi - lo, j->n, j->k, j->alpha,
+                  j->A + (j->ta == TNI_TRANS ? lo : lo * j->lda), j->lda, j->B, j->ldb, j->beta,
+                  j->C + lo * j->ldc, j->ldc);
+    } else {
+        tni_split_range(j->n, j->parts, ALIGN, p, &lo, &hi);
+        if (hi > lo)
+            gemm1(j->ta, j->tb, j->m, hi - lo, j->k, j->alpha, j->A, j->lda,
+                  j->B + (j->tb == TNI_TRANS ? lo * j->ldb : lo), j->ldb, j->beta, j->C + lo,
+                  j->ldc);
+    }
+}
+
+/* Parts worth cutting `len` items into for `threads` threads. */
+static size_t parts_for(int threads, size_t len, double flops)
+{
+    size_t parts = (size_t)tni_threads_usable(threads);
+    if (flops < MIN_SPLIT_FLOPS) return 1;
+    const size_t most = (len + ALIGN - 1) / ALIGN;
+    return parts < most ? parts : most;
 }
 
 void tni_gemm(int threads, tni_trans ta, tni_trans tb, size_t m, size_t n, size_t k,
@@ -26,14 +95,50 @@ void tni_gemm(int threads, tni_trans ta, tni_trans tb, size_t m, size_t n, size_
         scale_block(m, n, beta, C, ldc);
         return;
     }
-    rntm_t rntm;
-    rntm_for(&rntm, threads);
-    double a = alpha, b = beta;
-    bli_dgemm_ex(ta == TNI_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
-                 tb == TNI_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
-                 (dim_t)m, (dim_t)n, (dim_t)k, &a,
-                 (double *)A, (inc_t)lda, 1, (double *)B, (inc_t)ldb, 1,
-                 &b, C, (inc_t)ldc, 1, tni_kernels_cntx(), &rntm);
+    /* Cutting C's columns makes every part pack all of op(A) (m x k),
+     * cutting its rows all of op(B) (k x n): cut the dimension whose other
+     * operand is the smaller. */
+    const int split_rows = m > n;
+    const double flops = 2.0 * (double)m * (double)n * (double)k;
+    const size_t parts = parts_for(threads, split_rows ? m : n, flops);
+    if (parts <= 1) {
+        gemm1(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    gemm_job j = {ta, tb, m, n, k, parts, split_rows, alpha, beta, A, B, lda, ldb, ldc, C};
+    tni_parallel(threads, parts, gemm_part, &j, NULL);
+}
+
+typedef struct syrk_job {
+    size_t n, k, parts;
+    double alpha, beta;
+    const double *A;
+    size_t lda, ldc;
+    double *C;
+} syrk_job;
+
+/* Band b of rows [r0, r1) of the lower triangle: its rectangle left of the
+ * diagonal block (a GEMM) and its diagonal block (a SYRK).  Bounds at
+ * n sqrt(b / parts) give every band the same area. */
+static size_t band_edge(const syrk_job *j, size_t b)
+{
+    if (b >= j->parts) return j->n;
+    size_t r = (size_t)((double)j->n * sqrt((double)b / (double)j->parts));
+    r = r / ALIGN * ALIGN;
+    return r < j->n ? r : j->n;
+}
+
+static void syrk_part(void *arg, size_t b, double *scratch)
+{
+    (void)scratch;
+    const syrk_job *j = arg;
+    const size_t r0 = band_edge(j, b), r1 = band_edge(j, b + 1);
+    if (r1 <= r0) return;
+    if (r0 > 0)
+        gemm1(TNI_NOTRANS, TNI_TRANS, r1 - r0, r0, j->k, j->alpha, j->A + r0 * j->lda, j->lda,
+              j->A, j->lda, j->beta, j->C + r0 * j->ldc, j->ldc);
+    syrk1(r1 - r0, j->k, j->alpha, j->A + r0 * j->lda, j->lda, j->beta,
+          j->C + r0 * j->ldc + r0, j->ldc);
 }
 
 void tni_syrk_lower(int threads, size_t n, size_t k, double alpha, const double *A, size_t lda,
@@ -46,11 +151,13 @@ void tni_syrk_lower(int threads, size_t n, size_t k, double alpha, const double 
                 C[i * ldc + j] = beta == 0.0 ? 0.0 : beta * C[i * ldc + j];
         return;
     }
-    rntm_t rntm;
-    rntm_for(&rntm, threads);
-    double a = alpha, b = beta;
-    bli_dsyrk_ex(BLIS_LOWER, BLIS_NO_TRANSPOSE, (dim_t)n, (dim_t)k, &a,
-                 (double *)A, (inc_t)lda, 1, &b, C, (inc_t)ldc, 1, tni_kernels_cntx(), &rntm);
+    const size_t parts = parts_for(threads, n, (double)n * (double)n * (double)k);
+    if (parts <= 1) {
+        syrk1(n, k, alpha, A, lda, beta, C, ldc);
+        return;
+    }
+    syrk_job j = {n, k, parts, alpha, beta, A, lda, ldc, C};
+    tni_parallel(threads, parts, syrk_part, &j, NULL);
 }
 
 void tni_symmetrize_lower(size_t n, double *C, size_t ldc)

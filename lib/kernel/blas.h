@@ -1,9 +1,11 @@
 /*
- * blas.h -- matrix products over BLIS's typed API.  Row-major everywhere.
- * The thread count travels with each call (a BLIS rntm_t built on the stack),
- * so contexts on different threads never share BLIS state and BLIS's global
- * settings are never touched.  Arguments are assumed valid: the layers above
- * check them, because BLIS aborts on bad ones.
+ * blas.h -- matrix products over BLIS's typed API, on the kernel set of
+ * kernel/kernels.h.  Row-major everywhere.  `threads` is the context's count:
+ * a product large enough is cut into that many bands of C, each computed by
+ * a single-threaded BLIS call on a thread of the caller's pool
+ * (kernel/parallel.h); BLIS's own threads and global settings are never
+ * used.  Arguments are assumed valid: the layers above check them, because
+ * BLIS aborts on bad ones.
  */
 #ifndef TNI_BLAS_H
 #define TNI_BLAS_H

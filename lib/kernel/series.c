@@ -1,5 +1,6 @@
 /* series.c -- Taylor-mode recurrences for activations (series.h). */
 #include "series.h"
+#include "parallel.h"
 
 #include <math.h>
 #include <string.h>
@@ -285,4 +286,79 @@ void tni_act_series_reverse(int linear, size_t lo, size_t din, size_t dout, size
             for (size_t e = 0; e < count; e++) gi[e] += cj[e] * gj[e];
         }
     }
+}
+
+/* Elements per range: enough that a range outweighs waking a thread (a few
+ * microseconds), a multiple of the recurrences' chunk. */
+#define RANGE (16 * CH)
+
+typedef struct series_job {
+    tn_activation act;
+    int linear;
+    double slope;
+    size_t lo, din, deg, count, parts;
+    double *z;
+    size_t stride;
+    const double *cr;
+    double *c;
+    size_t cstride;
+} series_job;
+
+static size_t ranges(int threads, size_t count, size_t deg)
+{
+    /* Work per element grows with the order (deg^2 for smooth activations):
+     * shorter ranges at higher orders, up to 4 per thread so that a thread
+     * late to start leaves less to wait for. */
+    size_t len = RANGE / (deg + 1);
+    len = len < CH ? CH : (len + CH - 1) / CH * CH;
+    const size_t n = (count + len - 1) / len, most = 4 * (size_t)(threads > 0 ? threads : 1);
+    return n < most ? n : most;
+}
+
+static void series_range(void *arg, size_t p, double *scratch)
+{
+    const series_job *j = arg;
+    size_t a, b;
+    tni_split_range(j->count, j->parts, CH, p, &a, &b);
+    if (b > a)
+        tni_act_series(j->act, j->slope, j->deg, b - a, j->z + a, j->stride, j->c + a, j->cstride,
+                       scratch);
+}
+
+void tni_act_series_threaded(int threads, tn_activation act, double slope, size_t deg,
+                             size_t count, double *z, size_t stride, double *c, size_t cstride,
+                             double *scratch)
+{
+    const size_t parts = ranges(threads, count, deg);
+    if (threads <= 1 || parts <= 1) {
+        tni_act_series(act, slope, deg, count, z, stride, c, cstride, scratch);
+        return;
+    }
+    series_job j = {act, 0, slope, 0, 0, deg, count, parts, z, stride, NULL, c, cstride};
+    tni_parallel(threads, parts, series_range, &j, scratch);
+}
+
+static void reverse_range(void *arg, size_t p, double *scratch)
+{
+    (void)scratch;
+    const series_job *j = arg;
+    size_t a, b;
+    tni_split_range(j->count, j->parts, CH, p, &a, &b);
+    if (b > a)
+        tni_act_series_reverse(j->linear, j->lo, j->din, j->deg, b - a, j->z + a, j->stride,
+                               j->cr + a, j->cstride);
+}
+
+void tni_act_series_reverse_threaded(int threads, int linear, size_t lo, size_t din, size_t dout,
+                                     size_t count, double *g, size_t stride, const double *c,
+                                     size_t cstride)
+{
+    const size_t parts = ranges(threads, count, linear ? 0 : dout);
+    if (threads <= 1 || parts <= 1) {
+        tni_act_series_reverse(linear, lo, din, dout, count, g, stride, c, cstride);
+        return;
+    }
+    series_job j = {TN_ACT_IDENTITY, linear, 0.0, lo, din, dout, count, parts, g, stride, c,
+                    NULL, cstride};
+    tni_parallel(threads, parts, reverse_range, &j, NULL);
 }

@@ -42,6 +42,18 @@ void tni_act_series(tn_activation act, double slope, size_t deg, size_t count,
 void tni_act_series_reverse(int linear, size_t lo, size_t din, size_t dout, size_t count,
                             double *g, size_t stride, const double *c, size_t cstride);
 
+/* tni_act_series and tni_act_series_reverse on `threads` threads
+ * (kernel/parallel.h): the elements are cut into ranges, each run by the
+ * serial function with its own scratch; results are identical to the serial
+ * call's, whatever the thread count.  scratch is the serial call's, used
+ * when everything runs on the calling thread. */
+void tni_act_series_threaded(int threads, tn_activation act, double slope, size_t deg,
+                             size_t count, double *z, size_t stride, double *c, size_t cstride,
+                             double *scratch);
+void tni_act_series_reverse_threaded(int threads, int linear, size_t lo, size_t din, size_t dout,
+                                     size_t count, double *g, size_t stride, const double *c,
+                                     size_t cstride);
+
 /* The same coefficients by the generic Faa di Bruno rule,
  *   y_j = sum_{m=1..j} a_m [t^j] (z(t) - z_0)^m,  a_m = phi^(m)(z_0) / m!,
  * for any phi whose scaled derivatives `derivs(z0, deg, a)` (a_0..a_deg) are

@@ -18,23 +18,27 @@ static double mse(size_t n, size_t O, const double *f, const double *y, double *
 
 static double xent(size_t n, size_t O, const double *f, const double *y, double *grad)
 {
+    /* One exp per logit: the gradient row first holds exp(f - max), then the
+     * softmax minus the targets (PyTorch's form, softmax = e / sum e). */
     const double inv = 1.0 / (double)n;
     double acc = 0.0;
     for (size_t i = 0; i < n; i++) {
         const double *fi = f + i * O, *yi = y + i * O;
+        double *gi = grad ? grad + i * O : NULL;
         double m = fi[0];
         for (size_t c = 1; c < O; c++) m = fi[c] > m ? fi[c] : m;
         double s = 0.0, ysum = 0.0, yf = 0.0;
         for (size_t c = 0; c < O; c++) {
-            s += exp(fi[c] - m);
+            const double e = exp(fi[c] - m);
+            if (gi) gi[c] = e;
+            s += e;
             ysum += yi[c];
             yf += yi[c] * (fi[c] - m);
         }
-        const double ls = log(s);        /* log-sum-exp minus m */
-        acc += ysum * ls - yf;
-        if (grad) {
-            double *gi = grad + i * O;
-            for (size_t c = 0; c < O; c++) gi[c] = (ysum * exp(fi[c] - m - ls) - yi[c]) * inv;
+        acc += ysum * log(s) - yf;       /* log-sum-exp minus m */
+        if (gi) {
+            const double w = ysum / s;
+            for (size_t c = 0; c < O; c++) gi[c] = (w * gi[c] - yi[c]) * inv;
         }
     }
     return acc * inv;

@@ -27,10 +27,20 @@ typedef struct tni_opt {
 /* How many state vectors of length P the optimizer keeps (0, 1 or 2). */
 int tni_opt_state_count(const tni_opt *o);
 
-/* theta_new, s0_new, s1_new from theta, grad, s0, s1 (state vectors may be
- * NULL when unused). */
-void tni_opt_update(const tni_opt *o, size_t P, const double *theta, const double *grad,
-                    const double *s0, const double *s1, double *theta_new, double *s0_new,
-                    double *s1_new);
+/* What tni_opt_step found. */
+enum { TNI_OPT_OK = 0, TNI_OPT_GRAD_NOT_FINITE = 1, TNI_OPT_OVERFLOW = 2 };
+
+/* One optimizer step from a gradient, in one pass over the P parameters (two
+ * when clipping is on): the Euclidean norm of grad (*gnorm); when clip > 0
+ * and the norm exceeds it, the gradient scaled to norm clip; theta_new,
+ * s0_new, s1_new from theta, that gradient, s0, s1 (state vectors may be
+ * NULL when unused); and whether every value written is finite.  Returns
+ * TNI_OPT_GRAD_NOT_FINITE (nothing meaningful written), TNI_OPT_OVERFLOW (a
+ * value written is not finite) or TNI_OPT_OK.  grad is not modified.  The
+ * work is cut into fixed blocks run on `threads` threads (kernel/parallel.h);
+ * the results do not depend on the thread count. */
+int tni_opt_step(const tni_opt *o, int threads, size_t P, double clip, const double *theta,
+                 const double *grad, const double *s0, const double *s1, double *theta_new,
+                 double *s0_new, double *s1_new, double *gnorm);
 
 #endif

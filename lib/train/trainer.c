@@ -267,24 +267,6 @@ static tn_status model_reverse(tn_trainer *tr)
     return tni_expansion_reverse(&tr->ex, tr->cot, tr->grad, 0);
 }
 
-static double norm2(const double *v, size_t n)
-{
-    /* Scaled so that no square overflows: a huge but finite gradient still
-     * gets a finite norm and is clipped rather than rejected. */
-    double scale = 0.0, ssq = 1.0;
-    for (size_t i = 0; i < n; i++) {
-        const double a = fabs(v[i]);
-        if (a == 0.0) continue;
-        if (scale < a) {
-            ssq = 1.0 + ssq * (scale / a) * (scale / a);
-            scale = a;
-        } else {
-            ssq += (a / scale) * (a / scale);
-        }
-    }
-    return scale * sqrt(ssq);
-}
-
 static tn_status loss_not_finite(tn_trainer *tr, const char *fn, double L)
 {
     return tni_fail(tr->ctx, TN_E_NUMERIC,
@@ -326,25 +308,25 @@ tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, siz
                             fn, tn_status_string(st));
         if (!isfinite(L)) return loss_not_finite(tr, fn, L);
     }
-    if (!tni_all_finite(tr->grad, tr->P))
-        return tni_fail(tr->ctx, TN_E_NUMERIC,
-                        "%s: the gradient is not finite; parameters and state unchanged", fn);
-    const double gnorm = norm2(tr->grad, tr->P);
-    if (tr->clip > 0 && gnorm > tr->clip) {
-        const double s = tr->clip / gnorm;
-        for (size_t i = 0; i < tr->P; i++) tr->grad[i] *= s;
-    }
+    /* Norm, clipping, update and the finiteness checks in one pass over
+     * the parameters (two with clipping): optim.h. */
     tni_opt o = tr->opt;
     o.t = tr->opt.t + 1;
-    tni_opt_update(&o, tr->P, tni_net_theta(tr->net), tr->grad, tr->state[0], tr->state[1],
-                   tr->theta_new, tr->state_new[0], tr->state_new[1]);
     const int ns = tni_opt_state_count(&o);
-    int ok = tni_all_finite(tr->theta_new, tr->P);
-    for (int i = 0; i < ns; i++) ok = ok && tni_all_finite(tr->state_new[i], tr->P);
-    if (!ok)
+    double gnorm;
+    switch (tni_opt_step(&o, tr->ctx->threads, tr->P, tr->clip, tni_net_theta(tr->net), tr->grad,
+                         tr->state[0], tr->state[1], tr->theta_new, tr->state_new[0],
+                         tr->state_new[1], &gnorm)) {
+    case TNI_OPT_GRAD_NOT_FINITE:
+        return tni_fail(tr->ctx, TN_E_NUMERIC,
+                        "%s: the gradient is not finite; parameters and state unchanged", fn);
+    case TNI_OPT_OVERFLOW:
         return tni_fail(tr->ctx, TN_E_NUMERIC,
                         "%s: the update overflows (learning rate too large?); parameters and "
                         "state unchanged", fn);
+    default:
+        break;
+    }
     double stat[6] = {L, 0, 0, 0, 0, gnorm};
     unsigned valid = 1u << TN_STAT_LOSS | 1u << TN_STAT_GRAD_NORM;
     if (tr->diagnostics) {

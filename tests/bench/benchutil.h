@@ -54,6 +54,26 @@ static inline double bu_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* The smallest and the median of n timings (t is reordered). */
+static inline double bu_min(const double *t, int n)
+{
+    double m = t[0];
+    for (int i = 1; i < n; i++) m = t[i] < m ? t[i] : m;
+    return m;
+}
+
+static inline int bu_cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static inline double bu_median(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, bu_cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
 /* One GEMM shape of a workload: C (m x n) = op(A) op(B), inner dimension k. */
 typedef struct bu_gemm {
     size_t m, n, k;
