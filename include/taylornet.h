@@ -122,12 +122,19 @@ TN_API void tn_ctx_free(tn_ctx *ctx);
  *  Successful calls leave it unchanged.  Valid until the next failing call
  *  on ctx or tn_ctx_free.  For ctx NULL a static text, never NULL. */
 TN_API const char *tn_ctx_errmsg(const tn_ctx *ctx);
-/** Sets the number of threads BLAS may use for calls made through ctx
- *  (default 1).  Passed to BLIS per call; BLIS's global settings are never
- *  touched, so contexts on different threads do not interfere.
+/** Sets the number of threads the calls made through ctx may use (default
+ *  1): their matrix products are cut into bands and their elementwise work
+ *  into ranges, each run by a single-threaded BLIS call or loop on a pool of
+ *  the calling thread's workers, which sleep when idle (so an oversubscribed
+ *  machine degrades gracefully) and are joined when that thread exits or
+ *  frees a context.  At most as many threads run as the process may
+ *  use CPUs (its affinity mask, read at this call): 1024 on 2 cores runs as
+ *  2.  BLIS's own threads and global settings are never touched, so
+ *  contexts on different threads do not interfere.
  *  Errors: TN_E_INVALID_ARG (ctx NULL, n < 1 or n > 1024). */
 TN_API tn_status tn_ctx_set_threads(tn_ctx *ctx, int n);
-/** The thread count set by tn_ctx_set_threads; 0 for ctx NULL. */
+/** The thread count set by tn_ctx_set_threads (as given, before the bound
+ *  by the CPUs); 0 for ctx NULL. */
 TN_API int tn_ctx_get_threads(const tn_ctx *ctx);
 /** Bytes the library has allocated through ctx (its handles and their
  *  workspaces; not BLIS's own packing buffers): now, and at the peak since
