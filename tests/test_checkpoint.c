@@ -380,26 +380,6 @@ END_TEST
 
 /* ---- damaged files ---- */
 
-static uint32_t crc32_ieee(const unsigned char *p, size_t n)
-{
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int b = 0; b < 8; b++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-    }
-    return ~c;
-}
-
-static void put_u32(unsigned char *b, size_t off, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) b[off + (size_t)i] = (unsigned char)(v >> (8 * i));
-}
-
-static void reseal(unsigned char *b, size_t len)
-{
-    put_u32(b, len - 4, crc32_ieee(b, len - 4));
-}
-
 static char *write_file(const char *name, const unsigned char *b, size_t len)
 {
     char *p = tu_join(dir, name);
@@ -498,22 +478,22 @@ START_TEST(hostile_sections_are_refused)
 
     /* A newer format version. */
     memcpy(c, b, len);
-    put_u32(c, 8, 2);
+    tu_put_u32(c, 8, 2);
     ck_assert_int_eq(load_bytes(ctx, c, len), TN_E_VERSION);
-    put_u32(c, 8, 0);
-    reseal(c, len);
+    tu_put_u32(c, 8, 0);
+    tu_reseal(c, len);
     ck_assert_int_eq(load_bytes(ctx, c, len), TN_E_FORMAT);
 
     /* An unknown critical section: a newer writer's state, never dropped. */
     memcpy(c, b, len - 4);
     memcpy(c + len - 4, "REGR\0\0\0\0\0\0\0\0", 12);
-    reseal(c, len + 12);
+    tu_reseal(c, len + 12);
     ck_assert_int_eq(load_bytes(ctx, c, len + 12), TN_E_VERSION);
     ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "newer"));
     /* An unknown ancillary one (lower-case first letter) is skipped. */
     memcpy(c, b, len - 4);
     memcpy(c + len - 4, "note\3\0\0\0\0\0\0\0abc", 15);
-    reseal(c, len + 15);
+    tu_reseal(c, len + 15);
     ck_assert_int_eq(load_bytes(ctx, c, len + 15), TN_OK);
 
     /* Each required section missing (cut out, resealed): format error; a
@@ -522,7 +502,7 @@ START_TEST(hostile_sections_are_refused)
         const size_t cut = off[k + 1] - off[k];
         memcpy(c, b, off[k]);
         memcpy(c + off[k], b + off[k + 1], len - off[k + 1]);
-        reseal(c, len - cut);
+        tu_reseal(c, len - cut);
         ck_assert_msg(load_bytes(ctx, c, len - cut) == TN_E_FORMAT, "section %zu cut: %s", k,
                       tn_ctx_errmsg(ctx));
         ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "missing"));
@@ -532,7 +512,7 @@ START_TEST(hostile_sections_are_refused)
         unsigned char *d = malloc(len + sl);
         memcpy(d, b, len - 4);
         memcpy(d + len - 4, b + off[1], sl);
-        reseal(d, len + sl);
+        tu_reseal(d, len + sl);
         ck_assert_int_eq(load_bytes(ctx, d, len + sl), TN_E_FORMAT);
         ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "twice"));
         free(d);
@@ -540,7 +520,7 @@ START_TEST(hostile_sections_are_refused)
     /* A section length past the end. */
     memcpy(c, b, len);
     c[off[2] + 11] = 0x7f;
-    reseal(c, len);
+    tu_reseal(c, len);
     ck_assert_int_eq(load_bytes(ctx, c, len), TN_E_FORMAT);
 
     /* Values inside sections that are wrong under a valid checksum: the
@@ -574,7 +554,7 @@ START_TEST(hostile_sections_are_refused)
         memcpy(c, b, len);
         for (size_t j = 0; j < bad[i].bytes; j++)
             c[off[bad[i].section] + 12 + bad[i].at + j] = (unsigned char)(bad[i].value >> (8 * j));
-        reseal(c, len);
+        tu_reseal(c, len);
         const tn_status st = load_bytes(ctx, c, len);
         ck_assert_msg(st == bad[i].want, "%s: %s (%s)", bad[i].what, tn_status_string(st),
                       tn_ctx_errmsg(ctx));

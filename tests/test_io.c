@@ -45,30 +45,6 @@ static void mark(void)
     snprintf(marker, sizeof marker, "%s", tn_ctx_errmsg(ctx));
 }
 
-/* ---- CRC-32 (IEEE 802.3, reflected 0xEDB88320), bit by bit: written
- * independently of the library's table. ---- */
-
-static uint32_t crc32_ieee(const unsigned char *p, size_t n)
-{
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int b = 0; b < 8; b++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-    }
-    return ~c;
-}
-
-static uint32_t get_u32(const unsigned char *b, size_t off)
-{
-    return (uint32_t)b[off] | (uint32_t)b[off + 1] << 8 | (uint32_t)b[off + 2] << 16 |
-           (uint32_t)b[off + 3] << 24;
-}
-
-static void put_u32(unsigned char *b, size_t off, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) b[off + (size_t)i] = (unsigned char)(v >> (8 * i));
-}
-
 static void put_u64(unsigned char *b, size_t off, uint64_t v)
 {
     for (int i = 0; i < 8; i++) b[off + (size_t)i] = (unsigned char)(v >> (8 * i));
@@ -81,14 +57,7 @@ static void put_f64(unsigned char *b, size_t off, double d)
     put_u64(b, off, v);
 }
 
-/* Recomputes the trailing checksum of a file image of len bytes. */
-static void fix_crc(unsigned char *b, size_t len)
-{
-    put_u32(b, len - 4, crc32_ieee(b, len - 4));
-}
-
 /* ---- files ---- */
-
 
 static void spit(const char *path, const unsigned char *b, size_t len)
 {
@@ -319,7 +288,7 @@ START_TEST(round_trip_is_bit_exact)
     ck_assert_uint_eq(la, lb);
     ck_assert_msg(memcmp(a, b, la) == 0, "arch %d: re-saved file differs", _i);
     /* The checksum is zlib's CRC-32 of everything before it. */
-    ck_assert_uint_eq(get_u32(a, la - 4), crc32_ieee(a, la - 4));
+    ck_assert_uint_eq(tu_get_u32(a, la - 4), tu_crc32(a, la - 4));
 
     /* The loaded net is initialized and trains exactly like the original. */
     tn_trainer *ta = NULL, *tb = NULL;
@@ -552,7 +521,7 @@ START_TEST(not_a_net_file)
 
     /* The wrong magic, with the checksum made valid again. */
     b[1] = 'X';
-    fix_crc(b, len);
+    tu_reseal(b, len);
     spit(path, b, len);
     EXPECT_LOAD_FAILS(path, TN_E_FORMAT, "wrong magic");
     /* Text: the 0D 0A in the magic is what a text-mode transfer mangles. */
@@ -604,7 +573,7 @@ static tn_status expected_for_change(const unsigned char *orig, size_t i, unsign
     unsigned char ver[4];
     memcpy(ver, orig + 8, 4);
     ver[i - 8] = v;
-    const uint32_t version = get_u32(ver, 0);
+    const uint32_t version = tu_get_u32(ver, 0);
     /* 0 is not a valid version; 1 and 2 are read, and then the checksum fails. */
     return version > 2 ? TN_E_VERSION : TN_E_FORMAT;
 }
@@ -616,7 +585,7 @@ START_TEST(every_byte_flip_is_detected)
     TN_CK(ctx, tn_net_save(net, path));
     size_t len;
     unsigned char *orig = tu_slurp(path, &len), *b = malloc(len);
-    ck_assert_uint_eq(get_u32(orig, 8), 2);             /* this test knows version 2 */
+    ck_assert_uint_eq(tu_get_u32(orig, 8), 2);             /* this test knows version 2 */
     /* Every byte for files up to 2 KiB, else a stride that still visits
      * every field of the header and the checksum. */
     const size_t stride = len <= 2048 ? 1 : 7;
@@ -654,19 +623,19 @@ START_TEST(newer_version_is_refused)
      * byte changed, checksum recomputed, loads, with that one change). */
     const size_t P = tn_net_num_params(net), theta_off = len - 4 - 8 * P;
     b[theta_off + 3] ^= 0x10;
-    fix_crc(b, len);
+    tu_reseal(b, len);
     spit(bad, b, len);
     tn_net *back = NULL;
     TN_CK(ctx, tn_net_load(ctx, bad, &back));
     ck_assert(!same_params(net, back));
     tn_net_free(back);
     b[theta_off + 3] ^= 0x10;
-    fix_crc(b, len);
+    tu_reseal(b, len);
 
     const uint32_t newer[] = {3, 4, 0x100, 0xffffffffu};
     for (size_t i = 0; i < 4; i++) {
-        put_u32(b, 8, newer[i]);
-        fix_crc(b, len);
+        tu_put_u32(b, 8, newer[i]);
+        tu_reseal(b, len);
         spit(bad, b, len);
         char what[64];
         snprintf(what, sizeof what, "version %u", (unsigned)newer[i]);
@@ -677,13 +646,13 @@ START_TEST(newer_version_is_refused)
         ck_assert_msg(strstr(tn_ctx_errmsg(ctx), num) != NULL, "message '%s' lacks %s",
                       tn_ctx_errmsg(ctx), num);
     }
-    put_u32(b, 8, 0);
-    fix_crc(b, len);
+    tu_put_u32(b, 8, 0);
+    tu_reseal(b, len);
     spit(bad, b, len);
     EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, "version 0");
     /* Version 2 again: loads. */
-    put_u32(b, 8, 2);
-    fix_crc(b, len);
+    tu_put_u32(b, 8, 2);
+    tu_reseal(b, len);
     spit(bad, b, len);
     TN_CK(ctx, tn_net_load(ctx, bad, &back));
     ck_assert(same_params(net, back));
@@ -768,10 +737,10 @@ START_TEST(inconsistent_fields_are_format_errors)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         memcpy(b, orig, len);
-        if (cases[i].type == U32) put_u32(b, cases[i].off, (uint32_t)cases[i].v);
+        if (cases[i].type == U32) tu_put_u32(b, cases[i].off, (uint32_t)cases[i].v);
         else if (cases[i].type == U64) put_u64(b, cases[i].off, (uint64_t)cases[i].v);
         else put_f64(b, cases[i].off, cases[i].v);
-        fix_crc(b, len);
+        tu_reseal(b, len);
         spit(bad, b, len);
         EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, cases[i].what);
     }
@@ -782,26 +751,26 @@ START_TEST(inconsistent_fields_are_format_errors)
     for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
         memcpy(b, orig, len);
         put_u64(b, 84, widths[i]);      /* node 1's width */
-        fix_crc(b, len);
+        tu_reseal(b, len);
         spit(bad, b, len);
         EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, "a dense width whose parameters overflow");
     }
     /* A bias scale that makes sigma_b theta_b infinite (NTK parameterization). */
     memcpy(b, orig, len);
     put_f64(b, 40, 1e308);
-    fix_crc(b, len);
+    tu_reseal(b, len);
     spit(bad, b, len);
     EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, "sigma_b 1e308: bias scale times theta overflows");
     /* Extra bytes before the checksum (a valid checksum over them). */
     memcpy(b, orig, len - 4);
     memset(b + len - 4, 0, 8);
-    fix_crc(b, len + 8);
+    tu_reseal(b, len + 8);
     spit(bad, b, len + 8);
     EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, "8 extra bytes");
     /* A parameter dropped (and P adjusted down) no longer fits the layers. */
     memcpy(b, orig, len - 12);
     put_u64(b, 156, 65);
-    fix_crc(b, len - 8);
+    tu_reseal(b, len - 8);
     spit(bad, b, len - 8);
     EXPECT_LOAD_FAILS(bad, TN_E_FORMAT, "a parameter dropped");
 
@@ -853,7 +822,7 @@ START_TEST(version_1_files_load)
     TN_CK(ctx, tn_net_save(old, again));
     size_t len;
     unsigned char *b = tu_slurp(again, &len);
-    ck_assert_uint_eq(get_u32(b, 8), 2);
+    ck_assert_uint_eq(tu_get_u32(b, 8), 2);
     free(b);
     tn_net_free(old);
     tn_net_free(net);
@@ -872,7 +841,7 @@ START_TEST(overflowing_input_shape_is_a_format_error)
     size_t len;
     unsigned char *b = tu_slurp(path, &len);
     for (int i = 0; i < 3; i++) put_u64(b, 16 + 8 * (size_t)i, (uint64_t)1 << 32);
-    fix_crc(b, len);
+    tu_reseal(b, len);
     spit(path, b, len);
     EXPECT_LOAD_FAILS(path, TN_E_FORMAT, "input shape 2^32 x 2^32 x 2^32");
     ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "overflows"));

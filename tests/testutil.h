@@ -1,7 +1,7 @@
 /*
  * testutil.h -- helpers shared by the Check suites: a context per test,
  * small networks, seeded data, parameters, poisoned buffers, relative
- * comparisons, temporary files.
+ * comparisons, temporary files, checksummed file fields.
  */
 #ifndef TN_TESTUTIL_H
 #define TN_TESTUTIL_H
@@ -123,6 +123,39 @@ static inline int tu_is_poison(const double *v, size_t n)
     for (size_t i = 0; i < n * sizeof(double); i++)
         if (b[i] != 0xa5) return 0;
     return 1;
+}
+
+/* CRC-32 (IEEE 802.3, reflected 0xEDB88320), bit by bit: written
+ * independently of the library's table, for the tests that damage files
+ * and seal them again. */
+static inline uint32_t tu_crc32(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int b = 0; b < 8; b++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
+/* Little-endian 32-bit fields of the library's files. */
+static inline uint32_t tu_get_u32(const unsigned char *b, size_t off)
+{
+    return (uint32_t)b[off] | (uint32_t)b[off + 1] << 8 | (uint32_t)b[off + 2] << 16 |
+           (uint32_t)b[off + 3] << 24;
+}
+
+static inline void tu_put_u32(unsigned char *b, size_t off, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) b[off + (size_t)i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Rewrites the CRC-32 that ends a file of len bytes (the library's network
+ * and checkpoint files), so that a deliberate change gets past the
+ * checksum to the check it is aimed at. */
+static inline void tu_reseal(unsigned char *b, size_t len)
+{
+    tu_put_u32(b, len - 4, tu_crc32(b, len - 4));
 }
 
 /* Runs a suite (forking per test, as Check does by default) and gives the
