@@ -1073,6 +1073,41 @@ START_TEST(bad_input_changes_nothing)
 }
 END_TEST
 
+/* Two threads (GEMMs cut into bands, patches and activation series into
+ * ranges of images and elements) give the one-thread results: forward, VJP
+ * and an order-2 Taylor step of the residual CNN, to rounding (1e-13). */
+START_TEST(two_threads_give_one_threads_results)
+{
+    rnet R;
+    arch(&R, 1, TN_PARAM_NTK, TN_ACT_TANH);
+    const size_t n = 9, P = R.P, d = tn_net_input_size(R.net), O = tn_net_output_dim(R.net);
+    double *x = tu_random(n * d, 40, 1.0), *u = tu_random(n * O, 41, 1.0);
+    double *y[2], *g[2], *t[2];
+    for (int th = 0; th < 2; th++) {
+        TN_CK(ctx, tn_ctx_set_threads(ctx, th + 1));
+        y[th] = malloc(n * O * sizeof(double));
+        g[th] = malloc(P * sizeof(double));
+        TN_CK(ctx, tn_net_forward(R.net, x, n, y[th]));
+        TN_CK(ctx, tn_net_vjp(R.net, x, n, u, g[th]));
+        tn_net *copy;
+        TN_CK(ctx, tn_net_clone(R.net, &copy));
+        tn_trainer *tr;
+        TN_CK(ctx, tn_trainer_create(copy, &tr));
+        TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_ORDER, 2));
+        for (int s = 0; s < 3; s++) TN_CK(ctx, tn_trainer_step(tr, x, u, n, NULL));
+        t[th] = params(copy);
+        tn_trainer_free(tr);
+        tn_net_free(copy);
+    }
+    ck_assert(tu_rel_err(y[1], y[0], n * O, 1e-3) < 1e-13);
+    ck_assert(tu_rel_err(g[1], g[0], P, 1e-3) < 1e-13);
+    ck_assert(tu_rel_err(t[1], t[0], P, 1e-3) < 1e-13);
+    for (int th = 0; th < 2; th++) free(y[th]), free(g[th]), free(t[th]);
+    free(x), free(u);
+    tn_net_free(R.net);
+}
+END_TEST
+
 /* Output shapes follow MATH.md §9 (the reference's own arithmetic) at every
  * node of every architecture, and tn_net_output_shape reports them. */
 START_TEST(shapes_follow_the_padding_rules)
@@ -1114,6 +1149,7 @@ int main(void)
     tcase_add_loop_test(tc, remainder_slope_is_k_plus_1, 0, 3);
     tcase_add_loop_test(tc, taylor_vjp_matches_finite_differences, 0, N_ARCH);
     tcase_add_test(tc, shapes_follow_the_padding_rules);
+    tcase_add_test(tc, two_threads_give_one_threads_results);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("identities");

@@ -63,8 +63,8 @@ static void act_forward(const tni_node *n, tni_node_io *io)
     if (io->dout > io->din[0])
         memset(io->out + (io->din[0] + 1) * blk, 0,
                (io->dout - io->din[0]) * blk * sizeof(double));
-    tni_act_series(act_of(n), n->scale[0], io->dout, blk, io->out, blk, io->saved, blk,
-                   io->scratch);
+    tni_act_series_threaded(io->threads, act_of(n), n->scale[0], io->dout, blk, io->out, blk,
+                            io->saved, blk, io->scratch);
 }
 
 static void act_reverse(const tni_node *n, tni_node_io *io)
@@ -73,8 +73,9 @@ static void act_reverse(const tni_node *n, tni_node_io *io)
     /* In place on the output cotangents (this node's own, dead afterwards),
      * one cotangent set at a time against the saved series. */
     for (size_t s = 0; s < io->sets; s++)
-        tni_act_series_reverse(linear_pieces(n), io->lo, io->din[0], io->dout, blk,
-                               io->cot_out + s * blk, stride, io->saved, blk);
+        tni_act_series_reverse_threaded(io->threads, linear_pieces(n), io->lo, io->din[0],
+                                        io->dout, blk, io->cot_out + s * blk, stride, io->saved,
+                                        blk);
     tni_blocks_copy(io->cot_in[0], io->cot_out, io->lo, io->din[0], stride, io->cot_add[0]);
 }
 

@@ -91,7 +91,7 @@ static void patches_times(const tni_window *w, int threads, size_t images, const
     const size_t per = images_per_chunk(w);
     for (size_t t = 0; t < images; t += per) {
         const size_t m = images - t < per ? images - t : per;
-        tni_im2col(w, m, x + t * img, cols);
+        tni_im2col(threads, w, m, x + t * img, cols);
         tni_gemm(threads, TNI_NOTRANS, TNI_TRANS, m * P, ch, K, alpha, cols, K, W, K, beta,
                  out + t * P * ch, ch);
     }
@@ -146,7 +146,7 @@ static void conv_reverse(const tni_node *n, tni_node_io *io)
             const size_t m = images - t < per ? images - t : per;
             const double *pt = io->in[0] + t * img;
             if (!identity) {
-                tni_im2col(&w, m, pt, cols);
+                tni_im2col(io->threads, &w, m, pt, cols);
                 pt = cols;
             }
             tni_gemm(io->threads, TNI_TRANS, TNI_NOTRANS, ch, K, m * P, ws, zs + t * P * ch, ch, pt,
@@ -185,7 +185,7 @@ static void conv_reverse(const tni_node *n, tni_node_io *io)
             tni_gemm(io->threads, TNI_NOTRANS, TNI_NOTRANS, md * P, K, ch, ws,
                      io->cot_out + (t + R) * P * ch, ch, io->delta, K, 1.0, cols, K);
         }
-        tni_col2im_add(&w, m, cols, xbar + t * img);
+        tni_col2im_add(io->threads, &w, m, cols, xbar + t * img);
     }
 }
 
@@ -195,7 +195,7 @@ static void conv_reverse(const tni_node *n, tni_node_io *io)
 static const double *patches_of(const tni_window *w, const double *x, double *buf)
 {
     if (tni_window_is_identity(w)) return x;
-    tni_im2col(w, 1, x, buf);
+    tni_im2col(1, w, 1, x, buf);
     return buf;
 }
 

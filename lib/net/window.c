@@ -1,5 +1,6 @@
 /* window.c -- sliding-window geometry and patch matrices (window.h). */
 #include "window.h"
+#include "../kernel/parallel.h"
 
 #include <string.h>
 
@@ -86,7 +87,7 @@ static void span(const tni_window *w, size_t q, size_t *b0, size_t *b1, size_t *
     *first = (size_t)(s0 + (long)*b0);
 }
 
-void tni_im2col(const tni_window *w, size_t images, const double *x, double *cols)
+static void im2col(const tni_window *w, size_t images, const double *x, double *cols)
 {
     const size_t C = w->c, K = tni_window_cols(w), img = w->h * w->w * C, rowlen = w->kw * C;
     for (size_t t = 0; t < images; t++) {
@@ -113,7 +114,7 @@ void tni_im2col(const tni_window *w, size_t images, const double *x, double *col
     }
 }
 
-void tni_col2im_add(const tni_window *w, size_t images, const double *cols, double *x)
+static void col2im_add(const tni_window *w, size_t images, const double *cols, double *x)
 {
     const size_t C = w->c, K = tni_window_cols(w), img = w->h * w->w * C, rowlen = w->kw * C;
     for (size_t t = 0; t < images; t++) {
@@ -133,4 +134,46 @@ void tni_col2im_add(const tni_window *w, size_t images, const double *cols, doub
                 }
             }
     }
+}
+
+/* The images of a patch job, cut into one range per task. */
+typedef struct patch_job {
+    const tni_window *w;
+    size_t images, parts;
+    const double *in;
+    double *out;
+    int scatter;                /* 0: im2col in -> out, 1: col2im out += in */
+} patch_job;
+
+static void patch_range(void *arg, size_t task, double *scratch)
+{
+    (void)scratch;
+    const patch_job *j = arg;
+    size_t a, b;
+    tni_split_range(j->images, j->parts, 1, task, &a, &b);
+    const size_t img = j->w->h * j->w->w * j->w->c, rows = tni_window_pixels(j->w) * tni_window_cols(j->w);
+    if (b <= a) return;
+    if (j->scatter)
+        col2im_add(j->w, b - a, j->in + a * rows, j->out + a * img);
+    else
+        im2col(j->w, b - a, j->in + a * img, j->out + a * rows);
+}
+
+static void patches(int threads, const tni_window *w, size_t images, const double *in,
+                    double *out, int scatter)
+{
+    const int t = tni_threads_usable(threads);
+    const size_t parts = (size_t)t < images ? (size_t)t : images;
+    patch_job j = {w, images, parts ? parts : 1, in, out, scatter};
+    tni_parallel(t, j.parts, patch_range, &j, NULL);
+}
+
+void tni_im2col(int threads, const tni_window *w, size_t images, const double *x, double *cols)
+{
+    patches(threads, w, images, x, cols, 0);
+}
+
+void tni_col2im_add(int threads, const tni_window *w, size_t images, const double *cols, double *x)
+{
+    patches(threads, w, images, cols, x, 1);
 }

@@ -46,9 +46,11 @@ static inline size_t tni_window_cols(const tni_window *w)
 int tni_window_is_identity(const tni_window *w);
 
 /* cols ((images x pixels) x cols) = the patch matrices of `images`
- * consecutive images of x. */
-void tni_im2col(const tni_window *w, size_t images, const double *x, double *cols);
-/* x += the transpose of im2col applied to cols (scatter-add). */
-void tni_col2im_add(const tni_window *w, size_t images, const double *cols, double *x);
+ * consecutive images of x, on `threads` threads (kernel/parallel.h; each
+ * image is one thread's). */
+void tni_im2col(int threads, const tni_window *w, size_t images, const double *x, double *cols);
+/* x += the transpose of im2col applied to cols (scatter-add), likewise. */
+void tni_col2im_add(int threads, const tni_window *w, size_t images, const double *cols,
+                    double *x);
 
 #endif
