@@ -759,6 +759,21 @@ START_TEST(overflow_is_refused)
     ck_assert(v == 0);
     TN_CK(ctx, tn_predictor_max_learning_rate(p, &v));
     ck_assert(isinf(v) && v > 0);
+    /* Entries so large that the eigenvalues overflow (found by fuzz_api:
+     * lambda_max came back infinite): refused at create, or when a
+     * regularizer takes them past the largest double. */
+    const double huge[4] = {1.7e308, 1.7e308, 1.7e308, 1.7e308}, big[4] = {1e308, 0, 0, 1e308};
+    tn_predictor *q = (tn_predictor *)&q;
+    EXPECT(tn_predictor_create(ctx, huge, 2, 1, 0, y, &q), TN_E_NUMERIC, "tn_predictor_create",
+           "overflow");
+    ck_assert_ptr_null(q);
+    TN_CK(ctx, tn_predictor_create(ctx, big, 2, 1, 0, y, &q));
+    TN_CK(ctx, tn_predictor_set(q, TN_PRED_DIAG_REG, 1e308));
+    EXPECT(tn_predictor_lambda_max(q, &v), TN_E_NUMERIC, "tn_predictor_lambda_max", "overflow");
+    TN_CK(ctx, tn_predictor_set(q, TN_PRED_DIAG_REG, 0));
+    TN_CK(ctx, tn_predictor_lambda_max(q, &v));
+    ck_assert(v == 1e308);
+    tn_predictor_free(q);
     /* Arguments. */
     ck_assert_int_eq(tn_predictor_lambda_max(NULL, &v), TN_E_INVALID_ARG);
     ck_assert_int_eq(tn_predictor_lambda_max(p, NULL), TN_E_INVALID_ARG);

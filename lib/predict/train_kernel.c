@@ -34,6 +34,14 @@ tn_status tni_train_kernel_eig(tni_train_kernel *k, const char *fn)
     shifted(k, A);
     tn_status st = tni_eigh(k->ctx, fn, m, A, k->lam, k->V != NULL);
     if (A != k->V) tni_free(A);
+    /* Entries near the largest double (or a shift that takes them past it)
+     * have eigenvalues that overflow: nothing finite can be computed from
+     * them, so say so here rather than let infinities through. */
+    if (st == TN_OK && !(tni_all_finite(k->lam, m) && (k->V == NULL || tni_all_finite(k->V, m * m))))
+        st = tni_fail(k->ctx, TN_E_NUMERIC,
+                      "%s: %s%s%s has eigenvalues that overflow (entries too large by far: scale "
+                      "it down)",
+                      fn, k->what, k->shift > 0 ? " plus " : "", k->shift > 0 ? k->shift_name : "");
     if (st == TN_OK) {
         char name[128];
         snprintf(name, sizeof name, k->shift > 0 ? "%s plus %s" : "%s", k->what, k->shift_name);
