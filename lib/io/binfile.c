@@ -34,7 +34,7 @@ int tni_crc_trailer_ok(const unsigned char *data, size_t len)
 
 /* ---- writing ---- */
 
-static void w_flush(tni_writer *w)
+void tni_w_flush(tni_writer *w)
 {
     if (w->len && !w->failed && fwrite(w->buf, 1, w->len, w->f) != w->len) w->failed = 1;
     w->len = 0;
@@ -47,7 +47,7 @@ void tni_w_bytes(tni_writer *w, const void *p, size_t n)
     const unsigned char *b = p;
     for (int i = 0; i < w->depth; i++) w->crc[i] = tni_crc32(w->crc[i], b, n);
     while (n) {
-        if (w->len == sizeof w->buf) w_flush(w);
+        if (w->len == sizeof w->buf) tni_w_flush(w);
         size_t k = sizeof w->buf - w->len;
         if (k > n) k = n;
         memcpy(w->buf + w->len, b, k);
@@ -245,7 +245,7 @@ tn_status tni_file_save(tn_ctx *ctx, const char *who, const char *path, tni_enco
         goto done;
     }
     encode(w, arg);
-    w_flush(w);
+    tni_w_flush(w);
     int err = w->failed ? errno : 0;
     /* Data on disk before the rename makes it visible under `path`. */
     if (!w->failed && (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)) {

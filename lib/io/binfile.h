@@ -50,6 +50,9 @@ typedef struct tni_writer {
 typedef void (*tni_encode_fn)(tni_writer *w, const void *arg);
 
 void tni_w_bytes(tni_writer *w, const void *p, size_t n);
+/* Hands the buffered bytes to w->f (tni_file_save does this at the end;
+ * a caller writing to a stream of its own calls it before closing it). */
+void tni_w_flush(tni_writer *w);
 void tni_w_u32(tni_writer *w, uint32_t v);
 void tni_w_u64(tni_writer *w, uint64_t v);
 void tni_w_f64(tni_writer *w, double d);

@@ -81,9 +81,8 @@ static void encode_probe(tni_writer *w, const void *arg)
     tni_diagnostics_encode(w, arg);
 }
 
-static void encode_checkpoint(tni_writer *w, const void *arg)
+void tni_checkpoint_encode(tni_writer *w, const tn_trainer *tr)
 {
-    const tn_trainer *tr = arg;
     tni_w_crc_begin(w);
     tni_w_bytes(w, magic, sizeof magic);
     tni_w_u32(w, TNI_CHECKPOINT_VERSION);
@@ -94,6 +93,11 @@ static void encode_checkpoint(tni_writer *w, const void *arg)
     tni_w_section(w, TAG_OPTS, encode_optimizer, tr);
     if (tni_diagnostics_has_probe(tr)) tni_w_section(w, TAG_PROB, encode_probe, tr);
     tni_w_u32(w, tni_w_crc_end(w));
+}
+
+static void encode_checkpoint(tni_writer *w, const void *arg)
+{
+    tni_checkpoint_encode(w, arg);
 }
 
 tn_status tni_trainer_save(const tn_trainer *tr, const char *path)

@@ -38,7 +38,10 @@
 
 #define TNI_CHECKPOINT_VERSION 1u
 
+struct tni_writer;
 tn_status tni_trainer_save(const tn_trainer *tr, const char *path);
+/* The bytes of a checkpoint of tr into w (what tni_trainer_save writes). */
+void tni_checkpoint_encode(struct tni_writer *w, const tn_trainer *tr);
 tn_status tni_trainer_load(tn_ctx *ctx, const char *path, tn_net **net, tn_trainer **tr);
 /* The same from the bytes of a file (the loader and the fuzzer use it);
  * `where` names them in messages. */
