@@ -699,6 +699,14 @@ typedef tn_status (*tn_gradient_fn)(void *user, double *grad, size_t len, double
 TN_API tn_status tn_trainer_set_gradient_hook(tn_trainer *tr, tn_gradient_fn fn, void *user);
 /** The number of successful steps taken. 0 for NULL. */
 TN_API uint64_t tn_trainer_num_steps(const tn_trainer *tr);
+/** theta0 (len = tn_net_num_params()) = the trainer's base point: the
+ *  parameters its order-k model is expanded around and its centering
+ *  subtracts the model at (the network's parameters when the trainer was
+ *  made or TN_TRAIN_ORDER last set, moved by re-expansion).  For a trainer
+ *  loaded from a checkpoint, where the network's parameters are the
+ *  trained ones, this is how to expand a tn_taylor around the same point.
+ *  Errors: TN_E_INVALID_ARG, TN_E_SHAPE (len), TN_E_MISUSE. */
+TN_API tn_status tn_trainer_get_base(const tn_trainer *tr, double *theta0, size_t len);
 /** Writes a checkpoint of the trainer to path: its network (architecture,
  *  settings, theta), theta0 and the expansion order, every optimizer state
  *  vector, the step and update counts, every setting, the statistics of the

@@ -272,6 +272,22 @@ START_TEST(settings_and_statistics_survive)
         ck_assert_msg(memcmp(&a, &c, sizeof a) == 0, "statistic %d: %g saved, %g loaded", s, a, c);
     }
     ck_assert_uint_eq(tn_trainer_num_steps(tr2), 3);
+    /* The base point theta0, which a loaded network's parameters are not. */
+    {
+        const size_t Pn = tn_net_num_params(net);
+        double *b1 = malloc(Pn * sizeof(double)), *b2 = malloc(Pn * sizeof(double));
+        TN_CK(ctx, tn_trainer_get_base(tr, b1, Pn));
+        TN_CK(ctx, tn_trainer_get_base(tr2, b2, Pn));
+        ck_assert(memcmp(b1, b2, Pn * sizeof(double)) == 0);
+        TN_CK(ctx, tn_net_get_params(net2, b2, Pn));
+        ck_assert(memcmp(b1, b2, Pn * sizeof(double)) != 0);     /* trained away from it */
+        ck_assert_int_eq(tn_trainer_get_base(tr2, b2, Pn + 1), TN_E_SHAPE);
+        ck_assert_int_eq(tn_trainer_get_base(tr2, NULL, Pn), TN_E_INVALID_ARG);
+        ck_assert_int_eq(tn_trainer_get_base(NULL, b2, Pn), TN_E_INVALID_ARG);
+        ck_assert_int_eq(tn_trainer_get_base((tn_trainer *)net2, b2, Pn), TN_E_MISUSE);
+        free(b1);
+        free(b2);
+    }
     /* The network is a network: same parameters, same forward. */
     const size_t P = tn_net_num_params(net);
     ck_assert_uint_eq(tn_net_num_params(net2), P);

@@ -3,6 +3,8 @@
 #include "../net/net.h"
 #include "../train/checkpoint.h"
 
+#include <string.h>
+
 TN_API tn_status tn_trainer_create(tn_net *net, tn_trainer **out)
 {
     if (out) *out = NULL;
@@ -106,6 +108,16 @@ TN_API tn_status tn_trainer_set_gradient_hook(tn_trainer *tr, tn_gradient_fn fn,
 TN_API uint64_t tn_trainer_num_steps(const tn_trainer *tr)
 {
     return tni_check_handle(tr, TNI_MAGIC_TRAINER) == TN_OK ? tr->steps : 0;
+}
+
+TN_API tn_status tn_trainer_get_base(const tn_trainer *tr, double *theta0, size_t len)
+{
+    static const char fn[] = "tn_trainer_get_base";
+    TNI_TRY(tni_check_handle(tr, TNI_MAGIC_TRAINER));
+    TNI_TRY(tni_check_ptr(tr->ctx, fn, theta0, "theta0"));
+    TNI_TRY(tni_check_len(tr->ctx, fn, "theta0", len, tr->P));
+    memcpy(theta0, tr->ex.theta0, len * sizeof(double));
+    return TN_OK;
 }
 
 TN_API tn_status tn_trainer_save(const tn_trainer *tr, const char *path)

@@ -141,6 +141,7 @@ PROTOTYPES = {
     "tn_trainer_stat": (status_t, [trainer_p, enum_t, _D]),
     "tn_trainer_set_gradient_hook": (status_t, [trainer_p, GRADIENT_FN, c_void_p]),
     "tn_trainer_num_steps": (c_uint64, [trainer_p]),
+    "tn_trainer_get_base": (status_t, [trainer_p, _D, _S]),
     "tn_trainer_save": (status_t, [trainer_p, c_char_p]),
     "tn_trainer_load": (status_t, [ctx_p, c_char_p, _P(net_p), _P(trainer_p)]),
     "tn_trainer_free": (None, [trainer_p]),

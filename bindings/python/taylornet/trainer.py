@@ -131,6 +131,14 @@ class Trainer(Settings, Handle):
         return y
 
     @property
+    def base(self):
+        """theta0, shape ``(P,)`` (a copy): the point the order-k model is
+        expanded around and centering refers to; re-expansion moves it."""
+        theta0 = empty(self._parent.num_params)
+        self._call(lib.tn_trainer_get_base, self._h, ptr(theta0), theta0.size)
+        return theta0
+
+    @property
     def num_steps(self):
         """The number of successful steps taken."""
         return lib.tn_trainer_num_steps(self._h)

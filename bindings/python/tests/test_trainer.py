@@ -163,6 +163,8 @@ class TrainerTests(ContextTestCase):
             self.assertEqual(run(resumed, range(3, 8)), ref_losses[3:])
             self.assertBitsEqual(resumed.network.params, ref.network.params)
             self.assertEqual(resumed.stat("pattern_change_init"), ref.stat("pattern_change_init"))
+            self.assertBitsEqual(resumed.base, ref.base)       # theta0, re-expanded every 2 steps
+            self.assertEqual(resumed.base.shape, (resumed.network.num_params,))
         self.assertRaisesStatus(tn.FormatError, tn.Status.FORMAT, tn.Trainer.load, self.ctx,
                                 self._junk(d))
         self.assertRaises(ValueError, tr.save, path + "\0x")
