@@ -31,32 +31,44 @@ int main(int argc, char **argv)
     EX_CHECK(NULL, tn_ctx_create(&ctx));
     EX_CHECK(ctx, tn_ctx_set_threads(ctx, f.threads));
 
-    /* The network: 784 inputs, `depth` hidden layers of `width` ReLU units,
-     * one output per class; its parameters drawn from the seed. */
     tn_net *net = NULL;
-    EX_CHECK(ctx, tn_net_create(ctx, &data.train.d, 1, &net));
-    for (size_t l = 0; l < f.depth; l++) {
-        EX_CHECK(ctx, tn_net_add_dense(net, f.width));
-        EX_CHECK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
-    }
-    EX_CHECK(ctx, tn_net_add_dense(net, data.train.classes));
-    EX_CHECK(ctx, tn_net_set(net, TN_NET_PARAMETERIZATION, f.param));
-    EX_CHECK(ctx, tn_net_init(net, f.seed));
-
-    /* The trainer: loss and optimizer.  Its order is 0 unless set: the
-     * network itself is trained. */
     tn_trainer *tr = NULL;
-    EX_CHECK(ctx, tn_trainer_create(net, &tr));
-    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_LOSS, f.loss));
-    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_OPTIMIZER, f.optimizer));
+    if (f.resume) {
+        /* --resume FILE: the network and the trainer as the last checkpoint
+         * of an interrupted run left them -- the model, its base theta0,
+         * the optimizer's state and the step count. */
+        EX_CHECK(ctx, tn_trainer_load(ctx, f.resume, &net, &tr));
+    } else {
+        /* The network: 784 inputs, `depth` hidden layers of `width` ReLU units,
+         * one output per class; its parameters drawn from the seed. */
+        EX_CHECK(ctx, tn_net_create(ctx, &data.train.d, 1, &net));
+        for (size_t l = 0; l < f.depth; l++) {
+            EX_CHECK(ctx, tn_net_add_dense(net, f.width));
+            EX_CHECK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
+        }
+        EX_CHECK(ctx, tn_net_add_dense(net, data.train.classes));
+        EX_CHECK(ctx, tn_net_set(net, TN_NET_PARAMETERIZATION, f.param));
+        EX_CHECK(ctx, tn_net_init(net, f.seed));
+
+        /* The trainer: loss and optimizer.  Its order is 0 unless set: the
+         * network itself is trained. */
+        EX_CHECK(ctx, tn_trainer_create(net, &tr));
+        EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_LOSS, f.loss));
+        EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_OPTIMIZER, f.optimizer));
+    }
     ex_print_setup(&f, net, NULL);
 
     ex_batcher batches;
     ex_batcher_init(&batches, &data.train, f.batch, ex_shuffle_seed(f.seed));
     double *out = ex_xmalloc(EX_EVAL_CHUNK, data.test.classes * sizeof(double));
     double accuracy = 0.0;
+    /* A resumed run skips the batches it has already taken. */
+    const uint64_t done = tn_trainer_num_steps(tr);
+    ex_batcher_skip(&batches, done);
+    const size_t first = (size_t)(done / ex_batcher_steps_per_epoch(&batches));
+    if (first >= f.epochs) ex_die("--resume: %s has done all %zu epochs", f.resume, f.epochs);
     const double start = ex_now();
-    for (size_t epoch = 0; epoch < f.epochs; epoch++) {
+    for (size_t epoch = first; epoch < f.epochs; epoch++) {
         const double lr = ex_train_lr(&f, epoch);
         EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_LEARNING_RATE, lr));
         /* One pass over the training set; each step reports the loss on its
@@ -76,6 +88,8 @@ int main(int argc, char **argv)
             correct += ex_count_correct(out, rows, data.test.classes, data.test.labels + i);
         }
         accuracy = (double)correct / (double)data.test.n;
+        /* --checkpoint FILE: what a killed run needs to go on from here. */
+        if (f.checkpoint) EX_CHECK(ctx, tn_trainer_save(tr, f.checkpoint));
         ex_print_epoch(epoch, lr, loss_sum / (double)data.train.n, accuracy, ex_now() - start);
     }
     ex_print_final(accuracy, f.epochs, ex_now() - start);

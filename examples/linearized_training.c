@@ -33,33 +33,45 @@ int main(int argc, char **argv)
     EX_CHECK(NULL, tn_ctx_create(&ctx));
     EX_CHECK(ctx, tn_ctx_set_threads(ctx, f.threads));
 
-    /* The network, as in full_training. */
     tn_net *net = NULL;
-    EX_CHECK(ctx, tn_net_create(ctx, &data.train.d, 1, &net));
-    for (size_t l = 0; l < f.depth; l++) {
-        EX_CHECK(ctx, tn_net_add_dense(net, f.width));
-        EX_CHECK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
-    }
-    EX_CHECK(ctx, tn_net_add_dense(net, data.train.classes));
-    EX_CHECK(ctx, tn_net_set(net, TN_NET_PARAMETERIZATION, f.param));
-    EX_CHECK(ctx, tn_net_init(net, f.seed));
-
     tn_trainer *tr = NULL;
-    EX_CHECK(ctx, tn_trainer_create(net, &tr));
-    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_LOSS, f.loss));
-    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_OPTIMIZER, f.optimizer));
-    /* Order 1: from now on the trainer trains f_1, whose base theta0 is the
-     * network's parameters at this moment -- the initialization.  The steps
-     * move theta; theta0 stays where it is. */
-    EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_ORDER, 1));
+    if (f.resume) {
+        /* --resume FILE: the network and the trainer as the last checkpoint
+         * of an interrupted run left them -- the model, its base theta0,
+         * the optimizer's state and the step count. */
+        EX_CHECK(ctx, tn_trainer_load(ctx, f.resume, &net, &tr));
+    } else {
+        /* The network, as in full_training. */
+        EX_CHECK(ctx, tn_net_create(ctx, &data.train.d, 1, &net));
+        for (size_t l = 0; l < f.depth; l++) {
+            EX_CHECK(ctx, tn_net_add_dense(net, f.width));
+            EX_CHECK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
+        }
+        EX_CHECK(ctx, tn_net_add_dense(net, data.train.classes));
+        EX_CHECK(ctx, tn_net_set(net, TN_NET_PARAMETERIZATION, f.param));
+        EX_CHECK(ctx, tn_net_init(net, f.seed));
+
+        EX_CHECK(ctx, tn_trainer_create(net, &tr));
+        EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_LOSS, f.loss));
+        EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_OPTIMIZER, f.optimizer));
+        /* Order 1: from now on the trainer trains f_1, whose base theta0 is the
+         * network's parameters at this moment -- the initialization.  The steps
+         * move theta; theta0 stays where it is. */
+        EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_ORDER, 1));
+    }
     ex_print_setup(&f, net, "linearized network (order 1 around the initialization)");
 
     ex_batcher batches;
     ex_batcher_init(&batches, &data.train, f.batch, ex_shuffle_seed(f.seed));
     double *out = ex_xmalloc(EX_EVAL_CHUNK, data.test.classes * sizeof(double));
     double accuracy = 0.0;
+    /* A resumed run skips the batches it has already taken. */
+    const uint64_t done = tn_trainer_num_steps(tr);
+    ex_batcher_skip(&batches, done);
+    const size_t first = (size_t)(done / ex_batcher_steps_per_epoch(&batches));
+    if (first >= f.epochs) ex_die("--resume: %s has done all %zu epochs", f.resume, f.epochs);
     const double start = ex_now();
-    for (size_t epoch = 0; epoch < f.epochs; epoch++) {
+    for (size_t epoch = first; epoch < f.epochs; epoch++) {
         const double lr = ex_train_lr(&f, epoch);
         EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_LEARNING_RATE, lr));
         double loss_sum = 0.0;
@@ -78,6 +90,8 @@ int main(int argc, char **argv)
             correct += ex_count_correct(out, rows, data.test.classes, data.test.labels + i);
         }
         accuracy = (double)correct / (double)data.test.n;
+        /* --checkpoint FILE: what a killed run needs to go on from here. */
+        if (f.checkpoint) EX_CHECK(ctx, tn_trainer_save(tr, f.checkpoint));
         ex_print_epoch(epoch, lr, loss_sum / (double)data.train.n, accuracy, ex_now() - start);
     }
     ex_print_final(accuracy, f.epochs, ex_now() - start);

@@ -425,6 +425,11 @@ void ex_batcher_skip(ex_batcher *b, uint64_t steps)
     }
 }
 
+uint64_t ex_batcher_steps_per_epoch(const ex_batcher *b)
+{
+    return (b->ds->n + b->batch - 1) / b->batch;
+}
+
 void ex_batcher_free(ex_batcher *b)
 {
     if (b == NULL) return;

@@ -118,6 +118,8 @@ size_t ex_batcher_next(ex_batcher *b);
  *  the epoch they end, if they end one, had ended: where a run resumed
  *  after `steps` steps takes its next batch. */
 void ex_batcher_skip(ex_batcher *b, uint64_t steps);
+/** Batches (steps) per epoch: the last batch of an epoch may be shorter. */
+uint64_t ex_batcher_steps_per_epoch(const ex_batcher *b);
 void ex_batcher_free(ex_batcher *b);
 
 /** The seed of the batches' order for an initialization seed: a stream of

@@ -387,6 +387,70 @@ static double dataset_loss(tn_ctx *ctx, tn_trainer *tr, const ex_dataset *ds)
     return total / (double)ds->n;
 }
 
+/*---------------------------------------------------------------------
+ * Checkpoints of a model: its trainer, saved by the library, and what was
+ * measured of it, in a file of this program's own (same machine, same
+ * build: raw structs), each written whole or not at all.
+ *-------------------------------------------------------------------*/
+
+/* What train_one keeps between steps besides the trainer. */
+typedef struct progress_state {
+    size_t rows_sum, plain_steps, all_steps;
+    double loss_sum, plain_time, all_time, seconds;
+} progress_state;
+
+#define STATE_MAGIC "TNCMPST1"
+
+static void model_path(char *buf, size_t cap, const char *dir, const cmp_model *m,
+                       const char *ext)
+{
+    snprintf(buf, cap, "%s/%s.%s", dir, m->label, ext);
+}
+
+static void save_state(const char *dir, const cmp_model *m, const cmp_result *res,
+                       const progress_state *ps, size_t eval_rows)
+{
+    char path[4096], tmp[4200];
+    model_path(path, sizeof path, dir, m, "state");
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    int ok = f != NULL;
+    ok = ok && fwrite(STATE_MAGIC, 8, 1, f) == 1 && fwrite(res, sizeof *res, 1, f) == 1 &&
+         fwrite(ps, sizeof *ps, 1, f) == 1;
+    ok = ok && (res->n_points == 0 ||
+                fwrite(res->points, sizeof(cmp_point), res->n_points, f) == res->n_points);
+    ok = ok && (eval_rows == 0 ||
+                fwrite(res->eval_out, sizeof(double), eval_rows, f) == eval_rows);
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok || rename(tmp, path) != 0) ex_die("cannot write the checkpoint %s", path);
+}
+
+/* The measurements saved with a checkpoint of `steps` steps, into res and
+ * *ps (res's arrays are allocated already); 0 if there are none that fit. */
+static int load_state(const char *dir, const cmp_model *m, uint64_t steps, cmp_result *res,
+                      progress_state *ps, size_t cap, size_t eval_per_point)
+{
+    char path[4096];
+    model_path(path, sizeof path, dir, m, "state");
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return 0;
+    char magic[8];
+    cmp_result saved;
+    int ok = fread(magic, 8, 1, f) == 1 && memcmp(magic, STATE_MAGIC, 8) == 0 &&
+             fread(&saved, sizeof saved, 1, f) == 1 && fread(ps, sizeof *ps, 1, f) == 1 &&
+             saved.steps == steps && saved.n_points <= cap;
+    ok = ok && fread(res->points, sizeof(cmp_point), saved.n_points, f) == saved.n_points &&
+         fread(res->eval_out, sizeof(double), saved.n_points * eval_per_point, f) ==
+             saved.n_points * eval_per_point;
+    fclose(f);
+    if (!ok) return 0;
+    res->n_points = saved.n_points;
+    res->diverged = saved.diverged;
+    res->diverged_step = saved.diverged_step;
+    memcpy(res->message, saved.message, sizeof res->message);
+    return 1;
+}
+
 static void train_one(shared *sh, tn_ctx *ctx, const tn_net *init, size_t index)
 {
     const cmp_config *cfg = sh->cfg;
@@ -396,29 +460,56 @@ static void train_one(shared *sh, tn_ctx *ctx, const tn_net *init, size_t index)
     const size_t O = sh->run->outputs, P = sh->run->P, total = sh->run->total_steps;
     const double t_start = ex_now();
 
-    /* Its own copy of the initialization: every model starts from the same
-     * theta0 and the networks do not share parameters. */
-    tn_net *net = NULL;
-    tn_trainer *tr = NULL;
-    EX_CHECK(ctx, tn_net_clone(init, &net));
-    EX_CHECK(ctx, tn_trainer_create(net, &tr));
-    configure_trainer(ctx, tr, cfg, m);
-    /* The probe's reference pattern is the initialization's. */
-    if (cfg->diagnostics && cfg->probe_n)
-        EX_CHECK(ctx, tn_trainer_set_probe(tr, test->x, cfg->probe_n));
-
-    const size_t cap = count_recorded(cfg, total);
+    const size_t cap = count_recorded(cfg, total), eval_per_point = sh->run->eval_n * O;
     res->model = *m;
     res->points = ex_xcalloc(cap, sizeof(cmp_point));
     res->eval_out = ex_xmalloc(cap * sh->run->eval_n, O * sizeof(double));
     res->theta = ex_xmalloc(P, sizeof(double));
+    progress_state ps = {0, 0, 0, 0.0, 0.0, 0.0, 0.0};
 
-    /* The same seed for every model: the same batches in the same order. */
+    tn_net *net = NULL;
+    tn_trainer *tr = NULL;
+    char path[4096];
+    if (cfg->resume_dir) {
+        /* A model checkpointed by an earlier run goes on where it was, with
+         * what was measured of it so far; one without a checkpoint (or
+         * whose measurements do not match it) starts over. */
+        model_path(path, sizeof path, cfg->resume_dir, m, "tnck");
+        if (access(path, F_OK) == 0) {
+            EX_CHECK(ctx, tn_trainer_load(ctx, path, &net, &tr));
+            if (!load_state(cfg->resume_dir, m, tn_trainer_num_steps(tr), res, &ps, cap,
+                            eval_per_point)) {
+                tn_trainer_free(tr);
+                tn_net_free(net);
+                tr = NULL;
+                net = NULL;
+                res->n_points = 0;
+                memset(&ps, 0, sizeof ps);
+            }
+        }
+    }
+    if (tr == NULL) {
+        /* Its own copy of the initialization: every model starts from the
+         * same theta0 and the networks do not share parameters. */
+        EX_CHECK(ctx, tn_net_clone(init, &net));
+        EX_CHECK(ctx, tn_trainer_create(net, &tr));
+        configure_trainer(ctx, tr, cfg, m);
+        /* The probe's reference pattern is the initialization's. */
+        if (cfg->diagnostics && cfg->probe_n)
+            EX_CHECK(ctx, tn_trainer_set_probe(tr, test->x, cfg->probe_n));
+    }
+
+    /* The same seed for every model: the same batches in the same order
+     * (a resumed model skips those it has taken). */
     ex_batcher batcher;
     ex_batcher_init(&batcher, train, cfg->batch, cfg->shuffle_seed);
-    size_t step = 0, rows_sum = 0, plain_steps = 0, all_steps = 0;
-    double loss_sum = 0.0, plain_time = 0.0, all_time = 0.0;
-    for (size_t epoch = 1; epoch <= cfg->epochs && !res->diverged; epoch++) {
+    size_t step = (size_t)tn_trainer_num_steps(tr), rows_sum = ps.rows_sum;
+    size_t plain_steps = ps.plain_steps, all_steps = ps.all_steps;
+    double loss_sum = ps.loss_sum, plain_time = ps.plain_time, all_time = ps.all_time;
+    ex_batcher_skip(&batcher, step);
+    const size_t first = 1 + step / (size_t)ex_batcher_steps_per_epoch(&batcher);
+    const double t_resumed = t_start - ps.seconds;
+    for (size_t epoch = first; epoch <= cfg->epochs && !res->diverged; epoch++) {
         lock(sh);
         sh->mp[index].epoch = epoch;
         unlock(sh);
@@ -452,11 +543,22 @@ static void train_one(shared *sh, tn_ctx *ctx, const tn_net *init, size_t index)
             }
             loss_sum += loss * (double)rows;
             rows_sum += rows;
-            if (rec) record_point(ctx, tr, sh, res, step, epoch, &loss_sum, &rows_sum, t_start);
+            if (rec)
+                record_point(ctx, tr, sh, res, step, epoch, &loss_sum, &rows_sum, t_resumed);
             lock(sh);
             sh->mp[index].steps = step;
             progress_line(sh, 0);
             unlock(sh);
+        }
+        if (cfg->checkpoint_dir) {
+            /* The trainer first: a state file that does not match the
+             * checkpoint's step count is ignored (the model starts over). */
+            model_path(path, sizeof path, cfg->checkpoint_dir, m, "tnck");
+            EX_CHECK(ctx, tn_trainer_save(tr, path));
+            res->steps = (size_t)tn_trainer_num_steps(tr);
+            ps = (progress_state){rows_sum, plain_steps, all_steps, loss_sum, plain_time, all_time,
+                                  ex_now() - t_resumed};
+            save_state(cfg->checkpoint_dir, m, res, &ps, res->n_points * eval_per_point);
         }
     }
     ex_batcher_free(&batcher);
@@ -486,7 +588,7 @@ static void train_one(shared *sh, tn_ctx *ctx, const tn_net *init, size_t index)
     }
     tn_trainer_free(tr);
     tn_net_free(net);
-    res->seconds = ex_now() - t_start;
+    res->seconds = ex_now() - t_resumed;
 
     char note[512];
     if (res->diverged)
@@ -624,7 +726,25 @@ cmp_pair cmp_run_pair(cmp_config *cfg, const ex_dataset *train, const ex_dataset
                                  cmp_model_make(CMP_LINEARIZED, 1, 0)};
     cmp_run run;
     cfg->title = title;
+    /* Each pair of a sweep checkpoints in a directory of its own, named
+     * after its title ("width 64" -> DIR/width-64). */
+    const char *ck = cfg->checkpoint_dir, *rs = cfg->resume_dir;
+    char name[96], ck_sub[4096], rs_sub[4096];
+    snprintf(name, sizeof name, "%s", title);
+    for (char *c = name; *c; c++)
+        if (*c == ' ' || *c == '/') *c = '-';
+    if (ck) {
+        snprintf(ck_sub, sizeof ck_sub, "%s/%s", ck, name);
+        if (ex_mkdir_p(ck_sub) != 0) exit(EXIT_FAILURE);
+        cfg->checkpoint_dir = ck_sub;
+    }
+    if (rs) {
+        snprintf(rs_sub, sizeof rs_sub, "%s/%s", rs, name);
+        cfg->resume_dir = rs_sub;
+    }
     cmp_run_models(cfg, train, test, models, 2, &run);
+    cfg->checkpoint_dir = ck;
+    cfg->resume_dir = rs;
     const cmp_result *full = &run.results[0], *lin = &run.results[1];
     const cmp_pair p = {lin->fs_distance,    full->param_distance, lin->param_distance,
                         full->mask_change,   lin->mask_change,     full->test_accuracy,
@@ -705,6 +825,10 @@ void cmp_options_parse(cmp_options *o, int argc, char **argv, const ex_arg *extr
         {"quiet", EX_ARG_FLAG, &o->quiet, "no progress line"},
         {"diagnostics", EX_ARG_INT, &o->cfg.diagnostics,
          "1: the library's neural Taylor diagnostics at the recorded steps, 0: off"},
+        {"checkpoint", EX_ARG_STRING, &o->checkpoint,
+         "DIR: checkpoint every model there after every epoch"},
+        {"resume", EX_ARG_STRING, &o->resume,
+         "DIR: continue the run checkpointed there (same flags); finished models are kept"},
     };
     const ex_arg *tables[2] = {shared, extra};
     const size_t sizes[2] = {sizeof shared / sizeof shared[0], n_extra};
@@ -752,6 +876,9 @@ void cmp_options_setup(cmp_options *o, const char *title, ex_data *data)
     cfg->shuffle_seed = ex_shuffle_seed(o->seed);
     cfg->progress = !o->quiet;
     cfg->title = title;
+    cfg->checkpoint_dir = o->checkpoint;
+    cfg->resume_dir = o->resume;
+    if (o->checkpoint && ex_mkdir_p(o->checkpoint) != 0) exit(EXIT_FAILURE);
 }
 
 void cmp_print_setup(const cmp_options *o, size_t total_steps, size_t n_models,

@@ -93,6 +93,12 @@ typedef struct cmp_config {
     int progress;           /* 1: a progress line on stdout */
     int notes;              /* 1: also a line per finished model (with progress on) */
     const char *title;      /* the progress line's prefix */
+    /* Checkpoints (compare --checkpoint DIR, --resume DIR): each model's
+     * trainer (tn_trainer_save, DIR/<label>.tnck) and what was measured of
+     * it so far (DIR/<label>.state), written after every epoch; a resumed
+     * model goes on from its last epoch, a finished one is not trained
+     * again.  NULL: none. */
+    const char *checkpoint_dir, *resume_dir;
 } cmp_config;
 
 /** compare's recipe: 5 epochs of batch 128, momentum SGD (0.9) at 0.01,
@@ -210,6 +216,7 @@ typedef struct cmp_options {
     const char *out;            /* output directory */
     const char *data_dir;
     int synthetic, quiet;
+    const char *checkpoint, *resume;    /* directories, or NULL */
 } cmp_options;
 
 /** cmp_config_default and compare's data and network: the first 10,000

@@ -56,6 +56,11 @@ void ex_train_flags_parse(ex_train_flags *f, int argc, char **argv, const ex_arg
         {"test", EX_ARG_SIZE, &f->n_test, "use the first N test examples (0: all)"},
         {"data", EX_ARG_STRING, &f->data_dir, EX_DATA_FLAG_HELP},
         {"synthetic", EX_ARG_FLAG, &f->synthetic, "use the synthetic data set"},
+        {"checkpoint", EX_ARG_STRING, &f->checkpoint,
+         "FILE: save the run there (tn_trainer_save) after every epoch"},
+        {"resume", EX_ARG_STRING, &f->resume,
+         "FILE: continue the run checkpointed there; the model comes from FILE, the other "
+         "flags must be the run's"},
     };
     const ex_arg *tables[2] = {shared, extra};
     const size_t sizes[2] = {sizeof shared / sizeof shared[0], n_extra};

@@ -36,6 +36,8 @@ typedef struct ex_train_flags {
     size_t n_train, n_test;     /* first N examples of each set, 0: all */
     const char *data_dir;       /* NULL: the default of ex_data_options */
     int synthetic;              /* 1: the synthetic stand-in */
+    const char *checkpoint;     /* --checkpoint FILE: saved after every epoch, or NULL */
+    const char *resume;         /* --resume FILE: the run to continue, or NULL */
     /* The library's values of the names, set by ex_train_flags_parse. */
     int optimizer;              /* TN_OPT_* */
     int loss;                   /* TN_LOSS_* */
