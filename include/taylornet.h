@@ -381,8 +381,9 @@ TN_API tn_status tn_taylor_terms(tn_taylor *t, const double *theta, const double
 TN_API tn_status tn_taylor_vjp(tn_taylor *t, const double *theta, const double *x, size_t n,
                                const double *cotangent, double *grad);
 /** norms[j] (len = order + 1) = Frobenius norm over the rows of the last
- *  forward / terms / vjp of its term j.  Errors: TN_E_SHAPE, TN_E_STATE
- *  (nothing evaluated yet). */
+ *  successful forward / terms / vjp of its term j.  Errors: TN_E_SHAPE,
+ *  TN_E_STATE (nothing evaluated yet, or the last evaluation was refused),
+ *  TN_E_NUMERIC (a norm overflows: entries near the largest double). */
 TN_API tn_status tn_taylor_term_norms(const tn_taylor *t, double *norms, size_t len);
 /** The divergence indicator |z_k| / |z_{k-1}| of the last evaluation (term
  *  norms as above): terms grow like rho^-j beyond the radius of convergence

@@ -464,6 +464,49 @@ START_TEST(bad_input)
 }
 END_TEST
 
+/* Term norms and the divergence ratio of terms whose squares overflow
+ * (found by fuzz_api: the ratio came back NaN with TN_OK).  Three identity
+ * dense layers of width 2 at Delta = 1e60 per parameter: term j grows like
+ * 1e60^j, so |z_3|^2 and |z_2|^2 both overflow while the terms do not.  The
+ * ratio of the top two norms is about 1e60 (a product of 1e60 and the
+ * layers' scales), finite; a result that overflows is refused, and then
+ * nothing counts as evaluated. */
+START_TEST(huge_terms_give_finite_norms)
+{
+    const size_t d = 2;
+    tn_net *net;
+    TN_CK(ctx, tn_net_create(ctx, &d, 1, &net));
+    for (int l = 0; l < 3; l++) {
+        TN_CK(ctx, tn_net_add_dense(net, 2));
+        if (l < 2) TN_CK(ctx, tn_net_add_activation(net, TN_ACT_IDENTITY));
+    }
+    TN_CK(ctx, tn_net_init(net, 3));
+    const size_t P = tn_net_num_params(net);
+    double *theta = malloc(P * sizeof(double)), x[2] = {1.0, -0.5}, y[2], norms[4], r;
+    TN_CK(ctx, tn_net_get_params(net, theta, P));
+    for (size_t i = 0; i < P; i++) theta[i] += 1e60;
+    tn_taylor *t;
+    TN_CK(ctx, tn_taylor_create(net, 3, &t));
+    TN_CK(ctx, tn_taylor_forward(t, theta, x, 1, y));
+    TN_CK(ctx, tn_taylor_term_norms(t, norms, 4));
+    for (int j = 0; j < 4; j++) ck_assert_msg(isfinite(norms[j]), "norm %d = %g", j, norms[j]);
+    ck_assert_msg(norms[3] > 1e170 && norms[2] > 1e110, "norms %g %g", norms[2], norms[3]);
+    TN_CK(ctx, tn_taylor_divergence(t, &r));
+    /* |z_3| / |z_2|, both computed without squaring: their ratio to 1e-12
+     * (a few roundings each). */
+    ck_assert_msg(fabs(r - norms[3] / norms[2]) <= 1e-12 * r, "ratio %g vs %g", r,
+                  norms[3] / norms[2]);
+    /* Far enough that the output itself overflows: refused, not evaluated. */
+    for (size_t i = 0; i < P; i++) theta[i] += 1e110;
+    ck_assert_int_eq(tn_taylor_forward(t, theta, x, 1, y), TN_E_NUMERIC);
+    ck_assert_int_eq(tn_taylor_divergence(t, &r), TN_E_STATE);
+    ck_assert_int_eq(tn_taylor_term_norms(t, norms, 4), TN_E_STATE);
+    free(theta);
+    tn_taylor_free(t);
+    tn_net_free(net);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("taylor");
@@ -479,6 +522,7 @@ int main(void)
     tcase_add_loop_test(tc, relu_expansion_equals_frozen_mask_net, 0, 4);
     tcase_add_test(tc, base_cache_is_used_and_never_stale);
     tcase_add_test(tc, bad_input);
+    tcase_add_test(tc, huge_terms_give_finite_norms);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -5,6 +5,7 @@
 #include "../taylor/taylor.h"
 
 #include <math.h>
+#include <string.h>
 
 TN_API int tn_taylor_max_order(void)
 {
@@ -80,14 +81,23 @@ static tn_status theta_or_net(const tn_taylor *t, const char *fn, const double *
     return tni_check_finite(t->ctx, fn, "theta", *theta, t->ex.P);
 }
 
+/* The status of an evaluation; one refused leaves nothing to report the
+ * term norms or the divergence of (their state is the refused pass's). */
+static tn_status evaluated(tn_taylor *t, tn_status st)
+{
+    if (st != TN_OK) t->evaluated = 0;
+    return st;
+}
+
 TN_API tn_status tn_taylor_forward(tn_taylor *t, const double *theta, const double *x, size_t n,
                                    double *y)
 {
     static const char fn[] = "tn_taylor_forward";
     TNI_TRY(eval_args(t, fn, x, n, y, "y"));
     TNI_TRY(theta_or_net(t, fn, &theta));
-    return tni_check_result(t->ctx, fn, tni_taylor_eval(t, theta, x, n, y, NULL, NULL, NULL), y,
-                            n * t->ex.O);
+    return evaluated(t, tni_check_result(t->ctx, fn,
+                                         tni_taylor_eval(t, theta, x, n, y, NULL, NULL, NULL), y,
+                                         n * t->ex.O));
 }
 
 TN_API tn_status tn_taylor_terms(tn_taylor *t, const double *theta, const double *x, size_t n,
@@ -96,8 +106,9 @@ TN_API tn_status tn_taylor_terms(tn_taylor *t, const double *theta, const double
     static const char fn[] = "tn_taylor_terms";
     TNI_TRY(eval_args(t, fn, x, n, terms, "terms"));
     TNI_TRY(theta_or_net(t, fn, &theta));
-    return tni_check_result(t->ctx, fn, tni_taylor_eval(t, theta, x, n, NULL, terms, NULL, NULL),
-                            terms, (t->ex.order + 1) * n * t->ex.O);
+    return evaluated(t, tni_check_result(t->ctx, fn,
+                                         tni_taylor_eval(t, theta, x, n, NULL, terms, NULL, NULL),
+                                         terms, (t->ex.order + 1) * n * t->ex.O));
 }
 
 TN_API tn_status tn_taylor_vjp(tn_taylor *t, const double *theta, const double *x, size_t n,
@@ -108,9 +119,10 @@ TN_API tn_status tn_taylor_vjp(tn_taylor *t, const double *theta, const double *
     TNI_TRY(tni_check_ptr(t->ctx, fn, cotangent, "cotangent"));
     TNI_TRY(tni_check_finite(t->ctx, fn, "cotangent", cotangent, n * t->ex.O));
     TNI_TRY(theta_or_net(t, fn, &theta));
-    return tni_check_result(t->ctx, fn,
-                            tni_taylor_eval(t, theta, x, n, NULL, NULL, cotangent, grad), grad,
-                            t->ex.P);
+    return evaluated(t, tni_check_result(t->ctx, fn,
+                                         tni_taylor_eval(t, theta, x, n, NULL, NULL, cotangent,
+                                                         grad),
+                                         grad, t->ex.P));
 }
 
 TN_API tn_status tn_taylor_term_norms(const tn_taylor *t, double *norms, size_t len)
@@ -121,7 +133,15 @@ TN_API tn_status tn_taylor_term_norms(const tn_taylor *t, double *norms, size_t 
     TNI_TRY(tni_check_len(t->ctx, fn, "norms", len, t->ex.order + 1));
     if (!t->evaluated)
         return tni_fail(t->ctx, TN_E_STATE, "%s: no successful evaluation yet", fn);
-    for (size_t j = 0; j < len; j++) norms[j] = sqrt(t->norm2[j]);
+    double out[TNI_MAX_ORDER + 1];
+    for (size_t j = 0; j < len; j++) {
+        out[j] = t->norm_scale[j] * sqrt(t->norm_ssq[j]);
+        if (!isfinite(out[j]))
+            return tni_fail(t->ctx, TN_E_NUMERIC,
+                            "%s: the norm of term %zu overflows (its entries are finite, near the "
+                            "largest double)", fn, j);
+    }
+    memcpy(norms, out, len * sizeof(double));
     return TN_OK;
 }
 
@@ -133,9 +153,15 @@ TN_API tn_status tn_taylor_divergence(const tn_taylor *t, double *ratio)
     if (!t->evaluated)
         return tni_fail(t->ctx, TN_E_STATE, "%s: no successful evaluation yet", fn);
     const size_t k = t->ex.order;
-    const double top = t->norm2[k], below = t->norm2[k - 1];
-    /* A series that stopped (top == 0) converged, whatever came before it. */
-    *ratio = top == 0.0 ? 0.0 : below == 0.0 ? INFINITY : sqrt(top / below);
+    const double top = t->norm_scale[k], below = t->norm_scale[k - 1];
+    /* A series that stopped (top == 0) converged, whatever came before it.
+     * The ratio of scaled norms never divides infinities (a NaN before):
+     * it is finite, or INFINITY when the top term dwarfs the one below
+     * beyond the range of doubles. */
+    *ratio = top == 0.0 ? 0.0
+             : below == 0.0
+                 ? INFINITY
+                 : (top / below) * sqrt(t->norm_ssq[k] / t->norm_ssq[k - 1]);
     return TN_OK;
 }
 

@@ -2,6 +2,7 @@
  * its VJP, with the term norms behind the divergence indicator. */
 #include "taylor.h"
 
+#include <math.h>
 #include <string.h>
 
 tn_status tni_taylor_new(tn_net *net, size_t order, tn_taylor **out)
@@ -33,7 +34,8 @@ tn_status tni_taylor_eval(tn_taylor *t, const double *theta, const double *x, si
     tni_expansion *e = &t->ex;
     const size_t O = e->O, k = e->order;
     const size_t rows = tni_net_chunk_rows(e->net, k, n);
-    double norm2[TNI_MAX_ORDER + 1] = {0};
+    double scale[TNI_MAX_ORDER + 1] = {0}, ssq[TNI_MAX_ORDER + 1];
+    for (size_t j = 0; j <= TNI_MAX_ORDER; j++) ssq[j] = 1.0;
     for (size_t i = 0; i < n; i += rows) {
         const size_t b = n - i < rows ? n - i : rows, blk = b * O;
         tn_status st = tni_expansion_forward(e, theta, x + i * e->d, b);
@@ -45,7 +47,17 @@ tn_status tni_taylor_eval(tn_taylor *t, const double *theta, const double *x, si
         size_t deg;
         const double *z = tni_engine_output(e->tape, &deg);
         for (size_t j = 0; j <= deg; j++)
-            for (size_t q = 0; q < blk; q++) norm2[j] += z[j * blk + q] * z[j * blk + q];
+            for (size_t q = 0; q < blk; q++) {
+                /* Squares of terms beyond 1e154 would overflow: scaled. */
+                const double a = fabs(z[j * blk + q]);
+                if (a == 0.0) continue;
+                if (scale[j] < a) {
+                    ssq[j] = 1.0 + ssq[j] * (scale[j] / a) * (scale[j] / a);
+                    scale[j] = a;
+                } else {
+                    ssq[j] += (a / scale[j]) * (a / scale[j]);
+                }
+            }
         if (y) tni_engine_output_sum(e->tape, 0, y + i * O);
         for (size_t j = 0; terms && j <= k; j++) {
             double *dst = terms + j * n * O + i * O;
@@ -55,7 +67,8 @@ tn_status tni_taylor_eval(tn_taylor *t, const double *theta, const double *x, si
                 memset(dst, 0, blk * sizeof(double));
         }
     }
-    memcpy(t->norm2, norm2, sizeof norm2);
+    memcpy(t->norm_scale, scale, sizeof scale);
+    memcpy(t->norm_ssq, ssq, sizeof ssq);
     t->evaluated = 1;
     return TN_OK;
 }

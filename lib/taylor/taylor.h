@@ -8,9 +8,11 @@ struct tn_taylor {
     uint32_t magic;
     tn_ctx *ctx;
     tni_expansion ex;
-    /* Squared Frobenius norm of each output term z_j over the rows of the
-     * last evaluation; the divergence indicator is built from them. */
-    double norm2[TNI_MAX_ORDER + 1];
+    /* Frobenius norm of each output term z_j over the rows of the last
+     * evaluation, as scale[j] sqrt(ssq[j]) (LAPACK's dnrm2 scaling: no
+     * square overflows or underflows); the divergence indicator is built
+     * from them. */
+    double norm_scale[TNI_MAX_ORDER + 1], norm_ssq[TNI_MAX_ORDER + 1];
     int evaluated;
 };
 
