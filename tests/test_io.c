@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -416,6 +417,46 @@ START_TEST(load_a_fifo)
     static const char *const files[] = {"fifo.tnn"};
     remove_dir(dir, files, 1);
     free(fifo);
+}
+END_TEST
+
+/* A save that fails mid-write (here: the file size limit, EFBIG, in a
+ * child process) reports TN_E_IO naming the write, leaves the file it was
+ * replacing as it was, and removes its temporary. */
+START_TEST(failed_write_leaves_the_old_file)
+{
+    char *dir = tu_make_dir("test_io"), *path = tu_join(dir, "net.tnn");
+    tn_net *small = arch(4), *big = arch(2);
+    TN_CK(ctx, tn_net_save(small, path));
+    size_t len_small;
+    unsigned char *before = tu_slurp(path, &len_small);
+    const pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* The limit makes write() fail with EFBIG past it instead of
+         * killing the process with SIGXFSZ. */
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {(rlim_t)len_small + 16, (rlim_t)len_small + 16};
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(2);
+        const tn_status st = tn_net_save(big, path);
+        const int named = strstr(tn_ctx_errmsg(ctx), "writing") != NULL;
+        _exit(st == TN_E_IO && named ? 0 : 1);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    size_t len;
+    unsigned char *after = tu_slurp(path, &len);
+    ck_assert(len == len_small && memcmp(before, after, len) == 0);
+    char listing[1024];
+    list_dir(dir, listing, sizeof listing);
+    ck_assert_str_eq(listing, "net.tnn");
+    free(before), free(after);
+    tn_net_free(small);
+    tn_net_free(big);
+    static const char *const files[] = {"net.tnn"};
+    remove_dir(dir, files, 1);
+    free(path);
 }
 END_TEST
 
@@ -865,6 +906,7 @@ int main(void)
     tcase_add_test(tc, version_1_files_load);
     tcase_add_test(tc, load_a_fifo);
     tcase_add_test(tc, orphaned_temporaries_are_removed);
+    tcase_add_test(tc, failed_write_leaves_the_old_file);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("damaged files");
