@@ -146,8 +146,8 @@ TN_API tn_status tn_ctx_get_memory(const tn_ctx *ctx, size_t *in_use, size_t *pe
 TN_API tn_status tn_ctx_reset_peak_memory(tn_ctx *ctx);
 /** A progress callback: see tn_ctx_set_progress. */
 typedef int (*tn_progress_fn)(void *user, double fraction_done);
-/** Progress of long computations made through ctx (tn_ntk_compute; the
- *  analytic kernels are fast and report none): fn(user, fraction_done) is
+/** Progress of long computations made through ctx (tn_ntk_compute,
+ *  tn_ntk_analytic): fn(user, fraction_done) is
  *  called from the calling thread between units of work (tiles or kernel
  *  columns), with fraction_done rising to 1; returning nonzero cancels the
  *  computation, which then returns TN_E_CANCELLED.  The callback must not
@@ -430,13 +430,25 @@ TN_API tn_status tn_ntk_get(const tn_ntk *k, tn_ntk_param p, double *value);
  *  TN_E_CANCELLED. */
 TN_API tn_status tn_ntk_compute(tn_ntk *k, const double *x1, size_t n1,
                                 const double *x2, size_t n2, double *K);
-/** The infinite-width NNGP and NTK (n1 x n2 each, identity across outputs;
- *  either may be NULL) of an MLP (dense layers with one activation between
- *  them) under NTK parameterization, with the net's sigma_w, sigma_b.  Closed
- *  forms for identity, ReLU, leaky ReLU and erf; Gauss-Hermite quadrature for
- *  tanh, sigmoid, GELU and softplus (accuracy: docs/ntk.md).  x2 NULL: x1.
- *  Errors: TN_E_UNSUPPORTED (other architectures, standard parameterization),
- *  TN_E_INVALID_ARG, TN_E_NOMEM. */
+/** The infinite-width NNGP and NTK (n1 x n2 each, identity across outputs,
+ *  i.e. traced; either may be NULL, not both) of the network under NTK
+ *  parameterization, with the net's sigma_w, sigma_b and leaky slope, by the
+ *  recursions of docs/math.md §9 over its graph: dense, conv2d (any stride,
+ *  SAME or VALID), avg_pool2d, global_avg_pool, flatten, residual sums and
+ *  every activation (closed forms for identity, ReLU, leaky ReLU and erf;
+ *  Gauss-Hermite quadrature for tanh, sigmoid, GELU and softplus; accuracy:
+ *  docs/ntk.md).  x2 NULL: x1.  Cost per example pair and layer: linear in
+ *  the pixels without pooling, quadratic before any pooling (every pixel
+ *  pair); computed in tiles of example pairs under TN_NTK_MEMORY_BUDGET, with
+ *  progress and cancellation (tn_ctx_set_progress).
+ *  Errors: TN_E_UNSUPPORTED (standard parameterization; a node the recursion
+ *  cannot follow, named in the message: a sum whose branches are correlated
+ *  in the limit -- neither is a layer with parameters, or a linear map of
+ *  one, that the other does not reach -- or an activation of a node that is
+ *  not Gaussian, such as another activation), TN_E_INVALID_ARG (also an input
+ *  not finite, or a kernel above 1e150), TN_E_NOMEM (also a budget that
+ *  cannot hold one example pair), TN_E_CANCELLED (the outputs are then NaN;
+ *  on every other error they are untouched). */
 TN_API tn_status tn_ntk_analytic(tn_ntk *k, const double *x1, size_t n1, const double *x2,
                                  size_t n2, double *nngp, double *ntk);
 /** Frees an NTK computer (NULL: no-op). */

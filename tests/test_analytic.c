@@ -18,7 +18,8 @@
  * Links the internal archive: it calls tni_analytic_mlp directly. */
 #include "core/core.h"
 #include "ntk/analytic.h"
-#include "ntk/quadrature.h"
+#include "kernel/dual.h"
+#include "kernel/quadrature.h"
 #include "testutil.h"
 
 static const double PI = 3.14159265358979323846;
@@ -351,6 +352,54 @@ START_TEST(large_variances_degrade_gracefully)
     static const double rhos[] = {0.5, 0.9, 0.999};
     static const double tol[] = {1e-7, 2e-4, 1e-3, 3e-7};
     check_duals(acts[_i], 0.0, acts[_i] == TN_ACT_TANH ? tanh_big : big, 1, rhos, 3, tol[_i]);
+}
+END_TEST
+
+/* The duals' own arccosine (branch-free, kernel/dual.c) against libm's
+ * over 2e6 points of [-1, 1] and the last 60 doubles below 1 and above -1:
+ * within 2 ulps of pi (absolute; the duals use acos only through pi - t
+ * and sin t, where an absolute error is what matters). */
+START_TEST(arccosine_matches_libm)
+{
+    const double ulp_pi = nextafter(PI, 4.0) - PI;
+    double worst = 0.0;
+    for (long k = 0; k <= 2000000; k++) {
+        const double c = -1.0 + 2.0 * (double)k / 2000000.0;
+        worst = fmax(worst, fabs(tni_acos(c) - acos(c)));
+    }
+    double hi = 1.0, lo = -1.0;
+    for (int k = 0; k < 60; k++) {
+        hi = nextafter(hi, 0.0), lo = nextafter(lo, 0.0);
+        worst = fmax(worst, fmax(fabs(tni_acos(hi) - acos(hi)), fabs(tni_acos(lo) - acos(lo))));
+    }
+    if (verbose()) printf("arccosine: worst absolute difference %.2g (ulp(pi) %.2g)\n", worst, ulp_pi);
+    ck_assert_double_le(worst, 2 * ulp_pi);
+    ck_assert(tni_acos(1.0) == 0.0 && tni_acos(-1.0) == PI);
+}
+END_TEST
+
+/* The row form of the ReLU duals (the convolutional kernels' loop) gives
+ * the scalar form's bits, degenerate variances included, with and without
+ * a stride. */
+START_TEST(relu_rows_equal_single_pairs)
+{
+    const double v2[8] = {1.0, 0.0, 2.5, 1e-160, 0.3, 4.0, 1.0, 7.0};
+    for (int slope = 0; slope < 2; slope++) {
+        const double a = slope ? 0.1 : 0.0;
+        for (int v = 0; v < 3; v++) {
+            const double v1 = v == 0 ? 1.0 : v == 1 ? 0.0 : 1e-170;
+            double s12[4], eff[4], edd[4];
+            for (int k = 0; k < 4; k++) s12[k] = (0.9 - 0.6 * k) * sqrt(v1 * v2[2 * k]);
+            tni_dual_relu_row(4, a, v1, v2, 2, s12, eff, edd);
+            for (int k = 0; k < 4; k++) {
+                double e, d;
+                tni_dual_closed(slope ? TN_ACT_LEAKY_RELU : TN_ACT_RELU, a, v1, v2[2 * k], s12[k],
+                                &e, &d);
+                ck_assert_msg(e == eff[k] && d == edd[k], "slope %g v1 %g v2 %g: %.17g %.17g vs %.17g %.17g",
+                              a, v1, v2[2 * k], eff[k], edd[k], e, d);
+            }
+        }
+    }
 }
 END_TEST
 
@@ -806,6 +855,8 @@ int main(void)
     tcase_add_loop_test(duals, closed_forms_match_brute_force, 0, 6);
     tcase_add_loop_test(duals, quadrature_activations_match_brute_force, 0, 4);
     tcase_add_loop_test(duals, large_variances_degrade_gracefully, 0, 4);
+    tcase_add_test(duals, arccosine_matches_libm);
+    tcase_add_test(duals, relu_rows_equal_single_pairs);
     suite_add_tcase(s, duals);
     TCase *recursion = tcase_create("recursion");
     tcase_set_timeout(recursion, 120);

@@ -100,46 +100,6 @@ TN_API tn_status tn_ntk_compute(tn_ntk *k, const double *x1, size_t n1, const do
                             n1 * per_row * m2 * per_row);
 }
 
-/* The MLP the analytic kernels describe: dense (activation dense)*, one
- * activation throughout. */
-static tn_status mlp_spec(const tn_ntk *k, tni_mlp_spec *spec)
-{
-    static const char fn[] = "tn_ntk_analytic";
-    const tn_net *net = k->net;
-    if (net->parameterization != TN_PARAM_NTK)
-        return tni_fail(k->ctx, TN_E_UNSUPPORTED,
-                        "%s: infinite-width kernels are defined under NTK parameterization", fn);
-    spec->d = net->nodes[0].size;
-    spec->depth = 0;
-    spec->act = TN_ACT_IDENTITY;
-    spec->slope = net->leaky_slope;
-    for (size_t i = 1; i < net->nnodes; i++) {
-        const tni_node *n = &net->nodes[i];
-        const int want_dense = i % 2 == 1;
-        if (n->kind != TNI_KIND_DENSE && n->kind != TNI_KIND_ACTIVATION)
-            return tni_fail(k->ctx, TN_E_UNSUPPORTED,
-                            "%s: node %zu is a %s layer, which has no infinite-width kernel yet "
-                            "(only MLPs: dense layers with one activation between each pair)",
-                            fn, i, tni_kind_of(n)->name);
-        double slope;
-        const tn_activation act = n->kind == TNI_KIND_ACTIVATION
-                                      ? tni_activation_function(n, &slope)
-                                      : TN_ACT_IDENTITY;
-        if ((n->kind == TNI_KIND_DENSE) != want_dense || (i > 2 && !want_dense && act != spec->act))
-            return tni_fail(k->ctx, TN_E_UNSUPPORTED,
-                            "%s: the network is not an MLP of dense layers with one activation "
-                            "between each pair (node %zu)", fn, i);
-        if (want_dense) spec->depth++;
-        else spec->act = act;
-    }
-    if (net->nodes[net->nnodes - 1].kind != TNI_KIND_DENSE)
-        return tni_fail(k->ctx, TN_E_UNSUPPORTED, "%s: the network must end with a dense layer", fn);
-    spec->sigma_w = tni_net_sigma_w(net);
-    spec->sigma_b = net->sigma_b;
-    spec->threads = k->ctx->threads;
-    return TN_OK;
-}
-
 TN_API tn_status tn_ntk_analytic(tn_ntk *k, const double *x1, size_t n1, const double *x2,
                                  size_t n2, double *nngp, double *ntk)
 {
@@ -148,9 +108,13 @@ TN_API tn_status tn_ntk_analytic(tn_ntk *k, const double *x1, size_t n1, const d
     if (nngp == NULL && ntk == NULL)
         return tni_fail(k->ctx, TN_E_INVALID_ARG, "%s: nngp and ntk are both NULL", fn);
     TNI_TRY(pair_args(k, fn, x1, n1, x2, n2, 1));
-    tni_mlp_spec spec;
-    TNI_TRY(mlp_spec(k, &spec));
-    return tni_analytic_mlp(k->ctx, &spec, x1, n1, x2, x2 ? n2 : n1, nngp, ntk);
+    const tn_net *net = k->net;
+    if (net->parameterization != TN_PARAM_NTK)
+        return tni_fail(k->ctx, TN_E_UNSUPPORTED,
+                        "%s: infinite-width kernels are defined under NTK parameterization", fn);
+    const tni_settings s = tni_net_settings(net);
+    return tni_analytic_graph(k->ctx, fn, tni_net_graph(net), &s, k->budget, x1, n1, x2,
+                              x2 ? n2 : n1, nngp, ntk);
 }
 
 TN_API void tn_ntk_free(tn_ntk *k)

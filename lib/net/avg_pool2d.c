@@ -83,6 +83,96 @@ static void pool_reverse(const tni_node *n, tni_node_io *io)
     pool(&w, (io->din[0] + 1 - lo) * R, xbar, io->cot_out + lo * R * n->size, 1);
 }
 
+/* ---- infinite-width kernels (MATH.md §9) ---------------------------------
+ *
+ * Linear, with a window per side: S'[q, q'] = (1 / (kh kw)^2) sum over the
+ * two windows' positions of S[p, p'] (padding absent), T alike.  It reads
+ * every pixel pair of its input: the reason a network with pooling costs
+ * P^2 per example pair.  Pooling is separable: first the columns' windows
+ * (P_in x P_out per example pair, in tmp), then the rows'. */
+
+static tn_status pool_plan(const tni_node *n, size_t id, const tni_cov_plan *const *in,
+                           size_t words, tni_cov_plan *out, tn_ctx *ctx, const char *fn)
+{
+    (void)id, (void)ctx, (void)fn;
+    tni_cov_plan_as_input(in[0], tni_shape_pixels(&n->shape), words, out);
+    return TN_OK;
+}
+
+static size_t pool_tmp_doubles(const tni_node *n, const tni_cov_io *g)
+{
+    if (!g->out.full) return 0;
+    return tni_shape_pixels(g->in_shape[0]) * tni_shape_pixels(&n->shape);
+}
+
+/* dst[q] (q over the output pixels, stride ds) = sum over q's window of
+ * src[p] (p over the input pixels, stride ss). */
+static void window_sums(const tni_window *w, const double *src, size_t ss, double *dst, size_t ds)
+{
+    for (size_t y = 0; y < w->oh; y++) {
+        size_t r0, r1;
+        span(y, w->kh, w->stride, w->ph, w->h, &r0, &r1);
+        for (size_t x = 0; x < w->ow; x++) {
+            size_t c0, c1;
+            span(x, w->kw, w->stride, w->pw, w->w, &c0, &c1);
+            double acc = 0.0;
+            for (size_t r = r0; r < r1; r++)
+                for (size_t c = c0; c < c1; c++) acc += src[(r * w->w + c) * ss];
+            dst[(y * w->ow + x) * ds] = acc;
+        }
+    }
+}
+
+static void pool_analytic(const tni_node *n, const tni_settings *s, const tni_cov_io *io)
+{
+    (void)s;
+    const tni_window w = window_of(n, io->in_shape[0]);
+    const size_t a = io->a, b = io->b, Pi = w.h * w.w, Po = w.oh * w.ow;
+    const double k2 = ((double)w.kh * (double)w.kw) * ((double)w.kh * (double)w.kw);
+    for (int t = 0; t < 2; t++) {
+        double *o = t ? io->out.T : io->out.S;
+        const double *in = t ? io->in[0].T : io->in[0].S;
+        if (o == NULL) continue;
+        for (size_t i = 0; i < a; i++)
+            for (size_t j = 0; j < tni_cov_cols(io, i); j++) {
+                /* The block of the pair (i, j): rows (i, p), columns (j, p'). */
+                const size_t ldi = b * Pi;
+                const double *blk = in ? in + i * Pi * ldi + j * Pi : NULL;
+                if (io->out.full) {
+                    const size_t ldo = b * Po;
+                    double *ob = o + i * Po * ldo + j * Po;
+                    if (blk == NULL) {
+                        for (size_t q = 0; q < Po; q++) memset(ob + q * ldo, 0, Po * sizeof(double));
+                        continue;
+                    }
+                    for (size_t p = 0; p < Pi; p++) window_sums(&w, blk + p * ldi, 1, io->tmp + p * Po, 1);
+                    for (size_t q2 = 0; q2 < Po; q2++) window_sums(&w, io->tmp + q2, Po, ob + q2, ldo);
+                    for (size_t q = 0; q < Po; q++)
+                        for (size_t q2 = 0; q2 < Po; q2++) ob[q * ldo + q2] /= k2;
+                } else {
+                    for (size_t y = 0; y < w.oh; y++) {
+                        size_t r0, r1;
+                        span(y, w.kh, w.stride, w.ph, w.h, &r0, &r1);
+                        for (size_t x = 0; x < w.ow; x++) {
+                            size_t c0, c1;
+                            span(x, w.kw, w.stride, w.pw, w.w, &c0, &c1);
+                            double acc = 0.0;
+                            if (blk)
+                                for (size_t r = r0; r < r1; r++)
+                                    for (size_t c = c0; c < c1; c++) {
+                                        const double *row = blk + (r * w.w + c) * ldi;
+                                        for (size_t r2 = r0; r2 < r1; r2++)
+                                            for (size_t c2 = c0; c2 < c1; c2++)
+                                                acc += row[r2 * w.w + c2];
+                                    }
+                            o[((y * w.ow + x) * a + i) * b + j] = acc / k2;
+                        }
+                    }
+                }
+            }
+    }
+}
+
 const tni_kind_ops tni_avg_pool2d_ops = {
     .name = "avg_pool2d",
     .ninputs = 1,
@@ -92,4 +182,8 @@ const tni_kind_ops tni_avg_pool2d_ops = {
     .out_degree = tni_degree_linear,
     .forward = pool_forward,
     .reverse = pool_reverse,
+    .analytic_input = TNI_COV_IN_FULL,
+    .analytic_plan = pool_plan,
+    .analytic_tmp_doubles = pool_tmp_doubles,
+    .analytic = pool_analytic,
 };

@@ -286,6 +286,148 @@ static size_t conv_gram_tmp_doubles(const tni_node *n, const tni_shape *in, size
     return 2 * P * K + P * P + O * P * ch + 2 * O * ch;
 }
 
+/* ---- infinite-width kernels (MATH.md §9) ---------------------------------
+ *
+ * The same weight w[o, delta, c] multiplies x(p s + delta) and x'(p' s +
+ * delta), so only equal window offsets pair up:
+ *   S[p, p'] = sigma_w^2 / (kh kw) sum_delta S_in[p s + delta, p' s + delta] + sigma_b^2,
+ *   T[p, p'] = S[p, p'] + sigma_w^2 / (kh kw) sum_delta T_in[p s + delta, p' s + delta],
+ * a padded position contributing 0 (the channel mean is already in S_in).
+ * Aligned entries map to aligned entries, so a network without pooling
+ * carries P values per example pair; every pixel pair costs P^2. */
+
+static tn_status conv_plan(const tni_node *n, size_t id, const tni_cov_plan *const *in,
+                           size_t words, tni_cov_plan *out, tn_ctx *ctx, const char *fn)
+{
+    (void)in, (void)ctx, (void)fn;
+    tni_cov_plan_fresh(id, tni_shape_pixels(&n->shape), words, out);
+    return TN_OK;
+}
+
+/* The output positions [*lo, *hi) whose window offset d lands inside an
+ * input side of n (output side o, stride s, padding before pad). */
+static void valid_range(size_t o, size_t s, size_t d, size_t pad, size_t n, size_t *lo, size_t *hi)
+{
+    /* q s + d - pad in [0, n)  <=>  q >= ceil((pad - d) / s), q s < n + pad - d. */
+    *lo = d >= pad ? 0 : (pad - d + s - 1) / s;
+    *hi = n + pad > d ? (n + pad - d + s - 1) / s : 0;
+    if (*hi > o) *hi = o;
+    if (*lo > *hi) *lo = *hi;
+}
+
+/* row[x] += src[x s + off] for x in [x0, x1): one window offset's share of
+ * a row of output pixels (s = 1, the common case, contiguous). */
+static void add_shifted(double *row, const double *src, size_t x0, size_t x1, size_t s,
+                        size_t off)
+{
+    if (s == 1) {
+        const double *sr = src + off;
+        for (size_t x = x0; x < x1; x++) row[x] += sr[x];
+        return;
+    }
+    for (size_t x = x0; x < x1; x++) row[x] += src[x * s + off];
+}
+
+/* Scale, bias, and T's own part S, over n entries. */
+static void finish_entries(size_t n, double cw, double b2, double *S, double *T, int tin)
+{
+    for (size_t e = 0; e < n; e++) {
+        S[e] = cw * S[e] + b2;
+        if (T) T[e] = tin ? S[e] + cw * T[e] : S[e];
+    }
+}
+
+static void conv_analytic(const tni_node *n, const tni_settings *s, const tni_cov_io *io)
+{
+    const tni_window w = window_of(n, io->in_shape[0]);
+    const size_t a = io->a, b = io->b, Pi = w.h * w.w, Po = w.oh * w.ow, st = w.stride;
+    const double cw = s->sigma_w * s->sigma_w / (double)(w.kh * w.kw);
+    const double b2 = s->sigma_b * s->sigma_b;
+    const double *Si = io->in[0].S, *Ti = io->in[0].T;
+    double *So = io->out.S, *To = io->out.T;
+    const int tin = Ti != NULL;
+    if (!io->out.full) {
+        /* out[q] = sum over the window of in[q s + delta], a x b matrices. */
+        for (size_t y = 0; y < w.oh; y++)
+            for (size_t x = 0; x < w.ow; x++) {
+                const size_t q = y * w.ow + x;
+                double *so = So + q * a * b, *to = To ? To + q * a * b : NULL;
+                for (size_t i = 0; i < a; i++) {
+                    const size_t cols = tni_cov_cols(io, i);
+                    memset(so + i * b, 0, cols * sizeof(double));
+                    if (to) memset(to + i * b, 0, cols * sizeof(double));
+                }
+                for (size_t da = 0; da < w.kh; da++) {
+                    const long r = (long)(y * st + da) - (long)w.ph;
+                    if (r < 0 || r >= (long)w.h) continue;
+                    for (size_t db = 0; db < w.kw; db++) {
+                        const long c = (long)(x * st + db) - (long)w.pw;
+                        if (c < 0 || c >= (long)w.w) continue;
+                        const size_t p = (size_t)r * w.w + (size_t)c;
+                        for (size_t i = 0; i < a; i++) {
+                            const size_t cols = tni_cov_cols(io, i), e = i * b;
+                            for (size_t j = 0; j < cols; j++) so[e + j] += Si[p * a * b + e + j];
+                            if (to && tin)
+                                for (size_t j = 0; j < cols; j++) to[e + j] += Ti[p * a * b + e + j];
+                        }
+                    }
+                }
+                for (size_t i = 0; i < a; i++)
+                    finish_entries(tni_cov_cols(io, i), cw, b2, so + i * b, to ? to + i * b : NULL,
+                                   tin);
+            }
+        return;
+    }
+    /* Every pixel pair: row (i, q) of the output, block j, is the sum over
+     * the window offsets delta of input row (i, q s + delta), block j,
+     * shifted by delta along the columns.  The output row stays in cache
+     * while the (at most kh kw) input rows stream by. */
+    const size_t ldi = b * Pi, ldo = b * Po;
+    for (size_t i = 0; i < a; i++)
+        for (size_t y = 0; y < w.oh; y++)
+            for (size_t x = 0; x < w.ow; x++) {
+                const size_t q = y * w.ow + x, cols = tni_cov_cols(io, i);
+                double *so = So + (i * Po + q) * ldo, *to = To ? To + (i * Po + q) * ldo : NULL;
+                memset(so, 0, cols * Po * sizeof(double));
+                if (to) memset(to, 0, cols * Po * sizeof(double));
+                for (size_t da = 0; da < w.kh; da++) {
+                    const long r = (long)(y * st + da) - (long)w.ph;
+                    if (r < 0 || r >= (long)w.h) continue;
+                    size_t y0, y1;
+                    valid_range(w.oh, st, da, w.ph, w.h, &y0, &y1);
+                    for (size_t db = 0; db < w.kw; db++) {
+                        const long c = (long)(x * st + db) - (long)w.pw;
+                        if (c < 0 || c >= (long)w.w) continue;
+                        size_t x0, x1;
+                        valid_range(w.ow, st, db, w.pw, w.w, &x0, &x1);
+                        const size_t p = (size_t)r * w.w + (size_t)c;
+                        const double *srow = Si + (i * Pi + p) * ldi;
+                        const double *trow = tin ? Ti + (i * Pi + p) * ldi : NULL;
+                        for (size_t j = 0; j < cols; j++)
+                            for (size_t y2 = y0; y2 < y1; y2++) {
+                                /* Input row y2 s + da - ph of block j, shifted by db - pw. */
+                                const size_t in_at = j * Pi + (y2 * st + da - w.ph) * w.w;
+                                const size_t out_at = j * Po + y2 * w.ow;
+                                if (db >= w.pw) {
+                                    add_shifted(so + out_at, srow + in_at, x0, x1, st, db - w.pw);
+                                    if (to && trow)
+                                        add_shifted(to + out_at, trow + in_at, x0, x1, st, db - w.pw);
+                                } else {
+                                    /* x0 s >= pw - db: start the source at x0. */
+                                    const size_t lead = x0 * st + db - w.pw;
+                                    add_shifted(so + out_at + x0, srow + in_at + lead, 0, x1 - x0,
+                                                st, 0);
+                                    if (to && trow)
+                                        add_shifted(to + out_at + x0, trow + in_at + lead, 0,
+                                                    x1 - x0, st, 0);
+                                }
+                            }
+                    }
+                }
+                finish_entries(cols * Po, cw, b2, so, to, tin);
+            }
+}
+
 const tni_kind_ops tni_conv2d_ops = {
     .name = "conv2d",
     .ninputs = 1,
@@ -305,4 +447,7 @@ const tni_kind_ops tni_conv2d_ops = {
     .jacobian = conv_jacobian,
     .jacobian_flops = conv_jacobian_flops,
     .jacobian_tmp_doubles = conv_jacobian_tmp_doubles,
+    .analytic_input = TNI_COV_IN_AS_OUT,
+    .analytic_plan = conv_plan,
+    .analytic = conv_analytic,
 };

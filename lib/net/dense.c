@@ -187,6 +187,48 @@ static double dense_jacobian_flops(const tni_node *n, const tni_shape *in, size_
     return 2.0 * (double)O * (double)n->count;
 }
 
+/* ---- infinite-width kernels (MATH.md §5, §9) ---------------------------- */
+
+static tn_status dense_plan(const tni_node *n, size_t id, const tni_cov_plan *const *in,
+                            size_t words, tni_cov_plan *out, tn_ctx *ctx, const char *fn)
+{
+    (void)n, (void)in, (void)ctx, (void)fn;
+    tni_cov_plan_fresh(id, 1, words, out);
+    return TN_OK;
+}
+
+/* The fan-in averages the input's channels, and of an image (or a flattened
+ * one) its pixels:  S = sigma_w^2 (1/P) sum_p S_in[p, p] + sigma_b^2, and
+ * T = S + sigma_w^2 (1/P) sum_p T_in[p, p] (the weights' and bias's own part
+ * is S; the rest is the chain rule through the fresh weights). */
+static void dense_analytic(const tni_node *n, const tni_settings *s, const tni_cov_io *io)
+{
+    (void)n;
+    const size_t b = io->b, P = io->in[0].pixels, ab = io->a * b;
+    const double cw = s->sigma_w * s->sigma_w / (double)P, b2 = s->sigma_b * s->sigma_b;
+    const double *Ti = io->in[0].T;
+    double *So = io->out.S, *To = io->out.T;
+    /* Pixel-major sums (each pixel's a x b matrix is contiguous). */
+    for (int t = 0; t < 2; t++) {
+        double *o = t ? To : So;
+        const double *in = t ? Ti : io->in[0].S;
+        if (o == NULL || in == NULL) continue;
+        for (size_t i = 0; i < io->a; i++)
+            for (size_t j = 0; j < tni_cov_cols(io, i); j++) o[i * b + j] = 0.0;
+        for (size_t p = 0; p < P; p++)
+            for (size_t i = 0; i < io->a; i++) {
+                const double *row = in + p * ab + i * b;
+                for (size_t j = 0; j < tni_cov_cols(io, i); j++) o[i * b + j] += row[j];
+            }
+    }
+    for (size_t i = 0; i < io->a; i++)
+        for (size_t j = 0; j < tni_cov_cols(io, i); j++) {
+            const size_t e = i * b + j;
+            So[e] = cw * So[e] + b2;
+            if (To) To[e] = Ti ? So[e] + cw * To[e] : So[e];
+        }
+}
+
 const tni_kind_ops tni_dense_ops = {
     .name = "dense",
     .ninputs = 1,
@@ -204,4 +246,7 @@ const tni_kind_ops tni_dense_ops = {
     .gram_tmp_doubles = dense_gram_tmp_doubles,
     .jacobian = dense_jacobian,
     .jacobian_flops = dense_jacobian_flops,
+    .analytic_input = TNI_COV_IN_ALIGNED,
+    .analytic_plan = dense_plan,
+    .analytic = dense_analytic,
 };

@@ -45,6 +45,40 @@ static void gap_reverse(const tni_node *n, tni_node_io *io)
     }
 }
 
+/* ---- infinite-width kernels (MATH.md §9) ---------------------------------
+ * The mean over every pixel pair: S'[x, x'] = (1/P^2) sum_{p, p'} S[p, p']
+ * (T alike), so it reads all P^2 of them. */
+
+static tn_status gap_plan(const tni_node *n, size_t id, const tni_cov_plan *const *in,
+                          size_t words, tni_cov_plan *out, tn_ctx *ctx, const char *fn)
+{
+    (void)n, (void)id, (void)ctx, (void)fn;
+    tni_cov_plan_as_input(in[0], 1, words, out);
+    return TN_OK;
+}
+
+static void gap_analytic(const tni_node *n, const tni_settings *s, const tni_cov_io *io)
+{
+    (void)n, (void)s;
+    const size_t b = io->b, P = io->in[0].pixels, ld = b * P;
+    const double inv = 1.0 / ((double)P * (double)P);
+    for (int t = 0; t < 2; t++) {
+        double *o = t ? io->out.T : io->out.S;
+        const double *in = t ? io->in[0].T : io->in[0].S;
+        if (o == NULL) continue;
+        for (size_t i = 0; i < io->a; i++)
+            for (size_t j = 0; j < tni_cov_cols(io, i); j++) {
+                double acc = 0.0;
+                if (in)
+                    for (size_t p = 0; p < P; p++) {
+                        const double *row = in + (i * P + p) * ld + j * P;
+                        for (size_t q = 0; q < P; q++) acc += row[q];
+                    }
+                o[i * b + j] = acc * inv;
+            }
+    }
+}
+
 const tni_kind_ops tni_global_avg_pool_ops = {
     .name = "global_avg_pool",
     .ninputs = 1,
@@ -54,4 +88,7 @@ const tni_kind_ops tni_global_avg_pool_ops = {
     .out_degree = tni_degree_linear,
     .forward = gap_forward,
     .reverse = gap_reverse,
+    .analytic_input = TNI_COV_IN_FULL,
+    .analytic_plan = gap_plan,
+    .analytic = gap_analytic,
 };

@@ -139,6 +139,73 @@ typedef struct tni_ntk_pair {
     double *tmp;                    /* gram_tmp_doubles */
 } tni_ntk_pair;
 
+/* ---- infinite-width kernels (MATH.md §9; lib/ntk/analytic.c drives) -----
+ *
+ * In the infinite-width limit the channels of a node's output are alike and
+ * uncorrelated, and the recursion carries two tensors over pairs of
+ * (example, pixel) positions (x_i, p), (x'_j, p'):
+ *   S  the second moment E[z_c(x_i)[p] z_c(x'_j)[p']] (the NNGP's); for a
+ *      node with no parameters upstream, the mean over channels of the
+ *      products of its values;
+ *   T  <d z_c(x_i)[p] / d theta, d z_c(x'_j)[p'] / d theta> (the NTK's).
+ * A node's pixels are those of its shape ({d}: one), except that flatten,
+ * and activations and sums of flat nodes, keep the pixels of the image they
+ * flatten: the channels of a flattened image are not alike, and whatever
+ * reads a flat node needs only pixel-aligned entries. */
+
+/* What the recursion knows of a node's output (its class). */
+enum {
+    TNI_COV_DET = 0,    /* no parameters upstream: known values (computed by forward) */
+    TNI_COV_GAUSS = 1,  /* a centered Gaussian field: a linear image of layers with fresh weights */
+    TNI_COV_MOMENT = 2  /* anything else the recursion follows: its second moment */
+};
+
+/* Planned before anything is computed, node by node (analytic_plan). */
+typedef struct tni_cov_plan {
+    int cls;            /* TNI_COV_* */
+    size_t pixels;
+    /* Bitset over node ids (words uint64_t): the layers with parameters this
+     * node reaches going back through layers without parameters (itself if
+     * it has them).  A node's value is independent, in the limit, of the
+     * output of every layer with parameters it does not reach. */
+    uint64_t *reach;
+} tni_cov_plan;
+
+/* The state of one node over a tile of example pairs (i, j), i < a from
+ * x1, j < b from x2. */
+typedef struct tni_cov {
+    double *S, *T;      /* T NULL: the NTK is not wanted, or (an input) it is identically 0 */
+    size_t pixels;      /* P */
+    /* Layout.  full: every pixel pair, the (a P) x (b P) row-major matrix
+     * with row (i, p) and column (j, p').  Aligned: p = p' only, P matrices
+     * a x b, [p][i][j].  For one pixel the two are the same. */
+    int full;
+} tni_cov;
+
+typedef struct tni_cov_io {
+    int threads;
+    size_t a, b;
+    int tri;            /* x2's examples are x1's (a = b): only the pairs j < i are computed, */
+    int diag;           /* and when diag, j = i too (an example with itself) */
+    const tni_shape *in_shape[TNI_MAX_INPUTS];
+    tni_cov in[TNI_MAX_INPUTS];
+    tni_cov out;
+    /* Kinds with analytic_var: S of input 0 at ((i, p), (i, p)), a x P,
+     * and at ((j, p), (j, p)) of the columns' examples, b x P (var1 when
+     * tri).  With diag, the entry ((i, p), (i, p)) itself is to be taken as
+     * that variance. */
+    const double *var1, *var2;
+    void *work;         /* analytic_begin's */
+    double *tmp;        /* analytic_tmp_doubles */
+} tni_cov_io;
+
+/* The layout a kind needs of its inputs (analytic_input). */
+enum {
+    TNI_COV_IN_AS_OUT = 0,  /* the layout of its output */
+    TNI_COV_IN_FULL = 1,    /* every pixel pair, whatever its output */
+    TNI_COV_IN_ALIGNED = 2  /* pixel-aligned entries only */
+};
+
 /* Forward aliasing: whether a kind's output may share its first input's memory. */
 enum {
     TNI_ALIAS_NONE = 0,     /* its own buffer */
@@ -187,6 +254,23 @@ typedef struct tni_kind_ops {
                      const double *x, const double *g, double *J, size_t ldj, double *tmp);
     double (*jacobian_flops)(const tni_node *n, const tni_shape *in, size_t O);   /* per example */
     size_t (*jacobian_tmp_doubles)(const tni_node *n, const tni_shape *in);
+
+    /* --- infinite-width kernels (analytic NULL: refused) --- */
+    int analytic_input;             /* TNI_COV_IN_* */
+    int analytic_var;               /* reads var1, var2 */
+    /* Classifies the node from its inputs' plans (in[s] for each input):
+     * sets out->cls, out->pixels, out->reach (words uint64_t, zeroed), or
+     * refuses with TN_E_UNSUPPORTED and a message naming node `id`. */
+    tn_status (*analytic_plan)(const tni_node *n, size_t id, const tni_cov_plan *const *in,
+                               size_t words, tni_cov_plan *out, tn_ctx *ctx, const char *fn);
+    /* Doubles of io->tmp for the tile described by geometry (pointers NULL). */
+    size_t (*analytic_tmp_doubles)(const tni_node *n, const tni_cov_io *geometry);
+    /* Workspace that outlives tiles (NULL: none); allocation failures fail. */
+    tn_status (*analytic_begin)(const tni_node *n, const tni_settings *s, int ntk, tn_ctx *ctx,
+                                const char *fn, void **work);
+    void (*analytic_end)(void *work);
+    /* out (the pairs of the tile) from in; never fails. */
+    void (*analytic)(const tni_node *n, const tni_settings *s, const tni_cov_io *io);
 } tni_kind_ops;
 
 /* The table, indexed by kind (kinds.c). */
@@ -238,7 +322,20 @@ size_t tni_degree_bilinear(const tni_node *n, const size_t *din, size_t order);
 /* The degree of a linear map of its inputs: the largest input degree. */
 size_t tni_degree_linear(const tni_node *n, const size_t *din, size_t order);
 
-/* What an activation node computes (activation.c): for the analytic kernels. */
-tn_activation tni_activation_function(const tni_node *n, double *slope);
+/* Pixels of a shape: H W, or 1 for {d}. */
+size_t tni_shape_pixels(const tni_shape *s);
+
+/* The common plans: a layer with parameters (a fresh Gaussian field that
+ * reaches itself), and a map without (its input's class and reach). */
+void tni_cov_plan_fresh(size_t id, size_t pixels, size_t words, tni_cov_plan *out);
+void tni_cov_plan_as_input(const tni_cov_plan *in, size_t pixels, size_t words,
+                           tni_cov_plan *out);
+
+/* Pairs (i, j) of a tile's rows: j < tni_cov_cols(io, i). */
+static inline size_t tni_cov_cols(const tni_cov_io *io, size_t i)
+{
+    return io->tri ? i + (io->diag ? 1 : 0) : io->b;
+}
+
 
 #endif

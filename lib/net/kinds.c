@@ -113,3 +113,23 @@ size_t tni_degree_linear(const tni_node *n, const size_t *din, size_t order)
         if (din[s] > d) d = din[s];
     return d;
 }
+
+size_t tni_shape_pixels(const tni_shape *s)
+{
+    return s->ndim == 3 ? s->dim[0] * s->dim[1] : 1;
+}
+
+void tni_cov_plan_fresh(size_t id, size_t pixels, size_t words, tni_cov_plan *out)
+{
+    (void)words;
+    out->cls = TNI_COV_GAUSS;
+    out->pixels = pixels;
+    out->reach[id / 64] |= (uint64_t)1 << (id % 64);
+}
+
+void tni_cov_plan_as_input(const tni_cov_plan *in, size_t pixels, size_t words, tni_cov_plan *out)
+{
+    out->cls = in->cls;
+    out->pixels = pixels;
+    for (size_t w = 0; w < words; w++) out->reach[w] |= in->reach[w];
+}

@@ -1,233 +1,680 @@
-/* analytic.c -- the infinite-width NNGP and NTK of an MLP under NTK
- * parameterization (MATH.md §5; the recursion is in analytic.h).
+/* analytic.c -- the driver of the infinite-width recursion over a graph
+ * (analytic.h); each kind's step lives in its file (graph.h, analytic ops).
  *
- * Method.
- *   Layer 1 is the input Gram matrix, one BLAS call (syrk when x2 is x1,
- *   then mirrored; gemm otherwise).  Each later layer maps every pair
- *   (i, j) through the "dual" of the activation,
- *       E[phi(u) phi(v)],  E[phi'(u) phi'(v)],  (u, v) ~ N(0, [[S11, S12], [S12, S22]]),
- *   which needs the self-variances S11 = Sigma^(l-1)(x_i, x_i) and
- *   S22 = Sigma^(l-1)(x'_j, x'_j): they follow their own 1-D recursion and
- *   are computed first, for every layer, before any output is written (so an
- *   overflow is refused without leaving a half-written result, and the pair
- *   loop can update Sigma and Theta in place).
- *   - identity, ReLU, leaky ReLU, erf: closed forms (closed_form_dual), exact
- *     to rounding.  Leaky ReLU with slope a: phi = a x + (1 - a) relu(x), and
- *     E[u relu(v)] = S12 / 2 by the symmetry (u, v) -> (-u, -v), so
- *       E[phi phi]   = a^2 S12 + 2 a (1 - a) S12 / 2 + (1 - a)^2 E_relu[phi phi]
- *                    = a S12 + (1 - a)^2 E_relu[phi phi],
- *       E[phi' phi'] = a^2 + a (1 - a) (P(u > 0) + P(v > 0)) + (1 - a)^2 P(u > 0, v > 0)
- *                    = a + (1 - a)^2 (pi - t) / (2 pi).
- *   - tanh, sigmoid, GELU, softplus: Mehler series over per-example
- *     Gauss-Hermite coefficients (quadrature.h), O(K) per pair.
+ * Plan.  Node by node, its kind classifies its output (graph.h): known
+ * values (no parameters upstream), a centered Gaussian field, or a field
+ * known by its second moment; a node the recursion cannot follow is refused
+ * there, before anything is allocated.  Nodes with known values are computed
+ * by the kinds' own forward (order 0) for the examples of a tile, and each
+ * one read by a node with parameters or by a sum enters as the Gram tensor
+ * of its values (the mean over channels of their products, per pixel pair).
  *
- * Degenerate variances.  S11 = 0 (a zero input with sigma_b = 0) means
- * u = 0 exactly, so E[phi(u) g(v)] = phi(0) E[g(v)] and
- * E[phi'(u) g(v)] = phi'(0) E[g(v)], with phi'(0) the value the layers use
- * (relu'(0) = 0, leaky'(0) = slope): the kernel an infinitely wide network
- * built by this library actually has.  For the smooth activations and erf
- * this is also the limit S11 -> 0; for the ReLU family E[phi' phi'] is
- * discontinuous at S11 = 0 (its limit depends on the direction) and the
- * definition above is the one consistent with the network.
+ * Layout.  Going backwards, a node carries every pixel pair when something
+ * downstream pools (average or global average pooling reads them all, and
+ * convolutions and activations map pixel pairs to pixel pairs), else only
+ * the aligned ones; a node stored with all pairs and read by a node that
+ * wants the aligned ones is read through a copy of its diagonal.
  *
- * Accuracy (measured by tests/test_analytic.c against an independent polar
- * Gauss-Legendre integrator; tables in docs/ntk_analytic.md), relative to
- * sqrt(E[phi(u)^2] E[phi(v)^2]), i.e. to the diagonal scale:
- *   - Closed forms: rounding, ~3e-15.  ReLU and leaky ReLU's
- *     E[phi' phi'] = (pi - acos rho) / (2 pi) has infinite slope at rho = 1,
- *     so an S12 rounded by a few ulps there (a duplicate input in x1 and x2
- *     whose BLAS dot product rounds differently from its self-variance)
- *     moves Theta by up to ~1e-8: the conditioning of the kernel, not of
- *     the formula.  x2 = NULL, and exact dot products, give rho = 1 exactly.
- *   - Mehler series (truncation target 1e-13): worst measured 1e-13 over
- *     rho in [-1, 1] including rho -> +-1 for distinct inputs, for
- *     variances up to 30 (sigmoid, GELU, softplus) and up to 3 (tanh).
- *     Larger variances sharpen phi' beyond what the 1024-node rule
- *     resolves, and near rho = 1 the 512-term series stops short: tanh
- *     E[phi' phi'] 6e-12 at variance 5, 3e-8 at 10, 2e-4 at 30; sigmoid
- *     3e-5, GELU 1.4e-4, softplus 6e-8 at 100.  E[phi phi] (the NNGP) is
- *     100-1000 times better, and so is every pair with rho <= 0.9.
+ * Memory.  Every tensor's size is a fixed number of doubles per example
+ * pair, and its lifetime an interval of steps (from its node to its last
+ * reader), so offsets are planned once, in doubles per pair, by first fit,
+ * and serve any tile: a tile of a x b pairs puts the tensor at offset x ab.
+ *
+ * Passes.  First each example alone (the pair (x, x)): the variances every
+ * activation needs at its input (the diagonal S(x, x)[p, p]), the range
+ * check (every diagonal entry within [0, 1e150], so no pair can overflow:
+ * |S(x, x')| <= sqrt(S(x, x) S(x', x')) entry by entry), and, when x2 is x1,
+ * the kernels' diagonal.  Nothing is written to the outputs before it ends.
+ * Then the tiles of pairs, each through every node in order.
  */
 #include "analytic.h"
-#include "quadrature.h"
 #include "../kernel/blas.h"
+#include "../net/net.h"
 
-#include <float.h>
 #include <math.h>
 #include <string.h>
 
-#define WHO "tn_ntk_analytic"
-
-static const double pi = 3.14159265358979323846;
-
-/* Diagonal kernel values above this are refused: pair values are bounded by
- * the diagonals (Cauchy-Schwarz), and products of two of them must stay in
- * double range inside the closed forms. */
+/* Diagonal kernel values above this are refused (see Passes). */
 #define KERNEL_LIMIT 1e150
 
-/* Truncation target of the Mehler series (quadrature.h). */
-#define MEHLER_TOL 1e-13
+typedef struct anode {
+    tni_cov_plan plan;
+    int has_T;              /* its state carries T (the NTK is wanted and it is not known values) */
+    int state;              /* it has a tensor in the arena */
+    int full;               /* its layout */
+    size_t units;           /* doubles of S per example pair: P^2 or P */
+    size_t off;             /* arena offset in doubles per pair (S; T follows S) */
+    size_t first, last;     /* lifetime in steps: 2 id (before the node), 2 id + 1 (the node) */
+    int copy[TNI_MAX_INPUTS];       /* input s read through an aligned copy */
+    size_t copy_off[TNI_MAX_INPUTS];
+    size_t var_base;        /* analytic_var kinds: its input's variances in the store */
+    size_t val_off;         /* known values: offset in the values of a row (not views, not node 0) */
+    size_t saved_off;
+    void *work;             /* analytic_begin's */
+} anode;
 
-static int has_closed_form(tn_activation act)
+typedef struct aplan {
+    tn_ctx *ctx;
+    const char *who;
+    const tni_graph *g;
+    const tni_settings *s;
+    int ntk;
+    anode *nd;
+    uint64_t *bits;
+    size_t words;
+    size_t pair_doubles;    /* the arena per example pair */
+    size_t row_doubles;     /* known values and what their forward saves, per example row */
+    size_t var_per_example; /* the store, per example */
+    size_t self_doubles;    /* the largest Gram tensor of one example pair */
+} aplan;
+
+/* ---- planning ------------------------------------------------------------ */
+
+static size_t det_pixels_of_input(const tni_graph *g)
 {
-    return act == TN_ACT_IDENTITY || act == TN_ACT_RELU || act == TN_ACT_LEAKY_RELU ||
-           act == TN_ACT_ERF;
+    return tni_shape_pixels(&g->nodes[0].shape);
 }
 
-/* E[phi(u) phi(v)], E[phi'(u) phi'(v)] for the closed-form activations. */
-static void closed_form_dual(tn_activation act, double slope, double s11, double s22, double s12,
-                             double *eff, double *edd)
+/* Classes, pixels and refusals, node by node. */
+static tn_status plan_classes(aplan *pl)
 {
-    switch (act) {
-    case TN_ACT_RELU:
-    case TN_ACT_LEAKY_RELU: {
-        const double a = act == TN_ACT_RELU ? 0.0 : slope;   /* phi'(0) and phi'(x < 0) */
-        if (s11 > 0.0 && s22 > 0.0) {
-            const double c = tni_correlation(s11, s22, s12);
-            const double t = acos(c), sin_t = sqrt((1.0 - c) * (1.0 + c));
-            /* sqrt of the product, as in tni_correlation: exactly q for
-             * s11 = s22 = q (KERNEL_LIMIT keeps the product in range). */
-            const double prod = s11 * s22;
-            const double sd = prod >= DBL_MIN ? sqrt(prod) : sqrt(s11) * sqrt(s22);
-            const double relu_ff = sd / (2.0 * pi) * (sin_t + (pi - t) * c);
-            const double relu_dd = (pi - t) / (2.0 * pi);
-            *eff = a * s12 + (1.0 - a) * (1.0 - a) * relu_ff;
-            *edd = a + (1.0 - a) * (1.0 - a) * relu_dd;
-        } else {
-            /* u = 0 or v = 0 exactly: phi = 0 there and phi' = a, and
-             * E[phi'(v)] = (1 + a) / 2 for the other one. */
-            *eff = 0.0;
-            *edd = (s11 > 0.0 || s22 > 0.0) ? a * (1.0 + a) / 2.0 : a * a;
+    const tni_graph *g = pl->g;
+    anode *nd = pl->nd;
+    nd[0].plan.cls = TNI_COV_DET;
+    nd[0].plan.pixels = det_pixels_of_input(g);
+    for (size_t i = 1; i < g->nnodes; i++) {
+        const tni_node *n = &g->nodes[i];
+        const tni_kind_ops *k = tni_kind_of(n);
+        if (k->analytic_plan == NULL)
+            return tni_fail(pl->ctx, TN_E_UNSUPPORTED,
+                            "%s: node %zu is a %s layer, which has no infinite-width kernel",
+                            pl->who, i, k->name);
+        const tni_cov_plan *in[TNI_MAX_INPUTS];
+        for (size_t s = 0; s < n->ninputs; s++) in[s] = &nd[n->input[s]].plan;
+        TNI_TRY(k->analytic_plan(n, i, in, pl->words, &nd[i].plan, pl->ctx, pl->who));
+        if (nd[i].plan.cls != TNI_COV_DET && k->analytic == NULL)
+            return tni_fail(pl->ctx, TN_E_UNSUPPORTED,
+                            "%s: node %zu is a %s layer, which has no infinite-width kernel",
+                            pl->who, i, k->name);
+    }
+    return TN_OK;
+}
+
+static int is_det(const aplan *pl, size_t id)
+{
+    return pl->nd[id].plan.cls == TNI_COV_DET;
+}
+
+/* The layout node c wants of its inputs. */
+static int wants_full(const aplan *pl, size_t c)
+{
+    const tni_kind_ops *k = tni_kind_of(&pl->g->nodes[c]);
+    return k->analytic_input == TNI_COV_IN_FULL ||
+           (k->analytic_input == TNI_COV_IN_AS_OUT && pl->nd[c].full);
+}
+
+/* Layouts (backwards) and lifetimes. */
+static void plan_layouts(aplan *pl)
+{
+    const tni_graph *g = pl->g;
+    anode *nd = pl->nd;
+    for (size_t i = 0; i < g->nnodes; i++) {
+        nd[i].full = 0;
+        nd[i].state = !is_det(pl, i);
+        nd[i].first = 2 * i + 1;
+        nd[i].last = i == g->output ? 2 * g->nnodes : 2 * i + 1;
+    }
+    for (size_t c = g->nnodes; c-- > 1;) {
+        if (is_det(pl, c)) continue;
+        const tni_node *n = &g->nodes[c];
+        for (size_t s = 0; s < n->ninputs; s++) {
+            anode *in = &nd[n->input[s]];
+            if (wants_full(pl, c)) in->full = 1;
+            if (is_det(pl, n->input[s])) {
+                /* Known values read by a node that is not: their Gram
+                 * tensor, from the first such reader to the last. */
+                if (!in->state) in->last = 2 * c + 1;
+                in->state = 1;
+                in->first = 2 * c;
+            } else if (2 * c + 1 > in->last) {
+                in->last = 2 * c + 1;
+            }
         }
-        return;
     }
-    case TN_ACT_ERF: {
-        /* (1 + 2 S11)(1 + 2 S22) - 4 S12^2 written so it cannot round to
-         * <= 0: it is >= 1 + 2 (S11 + S22) for any PSD covariance. */
-        const double g = (1.0 + 2.0 * s11) * (1.0 + 2.0 * s22);
-        double arg = 2.0 * s12 / sqrt(g);
-        if (arg > 1.0) arg = 1.0;
-        if (arg < -1.0) arg = -1.0;
-        const double det = fmax(s11 * s22 - s12 * s12, 0.0);
-        *eff = 2.0 / pi * asin(arg);
-        *edd = 4.0 / pi / sqrt(1.0 + 2.0 * (s11 + s22) + 4.0 * det);
-        return;
+    for (size_t i = 0; i < g->nnodes; i++) {
+        if (nd[i].plan.pixels == 1) nd[i].full = 0;
+        const size_t P = nd[i].plan.pixels;
+        nd[i].units = nd[i].full ? P * P : P;
+        nd[i].has_T = pl->ntk && !is_det(pl, i);
     }
-    default:    /* identity */
-        *eff = s12;
-        *edd = 1.0;
-        return;
+    for (size_t c = 1; c < g->nnodes; c++) {
+        const tni_node *n = &g->nodes[c];
+        for (size_t s = 0; s < n->ninputs; s++)
+            nd[c].copy[s] = !is_det(pl, c) && nd[n->input[s]].full && !wants_full(pl, c);
     }
 }
 
-/* E[phi(u)^2], E[phi'(u)^2] for u ~ N(0, q): the pair formula at
- * S11 = S22 = S12 = q, where tni_correlation gives exactly 1 (acos(1) = 0,
- * no rounding).  Using the same formula keeps an input paired with itself
- * in x1 and x2 bit-identical to the diagonal of K(x1, x1). */
-static void closed_form_self(tn_activation act, double slope, double q, double *ef2, double *ed2)
+/* A tensor to place: [first, last] steps, size doubles per pair. */
+typedef struct buf {
+    size_t first, last, size, *off;
+} buf;
+
+static int overlap(const buf *a, const buf *b)
 {
-    closed_form_dual(act, slope, q, q, q, ef2, ed2);
+    return a->first <= b->last && b->first <= a->last;
 }
 
-static int kernel_in_range(double v)
+/* First fit in the order given (by first step): the lowest offset free of
+ * every placed buffer whose lifetime meets this one's.  Returns the arena's
+ * doubles per pair. */
+static size_t place(buf *bufs, size_t nb)
+{
+    size_t top = 0;
+    for (size_t i = 0; i < nb; i++) {
+        size_t off = 0;
+        for (int moved = 1; moved;) {
+            moved = 0;
+            for (size_t j = 0; j < i; j++)
+                if (overlap(&bufs[i], &bufs[j]) && off < *bufs[j].off + bufs[j].size &&
+                    *bufs[j].off < off + bufs[i].size) {
+                    off = *bufs[j].off + bufs[j].size;
+                    moved = 1;
+                }
+        }
+        *bufs[i].off = off;
+        if (off + bufs[i].size > top) top = off + bufs[i].size;
+    }
+    return top;
+}
+
+static tn_status plan_memory(aplan *pl)
+{
+    const tni_graph *g = pl->g;
+    anode *nd = pl->nd;
+    buf *bufs = tni_alloc_or_fail(pl->ctx, pl->who, 3 * g->nnodes, sizeof *bufs);
+    if (bufs == NULL) return TN_E_NOMEM;
+    size_t nb = 0;
+    for (size_t step = 0; step <= 2 * g->nnodes; step++) {
+        for (size_t i = 0; i < g->nnodes; i++)
+            if (nd[i].state && nd[i].first == step)
+                bufs[nb++] = (buf){nd[i].first, nd[i].last,
+                                   nd[i].units * (nd[i].has_T ? 2 : 1), &nd[i].off};
+        if (step % 2 == 0 && step / 2 < g->nnodes) {
+            const size_t c = step / 2;
+            const tni_node *n = &g->nodes[c];
+            for (size_t s = 0; c > 0 && s < n->ninputs; s++)
+                if (nd[c].copy[s]) {
+                    const anode *in = &nd[n->input[s]];
+                    bufs[nb++] = (buf){step, step + 1, in->plan.pixels * (in->has_T ? 2 : 1),
+                                       &nd[c].copy_off[s]};
+                }
+        }
+    }
+    pl->pair_doubles = place(bufs, nb);
+    tni_free(bufs);
+    /* Known values per row, and the variance store per example. */
+    pl->row_doubles = 0;
+    pl->var_per_example = 0;
+    pl->self_doubles = nd[0].state ? nd[0].units : 0;
+    for (size_t i = 1; i < g->nnodes; i++) {
+        const tni_node *n = &g->nodes[i];
+        const tni_kind_ops *k = tni_kind_of(n);
+        if (is_det(pl, i) && k->alias != TNI_ALIAS_VIEW) {
+            nd[i].val_off = pl->row_doubles;
+            pl->row_doubles += n->size;
+            nd[i].saved_off = pl->row_doubles;
+            pl->row_doubles += k->saved_doubles ? k->saved_doubles(n, 0) : 0;
+        }
+        if (is_det(pl, i) && nd[i].state && nd[i].units > pl->self_doubles)
+            pl->self_doubles = nd[i].units;
+        if (!is_det(pl, i) && k->analytic_var) {
+            nd[i].var_base = pl->var_per_example;
+            pl->var_per_example += nd[n->input[0]].plan.pixels;
+        }
+    }
+    return TN_OK;
+}
+
+/* ---- one tile ------------------------------------------------------------ */
+
+/* A tile: a x b pairs of the examples xa (a rows) and xb (b rows; xa when
+ * tri).  Their variances are rows row1.. and row2.. of the store (the self
+ * pass: the one example's, which it fills). */
+typedef struct atile {
+    size_t a, b;
+    int tri, self;          /* self: one example with itself (tri, and the pair (0, 0)) */
+    const double *xa, *xb;
+    size_t row1, row2;
+    double *arena;          /* pair_doubles x a b */
+    double *values;         /* row_doubles x (a + b) */
+    double *scratch;        /* the known values' forward */
+    double *tmp;            /* the kinds' */
+    double *store;          /* [node][example][pixel] (var_base x n_ex per node) */
+    size_t n_ex;
+    double *selfblk;        /* one example's Gram tensor (the largest) */
+} atile;
+
+static double *state_S(const aplan *pl, const atile *t, size_t id)
+{
+    return t->arena + pl->nd[id].off * t->a * t->b;
+}
+
+static double *state_T(const aplan *pl, const atile *t, size_t id)
+{
+    const anode *n = &pl->nd[id];
+    return n->has_T ? t->arena + (n->off + n->units) * t->a * t->b : NULL;
+}
+
+/* The known values of node id for the rows of one side. */
+static const double *values_of(const aplan *pl, const atile *t, int side, size_t id)
+{
+    const tni_graph *g = pl->g;
+    while (id != 0 && tni_kind_of(&g->nodes[id])->alias == TNI_ALIAS_VIEW)
+        id = g->nodes[id].input[0];
+    if (id == 0) return side ? t->xb : t->xa;
+    const size_t rows = side ? t->b : t->a;
+    return t->values + (side ? t->a * pl->row_doubles : 0) + pl->nd[id].val_off * rows;
+}
+
+/* Every node with known values, forward at order 0 for one side's rows. */
+static void known_values(const aplan *pl, const atile *t, int side, int threads)
+{
+    const tni_graph *g = pl->g;
+    const size_t rows = side ? t->b : t->a;
+    double *base = t->values + (side ? t->a * pl->row_doubles : 0);
+    for (size_t i = 1; i < g->nnodes; i++) {
+        const tni_node *n = &g->nodes[i];
+        const tni_kind_ops *k = tni_kind_of(n);
+        if (!is_det(pl, i) || k->alias == TNI_ALIAS_VIEW) continue;
+        tni_node_io io;
+        memset(&io, 0, sizeof io);
+        io.threads = threads;
+        io.batch = rows;
+        io.sets = 1;
+        io.out = base + pl->nd[i].val_off * rows;
+        io.saved = base + pl->nd[i].saved_off * rows;
+        io.scratch = t->scratch;
+        for (size_t s = 0; s < n->ninputs; s++) {
+            io.in[s] = values_of(pl, t, side, n->input[s]);
+            io.in_shape[s] = tni_input_shape(g, n, s);
+        }
+        if (k->alias == TNI_ALIAS_IN_PLACE) {
+            memcpy(io.out, io.in[0], rows * g->nodes[n->input[0]].size * sizeof(double));
+            io.in[0] = io.out;
+        }
+        k->forward(n, &io);
+    }
+}
+
+/* The Gram tensor of known values: per pixel pair the mean over channels
+ * of the products, for examples va (a rows) and vb (b rows; va when tri),
+ * into M in the node's layout. */
+static void gram_of(const aplan *pl, size_t id, const double *va, const double *vb, size_t a,
+                    size_t b, int tri, double *M, int threads)
+{
+    const tni_node *n = &pl->g->nodes[id];
+    const size_t P = pl->nd[id].plan.pixels, C = n->size / P;
+    const double inv = 1.0 / (double)C;
+    if (pl->nd[id].full) {
+        tni_gemm(threads, TNI_NOTRANS, TNI_TRANS, a * P, b * P, C, inv, va, C, vb, C, 0.0, M, b * P);
+        return;
+    }
+    for (size_t p = 0; p < P; p++) {
+        if (tri)
+            tni_syrk_lower(threads, a, C, inv, va + p * C, n->size, 0.0, M + p * a * b, b);
+        else
+            tni_gemm(threads, TNI_NOTRANS, TNI_TRANS, a, b, C, inv, va + p * C, n->size,
+                     vb + p * C, n->size, 0.0, M + p * a * b, b);
+    }
+}
+
+static void gram(const aplan *pl, const atile *t, size_t id, int threads)
+{
+    const tni_node *n = &pl->g->nodes[id];
+    const size_t P = pl->nd[id].plan.pixels, a = t->a, b = t->b, sz = n->size;
+    const double *va = values_of(pl, t, 0, id), *vb = t->tri ? va : values_of(pl, t, 1, id);
+    double *M = state_S(pl, t, id);
+    gram_of(pl, id, va, vb, a, b, t->tri, M, threads);
+    if (t->self) return;
+    /* An example met twice (in x1 and x2, or twice in x1) gets exactly the
+     * tensor it has with itself, computed as the self pass computes it: a
+     * GEMM kernel that sums in another order (BLIS's use FMA and split the
+     * sum in blocks) would put ~1e-8 into the NTK through the arccosine,
+     * which is ill-conditioned at correlation 1. */
+    for (size_t i = 0; i < a; i++)
+        for (size_t j = 0; j < (t->tri ? i : b); j++) {
+            if (memcmp(va + i * sz, vb + j * sz, sz * sizeof(double)) != 0) continue;
+            gram_of(pl, id, va + i * sz, va + i * sz, 1, 1, 1, t->selfblk, threads);
+            for (size_t p = 0; p < P; p++) {
+                if (!pl->nd[id].full) {
+                    M[(p * a + i) * b + j] = t->selfblk[p];
+                    continue;
+                }
+                for (size_t q = 0; q < P; q++)
+                    M[(i * P + p) * b * P + j * P + q] = t->selfblk[p * P + q];
+            }
+        }
+}
+
+/* The state of node id as a kind reads it. */
+static tni_cov cov_of(const aplan *pl, const atile *t, size_t id)
+{
+    const anode *n = &pl->nd[id];
+    tni_cov c = {state_S(pl, t, id), state_T(pl, t, id), n->plan.pixels, n->full};
+    return c;
+}
+
+/* The pixel-aligned entries of a full tensor. */
+static void diagonal_copy(const atile *t, size_t P, const double *src, double *dst)
+{
+    const size_t a = t->a, b = t->b, ld = b * P;
+    for (size_t p = 0; p < P; p++)
+        for (size_t i = 0; i < a; i++) {
+            const size_t jend = t->tri ? i + (size_t)t->self : b;
+            for (size_t j = 0; j < jend; j++)
+                dst[(p * a + i) * b + j] = src[(i * P + p) * ld + j * P + p];
+        }
+}
+
+/* S (and T) at ((0, p), (0, p)) of a one-pair tile, into out (P each). */
+static void self_diagonal(const tni_cov *c, double *outS, double *outT)
+{
+    const size_t P = c->pixels;
+    for (size_t p = 0; p < P; p++) {
+        const size_t e = c->full ? p * P + p : p;
+        if (outS) outS[p] = c->S[e];
+        if (outT) outT[p] = c->T ? c->T[e] : 0.0;
+    }
+}
+
+static int in_range(double v)
 {
     return v >= 0.0 && v <= KERNEL_LIMIT;    /* false for NaN */
 }
 
-/* Self-variances of every row of x (n x d) at every layer, var[(l-1) n + i]
- * = Sigma^l(x_i, x_i), and Theta^L(x_i, x_i) in theta_diag (if not NULL).
- * Returns 0 if a value leaves [0, KERNEL_LIMIT] (or is NaN). */
-static int self_kernels(const tni_mlp_spec *spec, tni_mehler *m, const double *x, size_t n,
-                        double *var, double *theta_diag)
+/* Every diagonal entry of a one-pair tile's tensor in range. */
+static int diagonal_in_range(const tni_cov *c)
 {
-    const double sw2 = spec->sigma_w * spec->sigma_w, sb2 = spec->sigma_b * spec->sigma_b;
-    const double cw = sw2 / (double)spec->d;
-    for (size_t i = 0; i < n; i++) {
-        const double *xi = x + i * spec->d;
-        double ss = 0.0;
-        for (size_t k = 0; k < spec->d; k++) ss += xi[k] * xi[k];
-        double v = cw * ss + sb2, th = v;
-        if (!kernel_in_range(v)) return 0;
-        var[i] = v;
-        for (size_t l = 1; l < spec->depth; l++) {
-            double ef2, ed2;
-            if (m)
-                tni_mehler_moments(m, v, &ef2, theta_diag ? &ed2 : NULL);
-            else
-                closed_form_self(spec->act, spec->slope, v, &ef2, &ed2);
-            v = sw2 * ef2 + sb2;
-            if (!kernel_in_range(v)) return 0;
-            var[l * n + i] = v;
-            if (theta_diag) {
-                th = v + sw2 * ed2 * th;
-                if (!kernel_in_range(th)) return 0;
-            }
-        }
-        if (theta_diag) theta_diag[i] = th;
+    const size_t P = c->pixels;
+    for (size_t p = 0; p < P; p++) {
+        const size_t e = c->full ? p * P + p : p;
+        if (!in_range(c->S[e]) || (c->T && !in_range(c->T[e]))) return 0;
     }
     return 1;
 }
 
-/* The largest |rho| each row of x1 (and of x2) meets at this layer,
- * excluding the pairs tni_mehler_pair integrates directly (|rho| ~ 1) and,
- * when x2 is x1, the diagonal. */
-static void largest_correlations(const double *S, size_t n1, size_t n2, int sym,
-                                 const double *var1, const double *var2, double *rmax1,
-                                 double *rmax2)
+/* Runs every node over the tile.  In the self pass returns 0 as soon as a
+ * diagonal leaves the range (nothing else fails). */
+static int run_tile(const aplan *pl, const atile *t, int threads)
 {
-    for (size_t i = 0; i < n1; i++) rmax1[i] = 0.0;
-    if (!sym)
-        for (size_t j = 0; j < n2; j++) rmax2[j] = 0.0;
-    for (size_t i = 0; i < n1; i++) {
-        const size_t jend = sym ? i : n2;
-        for (size_t j = 0; j < jend; j++) {
-            const double r = fabs(tni_correlation(var1[i], var2[j], S[i * n2 + j]));
-            if (r >= TNI_MEHLER_RHO_DIRECT) continue;
-            if (r > rmax1[i]) rmax1[i] = r;
-            if (sym) {
-                if (r > rmax1[j]) rmax1[j] = r;
-            } else if (r > rmax2[j]) {
-                rmax2[j] = r;
+    const tni_graph *g = pl->g;
+    known_values(pl, t, 0, threads);
+    if (!t->tri) known_values(pl, t, 1, threads);
+    for (size_t c = 1; c < g->nnodes; c++) {
+        if (is_det(pl, c)) continue;
+        const tni_node *n = &g->nodes[c];
+        const tni_kind_ops *k = tni_kind_of(n);
+        tni_cov_io io;
+        memset(&io, 0, sizeof io);
+        io.threads = threads;
+        io.a = t->a;
+        io.b = t->b;
+        io.tri = t->tri;
+        io.diag = t->self;
+        for (size_t s = 0; s < n->ninputs; s++) {
+            const size_t in = n->input[s];
+            io.in_shape[s] = tni_input_shape(g, n, s);
+            if (is_det(pl, in) && pl->nd[in].first == 2 * c) {
+                gram(pl, t, in, threads);
+                if (t->self && !diagonal_in_range(&(tni_cov){state_S(pl, t, in), NULL,
+                                                             pl->nd[in].plan.pixels,
+                                                             pl->nd[in].full}))
+                    return 0;
+            }
+            io.in[s] = cov_of(pl, t, in);
+            if (pl->nd[c].copy[s]) {
+                const size_t P = io.in[s].pixels, ab = t->a * t->b;
+                double *dst = t->arena + pl->nd[c].copy_off[s] * ab;
+                diagonal_copy(t, P, io.in[s].S, dst);
+                if (io.in[s].T) diagonal_copy(t, P, io.in[s].T, dst + P * ab);
+                io.in[s].S = dst;
+                io.in[s].T = io.in[s].T ? dst + P * ab : NULL;
+                io.in[s].full = 0;
             }
         }
+        io.out = cov_of(pl, t, c);
+        if (k->analytic_var) {
+            const size_t P = io.in[0].pixels;
+            double *block = t->store + pl->nd[c].var_base * t->n_ex;
+            io.var1 = block + t->row1 * P;
+            io.var2 = block + t->row2 * P;
+            if (t->self) self_diagonal(&io.in[0], block + t->row1 * P, NULL);
+        }
+        io.work = pl->nd[c].work;
+        io.tmp = t->tmp;
+        k->analytic(n, pl->s, &io);
+        if (t->self && !diagonal_in_range(&io.out)) return 0;
     }
+    return 1;
 }
 
-/* The Mehler expansions of every row of x1 (e1) and x2 (e2) at one layer.
- * Each row first gets the smallest rule its own largest correlation needs;
- * then every pair whose truncation bound is not met within the shorter of
- * its two expansions raises that row to the other's rule (one pass
- * suffices: a raised row meets its own criterion at the old level already,
- * so raising never breaks a pair that was met). */
-static void expand_layer(tni_mehler *m, const double *S, size_t n1, size_t n2, int sym,
-                         const double *v1, const double *v2, double *rmax1, double *rmax2,
-                         int *need, tni_mehler_expansion *e1, tni_mehler_expansion *e2)
+/* ---- the driver ---------------------------------------------------------- */
+
+/* Workspace of a tile of a x b pairs: arena, values, forward scratch, the
+ * kinds' tmp (doubles); 0 on overflow.  *tmp_out, *scratch_out their parts. */
+static double tile_doubles(const aplan *pl, size_t a, size_t b, size_t *scratch_out,
+                           size_t *tmp_out)
 {
-    const size_t rows = sym ? n1 : n1 + n2;
-    int *need1 = need, *need2 = sym ? need : need + n1;
-    largest_correlations(S, n1, n2, sym, v1, v2, rmax1, rmax2);
-    for (size_t i = 0; i < n1; i++) tni_mehler_expand(m, v1[i], rmax1[i], 0, &e1[i]);
-    if (!sym)
-        for (size_t j = 0; j < n2; j++) tni_mehler_expand(m, v2[j], rmax2[j], 0, &e2[j]);
-    for (size_t r = 0; r < rows; r++) need[r] = 0;
-    for (size_t i = 0; i < n1; i++) {
-        const size_t jend = sym ? i : n2;
-        for (size_t j = 0; j < jend; j++) {
-            const tni_mehler_expansion *p = &e1[i], *q = &e2[j];
-            if (tni_mehler_pair_converges(m, p, q, S[i * n2 + j])) continue;
-            if (p->level < q->level) {
-                if (q->level > need1[i]) need1[i] = q->level;
-            } else if (p->level > need2[j]) {
-                need2[j] = p->level;
+    const tni_graph *g = pl->g;
+    size_t scratch = 0, tmp = 0;
+    const size_t rows = a > b ? a : b;
+    for (size_t i = 1; i < g->nnodes; i++) {
+        const tni_node *n = &g->nodes[i];
+        const tni_kind_ops *k = tni_kind_of(n);
+        if (is_det(pl, i)) {
+            if (k->scratch_doubles && k->alias != TNI_ALIAS_VIEW) {
+                const tni_shape *ins[TNI_MAX_INPUTS];
+                for (size_t s = 0; s < n->ninputs; s++) ins[s] = tni_input_shape(g, n, s);
+                const size_t sd = k->scratch_doubles(n, ins, rows, 0);
+                if (sd > scratch) scratch = sd;
             }
+            continue;
+        }
+        if (k->analytic_tmp_doubles == NULL) continue;
+        tni_cov_io geo;
+        memset(&geo, 0, sizeof geo);
+        geo.a = a;
+        geo.b = b;
+        for (size_t s = 0; s < n->ninputs; s++) {
+            const anode *in = &pl->nd[n->input[s]];
+            geo.in_shape[s] = tni_input_shape(g, n, s);
+            geo.in[s] = (tni_cov){NULL, NULL, in->plan.pixels, in->full && !pl->nd[i].copy[s]};
+        }
+        geo.out = (tni_cov){NULL, pl->nd[i].has_T ? (double *)&geo : NULL, pl->nd[i].plan.pixels,
+                            pl->nd[i].full};
+        const size_t td = k->analytic_tmp_doubles(n, &geo);
+        if (td > tmp) tmp = td;
+    }
+    if (scratch_out) *scratch_out = scratch;
+    if (tmp_out) *tmp_out = tmp;
+    return (double)a * (double)b * (double)pl->pair_doubles +
+           (double)(a + b) * (double)pl->row_doubles + (double)scratch + (double)tmp +
+           (double)pl->self_doubles;
+}
+
+static size_t min_size(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+/* The largest square tile side t whose workspace fits cap doubles (tiles
+ * a = min(t, n1), b = min(t, n2)); 0 if not even one pair fits. */
+static size_t tile_side(const aplan *pl, size_t n1, size_t n2, double cap)
+{
+    if (tile_doubles(pl, 1, 1, NULL, NULL) > cap) return 0;
+    size_t lo = 1, hi = n1 > n2 ? n1 : n2;
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo + 1) / 2;
+        if (tile_doubles(pl, min_size(mid, n1), min_size(mid, n2), NULL, NULL) <= cap)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+/* The output node's tensor reduced to the tile's kernel entries: the mean
+ * over its pixel-aligned entries (the trace over outputs). */
+static double reduce(const double *S, size_t P, size_t a, size_t b, size_t i, size_t j)
+{
+    double acc = 0.0;
+    for (size_t p = 0; p < P; p++) acc += S[(p * a + i) * b + j];
+    return P == 1 ? acc : acc / (double)P;
+}
+
+tn_status tni_analytic_graph(tn_ctx *ctx, const char *who, const tni_graph *g,
+                             const tni_settings *s, size_t budget, const double *x1, size_t n1,
+                             const double *x2, size_t n2, double *nngp, double *ntk)
+{
+    if (nngp == NULL && ntk == NULL) return TN_OK;
+    const int sym = x2 == NULL || (x2 == x1 && n2 == n1);
+    if (sym) {
+        x2 = x1;
+        n2 = n1;
+    }
+    const size_t d = g->nodes[0].size, n_ex = sym ? n1 : n1 + n2;
+    aplan pl;
+    memset(&pl, 0, sizeof pl);
+    pl.ctx = ctx;
+    pl.who = who;
+    pl.g = g;
+    pl.s = s;
+    pl.ntk = ntk != NULL;
+    pl.words = (g->nnodes + 63) / 64;
+    tn_status st = TN_E_NOMEM;
+    double *store = NULL, *diag = NULL, *work = NULL;
+    size_t nn;
+    if (tni_mul_overflow(n1, n2, &nn))
+        return tni_fail(ctx, TN_E_NOMEM, "%s: a %zu x %zu kernel overflows size_t", who, n1, n2);
+    pl.nd = tni_alloc_or_fail(ctx, who, g->nnodes, sizeof *pl.nd);
+    pl.bits = tni_alloc_or_fail(ctx, who, g->nnodes * pl.words, sizeof(uint64_t));
+    if (pl.nd == NULL || pl.bits == NULL) goto done;
+    for (size_t i = 0; i < g->nnodes; i++) pl.nd[i].plan.reach = pl.bits + i * pl.words;
+    if ((st = plan_classes(&pl)) != TN_OK) goto done;
+    plan_layouts(&pl);
+    if ((st = plan_memory(&pl)) != TN_OK) goto done;
+
+    /* Every allocation now, before anything is written. */
+    st = TN_E_NOMEM;
+    const double cap = (double)budget / sizeof(double);
+    const size_t side = tile_side(&pl, n1, n2, cap);
+    if (side == 0) {
+        st = tni_fail(ctx, TN_E_NOMEM,
+                      "%s: a memory budget of %zu bytes cannot hold one example pair (%.0f bytes "
+                      "needed); raise TN_NTK_MEMORY_BUDGET",
+                      who, budget, tile_doubles(&pl, 1, 1, NULL, NULL) * sizeof(double));
+        goto done;
+    }
+    const size_t ta = min_size(side, n1), tb = min_size(side, n2);
+    size_t scratch, tmp, nstore;
+    const double total = tile_doubles(&pl, ta, tb, &scratch, &tmp);
+    if (tni_mul_overflow(pl.var_per_example, n_ex, &nstore)) {
+        st = tni_fail(ctx, TN_E_NOMEM, "%s: the variances of %zu examples overflow", who, n_ex);
+        goto done;
+    }
+    work = tni_alloc_or_fail(ctx, who, (size_t)total + 1, sizeof(double));
+    store = tni_alloc_or_fail(ctx, who, nstore + 1, sizeof(double));
+    diag = tni_alloc_or_fail(ctx, who, 2 * n_ex, sizeof(double));
+    if (work == NULL || store == NULL || diag == NULL) goto done;
+    for (size_t i = 1; i < g->nnodes; i++) {
+        const tni_kind_ops *k = tni_kind_of(&g->nodes[i]);
+        if (!is_det(&pl, i) && k->analytic_begin &&
+            (st = k->analytic_begin(&g->nodes[i], s, pl.ntk, ctx, who, &pl.nd[i].work)) != TN_OK)
+            goto done;
+    }
+    st = TN_OK;
+    const int threads = ctx->threads;
+    double *arena = work, *values = arena + ta * tb * pl.pair_doubles;
+    double *fwd_scratch = values + (ta + tb) * pl.row_doubles, *kind_tmp = fwd_scratch + scratch;
+    double *selfblk = kind_tmp + tmp;
+    const double N1 = (double)n1, N2 = (double)n2;
+    const double units = (double)n_ex + (sym ? 0.5 * N1 * (N1 - 1) : N1 * N2);
+    double done_units = 0.0;
+
+    /* Each example alone: variances, the range check, the diagonal. */
+    for (size_t e = 0; e < n_ex; e++) {
+        const double *x = e < n1 ? x1 + e * d : x2 + (e - n1) * d;
+        const atile t = {1, 1, 1, 1, x, x, e, e, arena, values, fwd_scratch, kind_tmp, store, n_ex,
+                         selfblk};
+        if (!run_tile(&pl, &t, threads)) {
+            const int finite = tni_all_finite(x1, n1 * d) && (sym || tni_all_finite(x2, n2 * d));
+            st = finite ? tni_fail(ctx, TN_E_INVALID_ARG,
+                                   "%s: the kernel exceeds %g (inputs or sigma_w too large)", who,
+                                   KERNEL_LIMIT)
+                        : tni_fail(ctx, TN_E_INVALID_ARG, "%s: an input is not finite", who);
+            goto done;
+        }
+        const tni_cov out = cov_of(&pl, &t, g->output);
+        diag[e] = reduce(out.S, out.pixels, 1, 1, 0, 0);
+        if (out.T) diag[n_ex + e] = reduce(out.T, out.pixels, 1, 1, 0, 0);
+        done_units += 1.0;
+        if ((e + 1) % (n_ex / 64 + 1) == 0 &&
+            (st = tni_progress(ctx, who, done_units / units)) != TN_OK)
+            goto cancelled;
+    }
+
+    /* The pairs, tile by tile (x2 = x1: the tiles on and below the diagonal). */
+    for (size_t ia = 0; ia < n1; ia += ta) {
+        const size_t a = min_size(ta, n1 - ia);
+        for (size_t jb = 0; jb < (sym ? ia + 1 : n2); jb += tb) {
+            const size_t b = min_size(tb, n2 - jb);
+            const int tri = sym && jb == ia;
+            const atile t = {a, tri ? a : b, tri, 0, x1 + ia * d, x2 + jb * d, ia,
+                             sym ? jb : n1 + jb, arena, values, fwd_scratch, kind_tmp, store, n_ex,
+                             selfblk};
+            run_tile(&pl, &t, threads);
+            const tni_cov out = cov_of(&pl, &t, g->output);
+            for (size_t i = 0; i < a; i++)
+                for (size_t j = 0; j < (tri ? i : t.b); j++) {
+                    const size_t at = (ia + i) * n2 + jb + j;
+                    if (nngp) nngp[at] = reduce(out.S, out.pixels, a, t.b, i, j);
+                    if (ntk) ntk[at] = reduce(out.T, out.pixels, a, t.b, i, j);
+                }
+            done_units += tri ? 0.5 * (double)a * (double)(a - 1) : (double)a * (double)b;
+            if ((st = tni_progress(ctx, who, done_units / units)) != TN_OK) goto cancelled;
         }
     }
-    for (size_t i = 0; i < n1; i++)
-        if (need1[i] > e1[i].level) tni_mehler_expand(m, v1[i], rmax1[i], need1[i], &e1[i]);
-    if (!sym)
-        for (size_t j = 0; j < n2; j++)
-            if (need2[j] > e2[j].level) tni_mehler_expand(m, v2[j], rmax2[j], need2[j], &e2[j]);
+    if (sym) {
+        for (size_t i = 0; i < n1; i++) {
+            if (nngp) nngp[i * n1 + i] = diag[i];
+            if (ntk) ntk[i * n1 + i] = diag[n_ex + i];
+        }
+        if (nngp) tni_symmetrize_lower(n1, nngp, n1);
+        if (ntk) tni_symmetrize_lower(n1, ntk, n1);
+    }
+    goto done;
+
+cancelled:
+    /* Never a partial kernel that could pass for a result. */
+    for (size_t e = 0; e < nn; e++) {
+        if (nngp) nngp[e] = NAN;
+        if (ntk) ntk[e] = NAN;
+    }
+
+done:
+    for (size_t i = 0; pl.nd && i < g->nnodes; i++)
+        if (pl.nd[i].work) tni_kind_of(&g->nodes[i])->analytic_end(pl.nd[i].work);
+    tni_free(work);
+    tni_free(store);
+    tni_free(diag);
+    tni_free(pl.nd);
+    tni_free(pl.bits);
+    return st;
 }
+
+/* ---- an MLP by its description ------------------------------------------- */
+
+#define WHO "tn_ntk_analytic"
 
 tn_status tni_analytic_mlp(tn_ctx *ctx, const tni_mlp_spec *spec, const double *x1, size_t n1,
                            const double *x2, size_t n2, double *nngp, double *ntk)
@@ -251,145 +698,23 @@ tn_status tni_analytic_mlp(tn_ctx *ctx, const tni_mlp_spec *spec, const double *
         return tni_fail(ctx, TN_E_INVALID_ARG, WHO ": leaky ReLU slope %g is not finite",
                         spec->slope);
     if (nngp == NULL && ntk == NULL) return TN_OK;
-
-    const int sym = x2 == NULL;
-    if (sym) {
-        x2 = x1;
-        n2 = n1;
+    /* The graph: dense layers of width 1 (the kernel does not depend on the
+     * widths), never initialized. */
+    size_t d = spec->d;
+    tn_net *net = NULL;
+    tn_status st = tn_net_create(ctx, &d, 1, &net);
+    for (size_t l = 0; st == TN_OK && l < spec->depth; l++) {
+        if (l > 0) st = tn_net_add_activation(net, spec->act);
+        if (st == TN_OK) st = tn_net_add_dense(net, 1);
     }
-    const size_t L = spec->depth, d = spec->d;
-    const int quad = !has_closed_form(spec->act) && L > 1;
-    const int threads = spec->threads > 0 ? spec->threads : 1;
-    const double sw2 = spec->sigma_w * spec->sigma_w, sb2 = spec->sigma_b * spec->sigma_b;
-    const double cw = sw2 / (double)d;
-    size_t nn, n_rows = sym ? n1 : n1 + n2, nvar;
-    if (tni_mul_overflow(n1, n2, &nn) || tni_mul_overflow(L, n_rows, &nvar))
-        return tni_fail(ctx, TN_E_NOMEM, WHO ": %zu x %zu kernel overflows size_t", n1, n2);
-
-    /* Every allocation happens here, before anything is written. */
-    tn_status st = TN_E_NOMEM;
-    tni_mehler mehler;
-    int mehler_ready = 0;
-    tni_mehler_expansion *exps = NULL;
-    double *var = NULL, *theta_diag = NULL, *S_own = NULL, *exp_store = NULL, *rmax = NULL;
-    int *need = NULL;
-    /* Sigma is needed to compute Theta even when only the NTK is asked for
-     * (except at depth 1, where Theta = Sigma). */
-    double *S = nngp, *T = ntk;
-    var = tni_alloc_or_fail(ctx, WHO, nvar, sizeof(double));
-    theta_diag = tni_alloc_or_fail(ctx, WHO, n_rows, sizeof(double));
-    if (var == NULL || theta_diag == NULL) goto done;
-    if (S == NULL && L > 1) {
-        S = S_own = tni_alloc_or_fail(ctx, WHO, nn, sizeof(double));
-        if (S == NULL) goto done;
+    if (st == TN_OK) st = tni_net_finish(net, WHO);
+    if (st == TN_OK) {
+        const tni_settings s = {TN_PARAM_NTK, spec->sigma_w, spec->sigma_b, spec->slope};
+        st = tni_analytic_graph(ctx, WHO, tni_net_graph(net), &s, SIZE_MAX / 2, x1, n1, x2, n2,
+                                nngp, ntk);
+    } else if (st == TN_E_NOMEM) {
+        tni_fail(ctx, st, WHO ": out of memory");
     }
-    if (quad) {
-        if ((st = tni_mehler_init(ctx, WHO, &mehler, spec->act, spec->slope, ntk != NULL,
-                                  MEHLER_TOL)) != TN_OK)
-            goto done;
-        mehler_ready = 1;
-        st = TN_E_NOMEM;
-        exps = tni_alloc_or_fail(ctx, WHO, n_rows, sizeof *exps);
-        exp_store = tni_alloc_or_fail(ctx, WHO, n_rows,
-                                      tni_mehler_expansion_doubles(&mehler) * sizeof(double));
-        rmax = tni_alloc_or_fail(ctx, WHO, n_rows, sizeof(double));
-        need = tni_alloc_or_fail(ctx, WHO, n_rows, sizeof(int));
-        if (exps == NULL || exp_store == NULL || rmax == NULL || need == NULL) goto done;
-        const size_t stride = (size_t)TNI_MEHLER_KMAX + 1;
-        for (size_t r = 0; r < n_rows; r++) {
-            double *p = exp_store + r * tni_mehler_expansion_doubles(&mehler);
-            exps[r].a = p;
-            exps[r].log_tail_a = p + stride;
-            exps[r].b = ntk ? p + 2 * stride : NULL;
-            exps[r].log_tail_b = ntk ? p + 3 * stride : NULL;
-        }
-    }
-
-    /* Self-kernels of every row at every layer; refuse overflow now. */
-    double *var1 = var, *var2 = sym ? var : var + L * n1;
-    double *th1 = theta_diag, *th2 = sym ? theta_diag : theta_diag + n1;
-    if (!self_kernels(spec, quad ? &mehler : NULL, x1, n1, var1, ntk ? th1 : NULL) ||
-        (!sym && !self_kernels(spec, quad ? &mehler : NULL, x2, n2, var2, ntk ? th2 : NULL))) {
-        const int finite = tni_all_finite(x1, n1 * d) && (sym || tni_all_finite(x2, n2 * d));
-        st = finite ? tni_fail(ctx, TN_E_INVALID_ARG,
-                               WHO ": the kernel exceeds %g (inputs or sigma_w too large)",
-                               KERNEL_LIMIT)
-                    : tni_fail(ctx, TN_E_INVALID_ARG, WHO ": an input is not finite");
-        goto done;
-    }
-
-    /* From here on nothing fails.  Layer 1: the input Gram matrix.  BLAS
-     * gives the plain dot products; the scale and shift are applied here,
-     * in the same arithmetic as self_kernels, so an input paired with itself
-     * gets exactly its self-variance when the dot products are exact. */
-    double *G = S ? S : T;
-    if (sym) {
-        tni_syrk_lower(threads, n1, d, 1.0, x1, d, 0.0, G, n1);
-        for (size_t i = 0; i < n1; i++)
-            for (size_t j = 0; j < i; j++) G[i * n1 + j] = cw * G[i * n1 + j] + sb2;
-    } else {
-        tni_gemm(threads, TNI_NOTRANS, TNI_TRANS, n1, n2, d, 1.0, x1, d, x2, d, 0.0, G, n2);
-        for (size_t e = 0; e < nn; e++) G[e] = cw * G[e] + sb2;
-        /* An input of x1 met again in x2 gets exactly its self-variance, as
-         * on the diagonal of the symmetric case: the NTK's arccos is
-         * ill-conditioned at correlation 1, and a GEMM kernel that sums in
-         * another order than self_kernels (BLIS's skx kernels use FMA and
-         * split the sum in blocks) would put ~1e-8 into the kernel. */
-        for (size_t i = 0; i < n1; i++)
-            for (size_t j = 0; j < n2; j++)
-                if (var1[i] == var2[j] && fabs(G[i * n2 + j] - var1[i]) <= 1e-12 * var1[i] &&
-                    memcmp(x1 + i * d, x2 + j * d, d * sizeof(double)) == 0)
-                    G[i * n2 + j] = var1[i];
-    }
-    if (T && T != G) {
-        if (sym) {
-            for (size_t i = 0; i < n1; i++)
-                memcpy(T + i * n1, G + i * n1, i * sizeof(double));
-        } else {
-            memcpy(T, G, nn * sizeof(double));
-        }
-    }
-
-    tni_mehler_expansion *e1 = exps, *e2 = exps && !sym ? exps + n1 : exps;
-    double *rmax1 = rmax, *rmax2 = rmax && !sym ? rmax + n1 : rmax;
-    for (size_t l = 1; l < L; l++) {
-        /* Variances of the previous layer (Sigma^l in 1-based terms). */
-        const double *v1 = var1 + (l - 1) * n1, *v2 = var2 + (l - 1) * n2;
-        if (quad) expand_layer(&mehler, S, n1, n2, sym, v1, v2, rmax1, rmax2, need, e1, e2);
-        for (size_t i = 0; i < n1; i++) {
-            const size_t jend = sym ? i : n2;
-            for (size_t j = 0; j < jend; j++) {
-                const size_t ij = i * n2 + j;
-                double eff, edd;
-                if (quad)
-                    tni_mehler_pair(&mehler, &e1[i], &e2[j], S[ij], &eff, T ? &edd : NULL);
-                else
-                    closed_form_dual(spec->act, spec->slope, v1[i], v2[j], S[ij], &eff, &edd);
-                S[ij] = sw2 * eff + sb2;
-                if (T) T[ij] = S[ij] + sw2 * edd * T[ij];
-            }
-        }
-    }
-
-    if (sym) {
-        /* The diagonal from the self-kernels, then the upper triangle. */
-        for (size_t i = 0; i < n1; i++) {
-            if (nngp) nngp[i * n1 + i] = var1[(L - 1) * n1 + i];
-            if (ntk) ntk[i * n1 + i] = th1[i];
-        }
-        if (nngp) tni_symmetrize_lower(n1, nngp, n1);
-        if (ntk) tni_symmetrize_lower(n1, ntk, n1);
-    }
-    st = TN_OK;
-
-done:
-    if (mehler_ready) tni_mehler_free(&mehler);
-    tni_free(exps);
-    tni_free(exp_store);
-    tni_free(rmax);
-    tni_free(need);
-    tni_free(S_own);
-    tni_free(var);
-    tni_free(theta_diag);
+    tn_net_free(net);
     return st;
 }

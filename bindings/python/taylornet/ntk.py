@@ -82,11 +82,14 @@ class NTK(Settings, Handle):
 
     def analytic(self, x1, x2=None, *, nngp=True, ntk=True):
         """The infinite-width NNGP and NTK kernels, each ``(n1, n2)`` (the same
-        for every output), of an MLP under NTK parameterization.
+        for every output), under NTK parameterization: dense, convolutional,
+        pooling and residual networks alike (docs/ntk.md).
 
         Returns ``(nngp, ntk)``; pass ``nngp=False`` or ``ntk=False`` to skip
-        one (it is then None).  UnsupportedError for other architectures or
-        the standard parameterization.
+        one (it is then None).  Tiles under ``memory_budget``; progress and
+        cancellation as :meth:`compute`.  UnsupportedError for the standard
+        parameterization and for a node the recursion cannot follow (the
+        message names it).
         """
         n1, n2 = self._pair(x1, x2)
         K = empty(n1, n2) if nngp else None

@@ -127,5 +127,26 @@ class Analytic(ContextTestCase):
         self.assertRaises(tn.UnsupportedError, tn.NTK(two_acts).analytic, x)
 
 
+class AnalyticGraph(ContextTestCase):
+
+    def test_whole_image_valid_conv_is_dense(self):
+        """A VALID convolution covering the image is a dense layer on it."""
+        x = rng(8).standard_normal((4, 12))
+        conv = tn.Network(self.ctx, (2, 3, 2)).add_conv2d(5, (2, 3), padding="valid") \
+            .add_activation("relu").add_dense(2).init(0)
+        dense = tn.Network(self.ctx, (2, 3, 2)).add_dense(5).add_activation("relu") \
+            .add_dense(2).init(0)
+        for a, b in zip(tn.NTK(conv).analytic(x), tn.NTK(dense).analytic(x)):
+            np.testing.assert_array_equal(a, b)
+
+    def test_refused_sum_names_the_node(self):
+        net = tn.Network(self.ctx, (3, 3, 1)).add_conv2d(2, 3)
+        node = net.current
+        net.add_sum(node).add_flatten().add_dense(1).init(0)
+        e = self.assertRaisesStatus(tn.UnsupportedError, tn.Status.UNSUPPORTED,
+                                    tn.NTK(net).analytic, np.zeros((2, 9)))
+        self.assertIn("(sum)", str(e))
+
+
 if __name__ == "__main__":
     unittest.main()
