@@ -147,7 +147,7 @@ TN_API tn_status tn_ctx_reset_peak_memory(tn_ctx *ctx);
 /** A progress callback: see tn_ctx_set_progress. */
 typedef int (*tn_progress_fn)(void *user, double fraction_done);
 /** Progress of long computations made through ctx (tn_ntk_compute,
- *  tn_ntk_analytic): fn(user, fraction_done) is
+ *  tn_ntk_analytic, tn_ntk_monte_carlo): fn(user, fraction_done) is
  *  called from the calling thread between units of work (tiles or kernel
  *  columns), with fraction_done rising to 1; returning nonzero cancels the
  *  computation, which then returns TN_E_CANCELLED.  The callback must not
@@ -451,6 +451,20 @@ TN_API tn_status tn_ntk_compute(tn_ntk *k, const double *x1, size_t n1,
  *  on every other error they are untouched). */
 TN_API tn_status tn_ntk_analytic(tn_ntk *k, const double *x1, size_t n1, const double *x2,
                                  size_t n2, double *nngp, double *ntk);
+/** The Monte Carlo kernels: the empirical NNGP (the outputs' second moment,
+ *  (1/O) f(x_i)^T f(x'_j)) and NTK averaged over `samples` fresh
+ *  initializations, sample s drawn as tn_net_init(net, seed + s) would; the
+ *  net's own parameters are not changed.  Either output may be NULL, not
+ *  both; each is n1 x n2 (TN_NTK_TRACE) or (n1 O) x (n2 O) (TN_NTK_FULL:
+ *  f_c(x_i) f_d(x'_j) and the full NTK), x2 NULL: x1.  The NTK of each sample
+ *  is tn_ntk_compute's (the same method and memory budget); progress runs
+ *  once from 0 to 1 over the samples.  As width grows both converge to
+ *  tn_ntk_analytic's (error ~ 1/sqrt(width)), and their spread over samples
+ *  falls as 1/sqrt(samples).  Errors: TN_E_INVALID_ARG (samples 0, bad
+ *  arrays), TN_E_NOMEM, TN_E_CANCELLED; on failure both outputs are NaN. */
+TN_API tn_status tn_ntk_monte_carlo(tn_ntk *k, uint64_t seed, size_t samples, const double *x1,
+                                    size_t n1, const double *x2, size_t n2, double *nngp,
+                                    double *ntk);
 /** Frees an NTK computer (NULL: no-op). */
 TN_API void tn_ntk_free(tn_ntk *k);
 

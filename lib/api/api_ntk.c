@@ -117,6 +117,19 @@ TN_API tn_status tn_ntk_analytic(tn_ntk *k, const double *x1, size_t n1, const d
                               x2 ? n2 : n1, nngp, ntk);
 }
 
+TN_API tn_status tn_ntk_monte_carlo(tn_ntk *k, uint64_t seed, size_t samples, const double *x1,
+                                    size_t n1, const double *x2, size_t n2, double *nngp,
+                                    double *ntk)
+{
+    static const char fn[] = "tn_ntk_monte_carlo";
+    TNI_TRY(tni_check_handle(k, TNI_MAGIC_NTK));
+    if (nngp == NULL && ntk == NULL)
+        return tni_fail(k->ctx, TN_E_INVALID_ARG, "%s: nngp and ntk are both NULL", fn);
+    if (samples == 0) return tni_fail(k->ctx, TN_E_INVALID_ARG, "%s: samples is 0", fn);
+    TNI_TRY(pair_args(k, fn, x1, n1, x2, n2, k->full ? tn_net_output_dim(k->net) : 1));
+    return tni_ntk_monte_carlo(k, seed, samples, x1, n1, x2, n2, nngp, ntk);
+}
+
 TN_API void tn_ntk_free(tn_ntk *k)
 {
     if (tni_check_handle(k, TNI_MAGIC_NTK) != TN_OK) return;

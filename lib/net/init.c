@@ -4,10 +4,8 @@
 
 #include <math.h>
 
-tn_status tni_net_init_params(tn_net *net, uint64_t seed)
+void tni_net_draw_params(const tn_net *net, uint64_t seed, double *theta)
 {
-    double *theta = tni_alloc_or_fail(net->ctx, "tn_net_init", net->nparams, sizeof(double));
-    if (theta == NULL) return TN_E_NOMEM;
     const tni_settings s = tni_net_settings(net);
     tni_rng rng;
     tni_rng_seed(&rng, seed);
@@ -16,6 +14,13 @@ tn_status tni_net_init_params(tn_net *net, uint64_t seed)
         const tni_kind_ops *k = tni_kind_of(n);
         if (k->init) k->init(n, &s, &rng, theta + n->offset);
     }
+}
+
+tn_status tni_net_init_params(tn_net *net, uint64_t seed)
+{
+    double *theta = tni_alloc_or_fail(net->ctx, "tn_net_init", net->nparams, sizeof(double));
+    if (theta == NULL) return TN_E_NOMEM;
+    tni_net_draw_params(net, seed, theta);
     const tn_status st = tni_net_check_params(net, theta, "tn_net_init");
     if (st != TN_OK) {
         tni_free(theta);

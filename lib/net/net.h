@@ -63,6 +63,9 @@ tn_status tni_net_init_params(tn_net *net, uint64_t seed);
 /* TN_OK if every parameter of theta, and each times its layer's scale
  * (resolved), is finite; else TN_E_INVALID_ARG with "<who>: layer ...". */
 tn_status tni_net_check_params(const tn_net *net, const double *theta, const char *who);
+/* Draws into theta (nparams doubles) exactly what tn_net_init(net, seed)
+ * draws, without the checks. */
+void tni_net_draw_params(const tn_net *net, uint64_t seed, double *theta);
 
 /* Rows per engine pass for an evaluation of n rows at `order`: as many as
  * keep the workspace near 64 MiB (at least 1, at most n). */

@@ -59,6 +59,12 @@ int tni_ntk_choose(const tn_ntk *k, size_t n1, size_t n2, int symmetric, double 
 tn_status tni_ntk_compute(tn_ntk *k, const double *x1, size_t n1, const double *x2, size_t n2,
                           double *K);
 
+/* The empirical NNGP and NTK averaged over `samples` initializations of a
+ * copy of k's network, sample s drawn with seed + s (monte_carlo.c);
+ * either output may be NULL, not both.  NaN on failure. */
+tn_status tni_ntk_monte_carlo(tn_ntk *k, uint64_t seed, size_t samples, const double *x1,
+                              size_t n1, const double *x2, size_t n2, double *nngp, double *ntk);
+
 /* VECTOR_PRODUCTS (vector_products.c): column (j, d) from the gradient v of
  * f_d(x_j) and the JVP J(x1) v, rows_per_jvp rows of x1 per pass; v holds P
  * doubles and cot O. */

@@ -114,6 +114,7 @@ PROTOTYPES = {
     "tn_ntk_get": (status_t, [ntk_p, enum_t, _D]),
     "tn_ntk_compute": (status_t, [ntk_p, _D, _S, _D, _S, _D]),
     "tn_ntk_analytic": (status_t, [ntk_p, _D, _S, _D, _S, _D, _D]),
+    "tn_ntk_monte_carlo": (status_t, [ntk_p, c_uint64, _S, _D, _S, _D, _S, _D, _D]),
     "tn_ntk_free": (None, [ntk_p]),
     # closed-form predictor
     "tn_predictor_create": (status_t, [ctx_p, _D, _S, _S, c_int, _D, _P(predictor_p)]),

@@ -2,7 +2,7 @@
 
 from ctypes import byref
 
-from ._args import Dims, empty, ptr
+from ._args import Dims, empty, ptr, size_arg
 from ._handle import Handle, Settings, check_parent
 from ._lib import lib, ntk_p
 from .enums import NTKMethod, NTKOutputs, NTKParam
@@ -18,7 +18,8 @@ class NTK(Settings, Handle):
     at the network's parameters at each :meth:`compute`; with
     ``outputs="trace"`` (default) the ``(n1, n2)`` matrix of (1/O) tr Theta,
     with ``outputs="full"`` the ``(n1*O, n2*O)`` matrix with rows (i, c) and
-    columns (j, d).  :meth:`analytic` gives the infinite-width NNGP and NTK.
+    columns (j, d).  :meth:`analytic` gives the infinite-width NNGP and NTK,
+    :meth:`monte_carlo` their averages over random initializations.
 
     Settings (:meth:`set`, :meth:`get`, or keywords here): ``method``
     (:class:`NTKMethod`: auto, structured, jacobian, vector_products),
@@ -96,4 +97,24 @@ class NTK(Settings, Handle):
         T = empty(n1, n2) if ntk else None
         self._call(lib.tn_ntk_analytic, self._h, ptr(x1), n1, ptr(x2),
                    n2 if x2 is not None else 0, ptr(K), ptr(T))
+        return K, T
+
+    def monte_carlo(self, x1, x2=None, *, seed=0, samples=1, nngp=True, ntk=True):
+        """The Monte Carlo kernels: the empirical NNGP ((1/O) f(x)^T f(x'))
+        and NTK averaged over ``samples`` fresh initializations (sample s as
+        ``Network.init(seed + s)`` draws it); the network's own parameters
+        are not changed.
+
+        Returns ``(nngp, ntk)``, each ``(n1, n2)`` (outputs trace) or
+        ``(n1*O, n2*O)`` (outputs full); pass ``nngp=False`` or ``ntk=False``
+        to skip one (then None).  They approach :meth:`analytic` as the width
+        grows.  CancelledError if the progress callback stops it.
+        """
+        n1, n2 = self._pair(x1, x2)
+        scale = self._parent.output_dim if self.get(NTKParam.OUTPUTS) == NTKOutputs.FULL else 1
+        K = empty(n1 * scale, n2 * scale) if nngp else None
+        T = empty(n1 * scale, n2 * scale) if ntk else None
+        self._call(lib.tn_ntk_monte_carlo, self._h, size_arg(seed, "seed"),
+                   size_arg(samples, "samples"), ptr(x1), n1,
+                   ptr(x2), n2 if x2 is not None else 0, ptr(K), ptr(T))
         return K, T

@@ -148,5 +148,45 @@ class AnalyticGraph(ContextTestCase):
         self.assertIn("(sum)", str(e))
 
 
+class MonteCarlo(ContextTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.net = tn.Network(self.ctx, (3, 3, 1)).add_conv2d(4, 3).add_activation("relu") \
+            .add_global_avg_pool().add_dense(2).init(3)
+        g = rng(9)
+        self.x1, self.x2 = g.standard_normal((3, 9)), g.standard_normal((2, 9))
+
+    def test_one_sample_is_the_empirical_kernel(self):
+        theta = self.net.get_params()
+        nngp, ntk = tn.NTK(self.net).monte_carlo(self.x1, self.x2, seed=11, samples=1)
+        np.testing.assert_array_equal(self.net.get_params(), theta)
+        self.net.init(11)
+        f1, f2 = self.net.forward(self.x1), self.net.forward(self.x2)
+        np.testing.assert_allclose(nngp, f1 @ f2.T / 2, rtol=1e-13)
+        np.testing.assert_array_equal(ntk, tn.NTK(self.net).compute(self.x1, self.x2))
+
+    def test_mean_of_samples_and_shapes(self):
+        k = tn.NTK(self.net)
+        singles = [k.monte_carlo(self.x1, seed=5 + s) for s in range(3)]
+        nngp, ntk = k.monte_carlo(self.x1, seed=5, samples=3)
+        np.testing.assert_allclose(nngp, sum(s[0] for s in singles) / 3, rtol=1e-13)
+        np.testing.assert_allclose(ntk, sum(s[1] for s in singles) / 3, rtol=1e-13)
+        self.assertEqual(nngp.shape, (3, 3))
+        only, none = k.monte_carlo(self.x1, self.x2, ntk=False)
+        self.assertIsNone(none)
+        self.assertEqual(only.shape, (3, 2))
+        k.set("outputs", "full")
+        nngp, ntk = k.monte_carlo(self.x1, self.x2, samples=2)
+        self.assertEqual((nngp.shape, ntk.shape), ((6, 4), (6, 4)))
+
+    def test_bad_arguments(self):
+        k = tn.NTK(self.net)
+        self.assertRaisesStatus(tn.InvalidArgumentError, tn.Status.INVALID_ARG, k.monte_carlo,
+                                self.x1, samples=0)
+        self.assertRaises(tn.InvalidArgumentError, k.monte_carlo, self.x1, seed=-1)
+        self.assertRaises(TypeError, k.monte_carlo, self.x1, samples=2.0)
+
+
 if __name__ == "__main__":
     unittest.main()
