@@ -1087,6 +1087,9 @@ START_TEST(monte_carlo_is_the_mean_of_empirical_kernels)
     ck_assert_int_eq(tn_ntk_monte_carlo(k, 1, 2, NULL, n1, x2, n2, Kp, NULL), TN_E_INVALID_ARG);
     ck_assert_int_eq(tn_ntk_monte_carlo(k, 1, 2, x, 0, x2, n2, Kp, NULL), TN_E_INVALID_ARG);
     ck_assert_int_eq(tn_ntk_monte_carlo(NULL, 1, 2, x, n1, x2, n2, Kp, NULL), TN_E_INVALID_ARG);
+    x[3] = NAN;
+    ck_assert_int_eq(tn_ntk_monte_carlo(k, 1, 2, x, n1, x2, n2, Kp, NULL), TN_E_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "not finite"));
     ck_assert(tu_is_poison(Kp, 6));
     free(Kp), free(now), free(theta), free(x);
     tn_ntk_free(k);

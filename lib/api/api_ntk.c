@@ -126,8 +126,16 @@ TN_API tn_status tn_ntk_monte_carlo(tn_ntk *k, uint64_t seed, size_t samples, co
     if (nngp == NULL && ntk == NULL)
         return tni_fail(k->ctx, TN_E_INVALID_ARG, "%s: nngp and ntk are both NULL", fn);
     if (samples == 0) return tni_fail(k->ctx, TN_E_INVALID_ARG, "%s: samples is 0", fn);
-    TNI_TRY(pair_args(k, fn, x1, n1, x2, n2, k->full ? tn_net_output_dim(k->net) : 1));
-    return tni_ntk_monte_carlo(k, seed, samples, x1, n1, x2, n2, nngp, ntk);
+    const size_t per_row = k->full ? tn_net_output_dim(k->net) : 1;
+    TNI_TRY(pair_args(k, fn, x1, n1, x2, n2, per_row));
+    const size_t d = tn_net_input_size(k->net), m2 = x2 ? n2 : n1;
+    TNI_TRY(tni_check_finite(k->ctx, fn, "x1", x1, n1 * d));
+    if (x2) TNI_TRY(tni_check_finite(k->ctx, fn, "x2", x2, n2 * d));
+    tn_status st = tni_ntk_monte_carlo(k, seed, samples, x1, n1, x2, n2, nngp, ntk);
+    const size_t size = n1 * per_row * m2 * per_row;
+    if (nngp) st = tni_check_result(k->ctx, fn, st, nngp, size);
+    if (ntk) st = tni_check_result(k->ctx, fn, st, ntk, size);
+    return st;
 }
 
 TN_API void tn_ntk_free(tn_ntk *k)

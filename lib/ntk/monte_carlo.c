@@ -85,6 +85,7 @@ tn_status tni_ntk_monte_carlo(tn_ntk *k, uint64_t seed, size_t samples, const do
     if (ntk) memset(ntk, 0, size * sizeof(double));
     for (size_t s = 0; s < samples && st == TN_OK; s++) {
         tni_net_draw_params(net, seed + s, net->theta);
+        if ((st = tni_net_check_params(net, net->theta, WHO)) != TN_OK) break;
         if (nngp) {
             st = tni_net_forward(net, x1, n1, f1);
             if (st == TN_OK && !symmetric) st = tni_net_forward(net, x2, n2, f2);
