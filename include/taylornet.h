@@ -637,7 +637,14 @@ typedef enum tn_train_param {
     TN_TRAIN_REEXPAND_EVERY = 201,  /**< 0: never (default); K: base theta0 <- theta every K steps */
     TN_TRAIN_OUTPUT_SCALE = 300,    /**< alpha, default 1 */
     TN_TRAIN_CENTERED = 301,        /**< 1: model is alpha (f(theta) - f(theta0)) */
-    TN_TRAIN_DIAGNOSTICS = 400      /**< 1: compute the neural Taylor diagnostics at each step */
+    TN_TRAIN_DIAGNOSTICS = 400,     /**< 1: compute the neural Taylor diagnostics at each step */
+    TN_TRAIN_RECORD_TAYLOR = 401,   /**< 1: keep what each step's Taylor loss needs, for
+                                       tn_trainer_regret; 0 (default) drops the record */
+    TN_TRAIN_REGRET_MEMORY = 402,   /**< bytes the record may hold, >= 0; default 2^30 (1 GiB) */
+    TN_TRAIN_REGRET_TOLERANCE = 403,    /**< the regret solvers' tolerance, in (0, 1); default 1e-12 */
+    TN_TRAIN_REGRET_MAX_ITERATIONS = 404,   /**< the most Jacobian products a solve may take
+                                               (whole number >= 1); default 20000 */
+    TN_TRAIN_REGRET_SOLVER = 405    /**< TN_REGRET_AUTO (default), _DIRECT, _LSQR or _NEWTON_CG */
 } tn_train_param;
 
 enum { TN_LOSS_MSE = 0, TN_LOSS_SOFTMAX_XENT = 1 };
@@ -685,8 +692,25 @@ typedef enum tn_train_stat {
     TN_STAT_LOSS_REACHED = 2,           /**< the loss after it, on the same batch */
     TN_STAT_PATTERN_CHANGE_STEP = 3,    /**< fraction of probe units that switched in the step */
     TN_STAT_PATTERN_CHANGE_INIT = 4,    /**< ... that differ from when the probe was set */
-    TN_STAT_GRAD_NORM = 5               /**< |gradient| before clipping (always) */
+    TN_STAT_GRAD_NORM = 5,              /**< |gradient| before clipping (always) */
+    TN_STAT_CONFIGS_VISITED = 6,        /**< distinct configurations the probe's examples have
+                                           visited since the probe was set, summed over them */
+    TN_STAT_UNITS_EVER_SWITCHED = 7     /**< fraction of probe units that have switched at
+                                           least once since the probe was set */
 } tn_train_stat;
+/** Activation exploration (TN_STAT_CONFIGS_VISITED, TN_STAT_UNITS_EVER_SWITCHED),
+ *  computed with the pattern statistics.  The configuration of a probe
+ *  example is the on/off state of all its ReLU-family units: which linear
+ *  piece of the network it lies in.  The trainer keeps a 64-bit hash of
+ *  each (example, configuration) pair seen since the probe was set (16
+ *  bytes of table per distinct pair; a collision, which would undercount by
+ *  one, has probability below 3e-8 for a million pairs) and counts the
+ *  distinct pairs: n when the probe is set (n probe examples), at most n
+ *  more per step.  Divided by n it is the mean number of configurations an
+ *  example has visited.  A unit of the probe (an example's unit) has
+ *  switched once its state has differed, after some step, from its state
+ *  at the step before; unlike TN_STAT_PATTERN_CHANGE_INIT, a unit that
+ *  switched back still counts.  Both start over when the probe is set. */
 /** Sets (a copy of) the probe batch and takes its current pattern as the
  *  reference.  Errors: TN_E_INVALID_ARG, TN_E_NOMEM. */
 TN_API tn_status tn_trainer_set_probe(tn_trainer *tr, const double *x, size_t n);
@@ -752,6 +776,104 @@ TN_API tn_status tn_trainer_save(const tn_trainer *tr, const char *path);
  *  file), TN_E_FORMAT (not a checkpoint, truncated, corrupted,
  *  inconsistent), TN_E_VERSION (written by a newer library), TN_E_NOMEM. */
 TN_API tn_status tn_trainer_load(tn_ctx *ctx, const char *path, tn_net **net, tn_trainer **tr);
+
+/*---------------------------------------------------------------------
+ * Regret against the Taylor optimum (Balduzzi et al. 2017; docs/math.md §7)
+ *
+ * Step t's Taylor loss is the loss of the network's first-order Taylor
+ * model at the step's parameters theta_t, on the step's batch (x_t, y_t),
+ * with the step's alpha and centering and the step's loss L:
+ *   l_t(V) = L(b_t + alpha J_t (V - theta_t), y_t) / alpha^2,
+ *   b_t = alpha (f(theta_t; x_t) - [centered] f(theta0; x_t)),
+ * J_t the Jacobian of the network f at theta_t on x_t.  It is convex in V
+ * and l_t(theta_t) is the network's loss at the step.  Whatever model the
+ * trainer trains (f, f_k, re-expanded, lazy), the Taylor loss is of the
+ * network f: for full training l_t(theta_t) is the step's loss.  The regret
+ * of the T steps recorded is
+ *   R_T = sum_t l_t(theta_t) - min_V sum_t l_t(V).
+ *
+ * What is recorded.  With TN_TRAIN_RECORD_TAYLOR 1 each successful step
+ * keeps theta_t (P doubles), b_t (n O), alpha, the loss kind and
+ * l_t(theta_t), and a copy of the batch (n (d + O) doubles), which a step
+ * on the same batch as the step before (full-batch training) shares.  J_t
+ * (n O P doubles, n O times theta) is never stored: the solvers recompute
+ * J_t v and J_t^T u by the engine at theta_t on x_t.  A step costs
+ *   8 (P + n O) + 48 bytes,  plus 8 n (d + O) + 32 for a new batch;
+ * tn_trainer_regret_info(TN_REGRET_BYTES) gives the total.  A step that
+ * would take the record past TN_TRAIN_REGRET_MEMORY fails with TN_E_NOMEM
+ * and a message saying so, and changes nothing (raise the budget, or set
+ * TN_TRAIN_RECORD_TAYLOR to 0 and to 1 again to start a new record).
+ * Under a gradient hook each rank records its own batch: the regret is that
+ * of the local Taylor losses.
+ *
+ * The solvers (TN_TRAIN_REGRET_SOLVER; tol = TN_TRAIN_REGRET_TOLERANCE):
+ *   TN_REGRET_DIRECT     MSE only: the stacked Jacobian (M x P, M = sum_t
+ *                        n_t O rows, from M vector-Jacobian products) and
+ *                        LAPACK's SVD least squares (dgelsd), singular values
+ *                        below 1e-12 of the largest counted as zero: the
+ *                        minimum to rounding.  Needs 8 M P bytes and more.
+ *   TN_REGRET_LSQR       MSE only: LSQR (Paige & Saunders) on the weighted
+ *                        least-squares problem, matrix-free, until
+ *                        |r| <= tol (|b| + |A| |x|) or |A^T r| <= tol |A| |r|
+ *                        (LSQR's own estimates of the norms).
+ *   TN_REGRET_NEWTON_CG  any losses: Newton's method with the Hessian
+ *                        (sum_t J_t^T H_t J_t) applied by conjugate gradients
+ *                        and an exact line search, until half the Newton
+ *                        decrement lambda^2 = g^T H^-1 g, which estimates the
+ *                        distance to the minimum, is at most tol times
+ *                        sum_t l_t(theta_t).  Cross-entropy over data a
+ *                        linear model separates has an infimum, not a
+ *                        minimum: the iterates then move off to infinity and
+ *                        the decrement still bounds what is left.
+ *   TN_REGRET_AUTO       DIRECT when every step is MSE and M P <= 2^22,
+ *                        LSQR for larger MSE records, NEWTON_CG otherwise.
+ * "Exact" for MSE therefore means: the direct solve, or LSQR to 1e-12.
+ * Each solve starts from the previous solve's minimizer (from theta_T the
+ * first time); its workspace (a few vectors of P and of M doubles; the
+ * dense Jacobian for DIRECT) is allocated before any work.  A solve that
+ * does not meet the tolerance within TN_TRAIN_REGRET_MAX_ITERATIONS
+ * Jacobian products (one JVP and one VJP per recorded step each) fails with
+ * TN_E_NUMERIC, saying how close it came.
+ *---------------------------------------------------------------------*/
+
+/** The solvers of tn_trainer_regret (TN_TRAIN_REGRET_SOLVER). */
+enum { TN_REGRET_AUTO = 0, TN_REGRET_DIRECT = 1, TN_REGRET_LSQR = 2, TN_REGRET_NEWTON_CG = 3 };
+
+/** R_T = sum_t l_t(theta_t) - min_V sum_t l_t(V) over the steps recorded so
+ *  far into *regret, and the minimum into *taylor_optimum (either may be
+ *  NULL).  The minimizer is read with tn_trainer_regret_minimizer, how the
+ *  solve went with tn_trainer_regret_info.
+ *  Errors: TN_E_INVALID_ARG, TN_E_STATE (nothing recorded),
+ *  TN_E_UNSUPPORTED (DIRECT or LSQR asked for a record with
+ *  cross-entropy steps; DIRECT for one too large for LAPACK's 32-bit
+ *  sizes), TN_E_NUMERIC (the tolerance not reached), TN_E_NOMEM. */
+TN_API tn_status tn_trainer_regret(tn_trainer *tr, double *regret, double *taylor_optimum);
+
+/** What tn_trainer_regret_info reports. */
+typedef enum tn_regret_info {
+    TN_REGRET_STEPS = 0,            /**< steps recorded now */
+    TN_REGRET_BYTES = 1,            /**< bytes the record holds now */
+    TN_REGRET_LOSS_SUM = 2,         /**< sum_t l_t(theta_t) over the record now */
+    /* of the last successful tn_trainer_regret: */
+    TN_REGRET_SOLVED_STEPS = 3,     /**< the steps it covered */
+    TN_REGRET_VALUE = 4,            /**< R_T */
+    TN_REGRET_OPTIMUM = 5,          /**< min_V sum_t l_t(V) */
+    TN_REGRET_SOLVER_USED = 6,      /**< TN_REGRET_DIRECT, _LSQR or _NEWTON_CG */
+    TN_REGRET_ITERATIONS = 7,       /**< its iterations, each about one JVP and one VJP per
+                                       recorded step (DIRECT: its M VJPs count as one) */
+    TN_REGRET_NEWTON_STEPS = 8,     /**< Newton steps (NEWTON_CG; else 0) */
+    TN_REGRET_ACCURACY = 9          /**< the stopping measure it reached (<= the tolerance;
+                                       DIRECT: 0) */
+} tn_regret_info;
+
+/** A number about the record or the last regret solve.  Errors:
+ *  TN_E_INVALID_ARG (NULL, unknown what), TN_E_STATE (recording off; no
+ *  solve yet for the values of the last solve). */
+TN_API tn_status tn_trainer_regret_info(const tn_trainer *tr, tn_regret_info what, double *value);
+
+/** The minimizer V of the last successful tn_trainer_regret (len = P).
+ *  Errors: TN_E_INVALID_ARG, TN_E_SHAPE, TN_E_STATE (no solve yet). */
+TN_API tn_status tn_trainer_regret_minimizer(const tn_trainer *tr, double *v, size_t len);
 /** Frees a trainer (NULL: no-op); the network keeps its trained parameters. */
 TN_API void tn_trainer_free(tn_trainer *tr);
 

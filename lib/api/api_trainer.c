@@ -2,6 +2,7 @@
 #include "check.h"
 #include "../net/net.h"
 #include "../train/checkpoint.h"
+#include "../train/record.h"
 
 #include <string.h>
 
@@ -103,6 +104,26 @@ TN_API tn_status tn_trainer_set_gradient_hook(tn_trainer *tr, tn_gradient_fn fn,
     TNI_TRY(tni_check_handle(tr, TNI_MAGIC_TRAINER));
     tni_trainer_set_hook(tr, fn, user);
     return TN_OK;
+}
+
+TN_API tn_status tn_trainer_regret(tn_trainer *tr, double *regret, double *taylor_optimum)
+{
+    TNI_TRY(tni_check_handle(tr, TNI_MAGIC_TRAINER));
+    return tni_trainer_regret(tr, regret, taylor_optimum);
+}
+
+TN_API tn_status tn_trainer_regret_info(const tn_trainer *tr, tn_regret_info what, double *value)
+{
+    TNI_TRY(tni_check_handle(tr, TNI_MAGIC_TRAINER));
+    TNI_TRY(tni_check_ptr(tr->ctx, "tn_trainer_regret_info", value, "value"));
+    return tni_trainer_regret_info(tr, what, value);
+}
+
+TN_API tn_status tn_trainer_regret_minimizer(const tn_trainer *tr, double *v, size_t len)
+{
+    TNI_TRY(tni_check_handle(tr, TNI_MAGIC_TRAINER));
+    TNI_TRY(tni_check_ptr(tr->ctx, "tn_trainer_regret_minimizer", v, "v"));
+    return tni_trainer_regret_minimizer(tr, v, len);
 }
 
 TN_API uint64_t tn_trainer_num_steps(const tn_trainer *tr)

@@ -1,6 +1,7 @@
 /* trainer.c -- full, Taylorized, re-expanded and lazy training (trainer.h). */
 #include "trainer.h"
 #include "loss.h"
+#include "record.h"
 
 #include <math.h>
 #include <string.h>
@@ -70,6 +71,9 @@ tn_status tni_trainer_new(tn_net *net, tn_trainer **out)
     tr->opt.beta1 = 0.9;
     tr->opt.eps = 1e-8;
     tr->alpha = 1.0;
+    tr->regret_memory = TNI_REGRET_MEMORY_DEFAULT;
+    tr->regret_tol = 1e-12;
+    tr->regret_max_iter = TNI_REGRET_MAX_ITER_DEFAULT;
     reset_optimizer(tr, TN_OPT_SGD);
     *out = tr;
     return TN_OK;
@@ -84,6 +88,7 @@ void tni_trainer_delete(tn_trainer *tr)
     tni_expansion_release(&tr->ex);
     tni_batch_key_free(&tr->f0_key);
     tni_diagnostics_free(tr);
+    tni_record_free(tr);
     tr->magic = TNI_MAGIC_DEAD;
     tni_free(tr);
 }
@@ -178,6 +183,30 @@ tn_status tni_trainer_set(tn_trainer *tr, tn_train_param p, double v)
         REQUIRE(v == 0 || v == 1, "must be 0 or 1");
         tr->diagnostics = (int)v;
         return TN_OK;
+    case TN_TRAIN_RECORD_TAYLOR:
+        name = "Taylor record";
+        REQUIRE(v == 0 || v == 1, "must be 0 or 1");
+        return tni_record_enable(tr, (int)v);
+    case TN_TRAIN_REGRET_MEMORY:
+        name = "regret memory";
+        REQUIRE(whole(v, 0, 9007199254740992.0), "must be a whole number of bytes >= 0");
+        tr->regret_memory = v >= (double)SIZE_MAX ? SIZE_MAX : (size_t)v;
+        return TN_OK;
+    case TN_TRAIN_REGRET_TOLERANCE:
+        name = "regret tolerance";
+        REQUIRE(v > 0 && v < 1, "must be in (0, 1)");
+        tr->regret_tol = v;
+        return TN_OK;
+    case TN_TRAIN_REGRET_MAX_ITERATIONS:
+        name = "regret iteration limit";
+        REQUIRE(whole(v, 1, 9007199254740992.0), "must be a whole number >= 1");
+        tr->regret_max_iter = (uint64_t)v;
+        return TN_OK;
+    case TN_TRAIN_REGRET_SOLVER:
+        name = "regret solver";
+        REQUIRE(whole(v, TN_REGRET_AUTO, TN_REGRET_NEWTON_CG), "not a TN_REGRET_* value");
+        tr->regret_solver = (int)v;
+        return TN_OK;
     }
 #undef REQUIRE
     return tni_fail(ctx, TN_E_INVALID_ARG, "%s: %d is not a tn_train_param", fn, (int)p);
@@ -200,6 +229,11 @@ tn_status tni_trainer_get(const tn_trainer *tr, tn_train_param p, double *value)
     case TN_TRAIN_OUTPUT_SCALE: *value = tr->alpha; return TN_OK;
     case TN_TRAIN_CENTERED: *value = tr->centered; return TN_OK;
     case TN_TRAIN_DIAGNOSTICS: *value = tr->diagnostics; return TN_OK;
+    case TN_TRAIN_RECORD_TAYLOR: *value = tr->record != NULL; return TN_OK;
+    case TN_TRAIN_REGRET_MEMORY: *value = (double)tr->regret_memory; return TN_OK;
+    case TN_TRAIN_REGRET_TOLERANCE: *value = tr->regret_tol; return TN_OK;
+    case TN_TRAIN_REGRET_MAX_ITERATIONS: *value = (double)tr->regret_max_iter; return TN_OK;
+    case TN_TRAIN_REGRET_SOLVER: *value = tr->regret_solver; return TN_OK;
     }
     return tni_fail(tr->ctx, TN_E_INVALID_ARG, "tn_trainer_get: %d is not a tn_train_param",
                     (int)p);
@@ -333,6 +367,11 @@ tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, siz
         st = tni_diagnostics_step(tr, x, y, n, tr->theta_new, stat, &valid);
         if (st != TN_OK) return st;
     }
+    /* The Taylor record's entry, last: nothing after it can fail. */
+    if (tr->record) {
+        st = tni_record_prepare(tr, x, y, n);
+        if (st != TN_OK) return st;
+    }
     /* Commit: nothing above touched what the caller can see. */
     tni_net_swap_theta(tr->net, &tr->theta_new);
     for (int i = 0; i < ns; i++) {
@@ -345,6 +384,7 @@ tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, siz
     memcpy(tr->stat, stat, sizeof stat);
     tr->stat_valid = valid;
     if (tr->diagnostics) tni_diagnostics_commit(tr);
+    if (tr->record) tni_record_commit(tr);
     if (tr->reexpand_every > 0 && tr->steps % tr->reexpand_every == 0)
         tni_expansion_rebase(&tr->ex, tni_net_theta(tr->net));
     if (loss) *loss = L;

@@ -54,6 +54,12 @@ struct tn_trainer {
      * gradient and the update (NULL: none). */
     tn_gradient_fn hook;
     void *hook_user;
+    /* The Taylor record and the regret's settings (record.h). */
+    struct tni_record *record;      /* NULL unless TN_TRAIN_RECORD_TAYLOR is 1 */
+    size_t regret_memory;           /* bytes the record may hold */
+    double regret_tol;
+    uint64_t regret_max_iter;
+    int regret_solver;              /* TN_REGRET_* */
 };
 
 tn_status tni_trainer_new(tn_net *net, tn_trainer **out);
