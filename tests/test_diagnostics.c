@@ -68,7 +68,7 @@ START_TEST(losses_match_hand_computation)
     }
     /* No probe yet: the pattern statistics were not computed. */
     ck_assert_int_eq(tn_trainer_stat(tr, TN_STAT_PATTERN_CHANGE_INIT, &v), TN_E_STATE);
-    ck_assert_int_eq(tn_trainer_stat(tr, (tn_train_stat)9, &v), TN_E_INVALID_ARG);
+    ck_assert_int_eq(tn_trainer_stat(tr, (tn_train_stat)8, &v), TN_E_INVALID_ARG);
     tn_trainer_free(tr);
     tn_net_free(net);
     free(x), free(y), free(t0), free(t1), free(dt);
@@ -161,6 +161,105 @@ START_TEST(pattern_changes_match_signs)
 }
 END_TEST
 
+/* Exploration on 2 -> dense 3 -> ReLU -> dense 2 -> ReLU -> dense 1
+ * (standard parameterization): an example's configuration is its 5 hidden
+ * units' states, computed here from the parameters; the distinct (example,
+ * configuration) pairs and the units that ever switched are counted here
+ * by direct loops.  Setting the probe again starts both over. */
+static void pattern2(const double *th, const double *probe, size_t n, unsigned char *bits)
+{
+    /* theta: W1 (3x2), b1 (3), W2 (2x3), b2 (2), W3 (1x2), b3 */
+    for (size_t i = 0; i < n; i++) {
+        double a[3];
+        for (size_t u = 0; u < 3; u++) {
+            const double z = th[u * 2] * probe[i * 2] + th[u * 2 + 1] * probe[i * 2 + 1] + th[6 + u];
+            a[u] = z > 0 ? z : 0;
+            bits[i * 3 + u] = z > 0;                    /* node 1: n x 3 */
+        }
+        for (size_t u = 0; u < 2; u++) {
+            double z = th[15 + u];
+            for (size_t k = 0; k < 3; k++) z += th[9 + u * 3 + k] * a[k];
+            bits[3 * n + i * 2 + u] = z > 0;            /* node 2: n x 2 */
+        }
+    }
+}
+
+START_TEST(exploration_counts_configurations_and_switches)
+{
+    enum { NP = 5, U = 5 * NP, MAXP = NP * 40 };
+    const size_t d = 2;
+    tn_net *net;
+    TN_CK(ctx, tn_net_create(ctx, &d, 1, &net));
+    TN_CK(ctx, tn_net_add_dense(net, 3));
+    TN_CK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
+    TN_CK(ctx, tn_net_add_dense(net, 2));
+    TN_CK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
+    TN_CK(ctx, tn_net_add_dense(net, 1));
+    TN_CK(ctx, tn_net_set(net, TN_NET_PARAMETERIZATION, TN_PARAM_STANDARD));
+    TN_CK(ctx, tn_net_init(net, 9));
+    /* Pre-activations near zero so that steps flip some of them. */
+    const double theta[20] = {1, -1, 0.5, 0.5, -1, 0.2, 0.01, -0.02, 0.03,
+                              0.5, -0.4, 0.3, -0.2, 0.6, 0.1, 0.02, -0.01, 1, -1, 0};
+    TN_CK(ctx, tn_net_set_params(net, theta, 20));
+    const double probe[2 * NP] = {0.1, 0.1, -0.2, 0.3, 0.05, -0.05, 0.3, 0.25, -0.1, -0.3};
+    const double x[] = {1, 0, 0, 1, -1, -1, 0.5, -0.5}, y[] = {3, -2, 1, -1};
+    tn_trainer *tr;
+    TN_CK(ctx, tn_trainer_create(net, &tr));
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_OPTIMIZER, TN_OPT_ADAM));
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_LEARNING_RATE, 0.1));
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_DIAGNOSTICS, 1));
+    unsigned char prev[U], cur[U], ever[U], seen[MAXP][5];
+    size_t seen_ex[MAXP], nseen = 0;
+    double t[20], v;
+    for (int round = 0; round < 2; round++) {
+        /* (Re)setting the probe: the configurations now are the first seen. */
+        TN_CK(ctx, tn_net_get_params(net, t, 20));
+        TN_CK(ctx, tn_trainer_set_probe(tr, probe, NP));
+        pattern2(t, probe, NP, prev);
+        memset(ever, 0, sizeof ever);
+        nseen = 0;
+        for (int s = 0; s < 12; s++) {
+            unsigned char *bits = s == 0 ? prev : cur;
+            if (s > 0) {
+                TN_CK(ctx, tn_trainer_step(tr, x, y, 4, NULL));
+                TN_CK(ctx, tn_net_get_params(net, t, 20));
+                pattern2(t, probe, NP, cur);
+                for (size_t u = 0; u < U; u++) ever[u] |= cur[u] != prev[u];
+            }
+            for (size_t i = 0; i < NP; i++) {
+                unsigned char cfg[5] = {bits[i * 3], bits[i * 3 + 1], bits[i * 3 + 2],
+                                        bits[3 * NP + i * 2], bits[3 * NP + i * 2 + 1]};
+                int found = 0;
+                for (size_t k = 0; k < nseen && !found; k++)
+                    found = seen_ex[k] == i && memcmp(seen[k], cfg, 5) == 0;
+                if (!found) {
+                    ck_assert_uint_lt(nseen, MAXP);
+                    seen_ex[nseen] = i;
+                    memcpy(seen[nseen++], cfg, 5);
+                }
+            }
+            if (s == 0) continue;
+            size_t nev = 0;
+            for (size_t u = 0; u < U; u++) nev += ever[u];
+            TN_CK(ctx, tn_trainer_stat(tr, TN_STAT_CONFIGS_VISITED, &v));
+            ck_assert_double_eq(v, (double)nseen);
+            TN_CK(ctx, tn_trainer_stat(tr, TN_STAT_UNITS_EVER_SWITCHED, &v));
+            ck_assert_double_eq(v, (double)nev / U);
+            memcpy(prev, cur, sizeof cur);
+        }
+        /* The run explored: more pairs than examples, and units switched,
+         * some of them back (ever switched > differing from the start). */
+        ck_assert_uint_gt(nseen, NP + 2);
+        double init;
+        TN_CK(ctx, tn_trainer_stat(tr, TN_STAT_UNITS_EVER_SWITCHED, &v));
+        TN_CK(ctx, tn_trainer_stat(tr, TN_STAT_PATTERN_CHANGE_INIT, &init));
+        ck_assert_double_gt(v, init);
+    }
+    tn_trainer_free(tr);
+    tn_net_free(net);
+}
+END_TEST
+
 START_TEST(bad_input)
 {
     const size_t w[] = {4, 1};
@@ -179,6 +278,10 @@ START_TEST(bad_input)
     TN_CK(ctx, tn_trainer_step(tr, x, y, 1, NULL));
     TN_CK(ctx, tn_trainer_stat(tr, TN_STAT_LOSS, &v));
     ck_assert_int_eq(tn_trainer_stat(tr, TN_STAT_TAYLOR_PREDICTED, &v), TN_E_STATE);
+    ck_assert_int_eq(tn_trainer_stat(tr, TN_STAT_CONFIGS_VISITED, &v), TN_E_STATE);
+    ck_assert_int_eq(tn_trainer_stat(tr, TN_STAT_UNITS_EVER_SWITCHED, &v), TN_E_STATE);
+    ck_assert_int_eq(tn_trainer_stat(tr, (tn_train_stat)8, &v), TN_E_INVALID_ARG);
+    ck_assert_int_eq(tn_trainer_stat(tr, (tn_train_stat)-1, &v), TN_E_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "tn_trainer_stat"));
     tn_trainer_free(tr);
     tn_net_free(net);
@@ -193,6 +296,7 @@ int main(void)
     tcase_add_loop_test(tc, losses_match_hand_computation, 0, 2);
     tcase_add_test(tc, prediction_error_is_second_order);
     tcase_add_loop_test(tc, pattern_changes_match_signs, 0, 2);
+    tcase_add_test(tc, exploration_counts_configurations_and_switches);
     tcase_add_test(tc, bad_input);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -90,12 +90,15 @@ TN_API tn_status tn_trainer_stat(const tn_trainer *tr, tn_train_stat s, double *
     static const char fn[] = "tn_trainer_stat";
     TNI_TRY(tni_check_handle(tr, TNI_MAGIC_TRAINER));
     TNI_TRY(tni_check_ptr(tr->ctx, fn, value, "value"));
-    if ((int)s < TN_STAT_LOSS || (int)s > TN_STAT_GRAD_NORM)
+    if ((int)s < TN_STAT_LOSS || (int)s > TN_STAT_UNITS_EVER_SWITCHED)
         return tni_fail(tr->ctx, TN_E_INVALID_ARG, "%s: %d is not a tn_train_stat", fn, (int)s);
-    if (!(tr->stat_valid & 1u << s))
+    /* The exploration statistics are kept with the probe's patterns and
+     * valid when those were computed. */
+    const int explore = s >= TN_STAT_CONFIGS_VISITED;
+    if (!(tr->stat_valid & 1u << (explore ? TN_STAT_PATTERN_CHANGE_STEP : s)))
         return tni_fail(tr->ctx, TN_E_STATE, "%s: statistic %d was not computed at the last step "
                         "(no step yet, TN_TRAIN_DIAGNOSTICS off, or no probe set)", fn, (int)s);
-    *value = tr->stat[s];
+    *value = explore ? tni_diagnostics_exploration(tr, s) : tr->stat[s];
     return TN_OK;
 }
 

@@ -5,7 +5,17 @@
  *   reached    L(alpha (f(theta_{t+1}; x) - [centered] f(theta0; x)), y) / alpha^2
  * on the step's batch, and the fraction of ReLU-family units of a fixed probe
  * batch whose on/off state changed in the step and since the probe was set.
- * It runs on its own tape, so the trainer's base cache survives. */
+ * It runs on its own tape, so the trainer's base cache survives.
+ *
+ * Exploration: the configuration of a probe example is the on/off state of
+ * all its rectifier units (which linear piece of the network holds it).
+ * The distinct (example, configuration) pairs seen since the probe was set
+ * are kept as 64-bit hashes in an open-addressing set (load <= 1/2, so 16
+ * bytes per pair), and a byte per unit says whether it has ever switched
+ * between consecutive steps.  Hashing a whole probe pattern per step instead
+ * would count a new configuration at nearly every step of any network of
+ * some width (one unit of one example suffices): per example, the count
+ * says how many linear pieces each input has been through. */
 #include "trainer.h"
 #include "loss.h"
 #include "../io/binfile.h"
@@ -20,6 +30,16 @@ struct tni_diagnostics {
     double *probe;                  /* probe batch, probe_n x d */
     size_t probe_n, units;
     unsigned char *init, *prev, *cur;   /* patterns: at set_probe, before and after the step */
+    /* Exploration (see the top).  seen: the set of pair hashes (0 = empty
+     * slot), seen_cap a power of two; keys: this step's n pair hashes,
+     * entered at commit; ever: units that have switched. */
+    uint64_t *seen, *keys;
+    size_t seen_cap, seen_count;
+    unsigned char *ever;
+    size_t ever_count;
+    size_t *unit_rows;              /* units per example of each rectifier node, 0-terminated */
+    size_t step_new, step_switched; /* what the step in progress adds */
+    double last_configs, last_ever; /* TN_STAT_CONFIGS_VISITED, _UNITS_EVER_SWITCHED of the last step */
 };
 
 static tn_status ensure(tn_trainer *tr)
@@ -47,6 +67,10 @@ void tni_diagnostics_free(tn_trainer *tr)
     tni_free(g->init);
     tni_free(g->prev);
     tni_free(g->cur);
+    tni_free(g->seen);
+    tni_free(g->keys);
+    tni_free(g->ever);
+    tni_free(g->unit_rows);
     tni_free(g);
     tr->diag = NULL;
 }
@@ -60,6 +84,88 @@ static tn_status probe_pattern(tn_trainer *tr, const double *probe, size_t n, co
     return st;
 }
 
+/* ---- exploration ---- */
+
+static uint64_t mix64(uint64_t z)
+{
+    /* splitmix64's finalizer: every input bit reaches every output bit. */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* keys[i] = the hash of (i, example i's configuration) of the pattern bits
+ * (node by node, example-major within a node: tni_engine_pattern). */
+static void pair_keys(const size_t *unit_rows, const unsigned char *bits, size_t n,
+                      uint64_t *keys)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = mix64(i + 0x9e3779b97f4a7c15u), w = 0;
+        size_t nbits = 0, off = 0;
+        for (const size_t *u = unit_rows; *u; off += n * *u, u++) {
+            const unsigned char *b = bits + off + i * *u;
+            for (size_t j = 0; j < *u; j++) {
+                w = w << 1 | b[j];
+                if (++nbits % 64 == 0) h = mix64(h ^ w), w = 0;
+            }
+        }
+        h = mix64(h ^ w ^ (uint64_t)nbits);
+        keys[i] = h ? h : 1;
+    }
+}
+
+static int seen_has(const uint64_t *set, size_t cap, uint64_t key)
+{
+    for (size_t k = key & (cap - 1);; k = (k + 1) & (cap - 1)) {
+        if (set[k] == key) return 1;
+        if (set[k] == 0) return 0;
+    }
+}
+
+static void seen_put(uint64_t *set, size_t cap, uint64_t key)
+{
+    size_t k = key & (cap - 1);
+    while (set[k] != 0 && set[k] != key) k = (k + 1) & (cap - 1);
+    set[k] = key;
+}
+
+/* A set table with room for `count` keys at load <= 1/2, holding `old`'s
+ * keys; NULL when out of memory (or too large). */
+static uint64_t *seen_table(tn_ctx *ctx, const uint64_t *old, size_t old_cap, size_t count,
+                            size_t *cap)
+{
+    size_t c = 64;
+    while (c / 2 < count) {
+        if (c > SIZE_MAX / 4) return NULL;
+        c *= 2;
+    }
+    uint64_t *set = tni_alloc(ctx, c, sizeof *set);
+    if (set == NULL) return NULL;
+    for (size_t k = 0; k < old_cap; k++)
+        if (old[k]) seen_put(set, c, old[k]);
+    *cap = c;
+    return set;
+}
+
+/* The per-example unit counts of the rectifier nodes, 0-terminated, or NULL
+ * (out of memory).  *per_example receives their sum. */
+static size_t *rectifier_rows(tn_ctx *ctx, const tni_graph *g, size_t *per_example)
+{
+    size_t k = 0;
+    *per_example = 0;
+    for (size_t i = 1; i < g->nnodes; i++)
+        k += tni_kind_of(&g->nodes[i])->pattern && g->nodes[i].flags & TNI_NODE_RECTIFIER;
+    size_t *rows = tni_alloc(ctx, k + 1, sizeof *rows);
+    if (rows == NULL) return NULL;
+    k = 0;
+    for (size_t i = 1; i < g->nnodes; i++)
+        if (tni_kind_of(&g->nodes[i])->pattern && g->nodes[i].flags & TNI_NODE_RECTIFIER) {
+            rows[k++] = g->nodes[i].size;
+            *per_example += g->nodes[i].size;
+        }
+    return rows;
+}
+
 tn_status tni_diagnostics_set_probe(tn_trainer *tr, const double *x, size_t n)
 {
     tn_status st = ensure(tr);
@@ -70,27 +176,50 @@ tn_status tni_diagnostics_set_probe(tn_trainer *tr, const double *x, size_t n)
     st = tni_engine_forward(g->tape, tni_net_theta(tr->net), NULL, 0, x, 1, 0);
     if (st != TN_OK) return st;
     const size_t units = n * tni_engine_pattern(g->tape, NULL);
+    size_t per_example = 0, cap = 0;
     double *probe = tni_alloc(tr->ctx, n * tr->d, sizeof(double));
     unsigned char *init = tni_alloc(tr->ctx, units + 1, 1), *prev = tni_alloc(tr->ctx, units + 1, 1),
-                  *cur = tni_alloc(tr->ctx, units + 1, 1);
-    st = probe && init && prev && cur ? TN_OK
-                                      : tni_fail(tr->ctx, TN_E_NOMEM, "tn_trainer_set_probe: out of memory");
+                  *cur = tni_alloc(tr->ctx, units + 1, 1), *ever = tni_alloc(tr->ctx, units + 1, 1);
+    uint64_t *keys = tni_alloc(tr->ctx, n, sizeof *keys);
+    uint64_t *seen = seen_table(tr->ctx, NULL, 0, 2 * n, &cap);
+    size_t *rows = rectifier_rows(tr->ctx, tni_net_graph(tr->net), &per_example);
+    st = probe && init && prev && cur && ever && keys && seen && rows
+             ? TN_OK
+             : tni_fail(tr->ctx, TN_E_NOMEM, "tn_trainer_set_probe: out of memory");
+    if (st == TN_OK && per_example * n != units)
+        st = tni_fail(tr->ctx, TN_E_UNSUPPORTED,
+                      "tn_trainer_set_probe: the network's rectifier units do not form per-example "
+                      "rows (%zu units for %zu examples of %zu)", units, n, per_example);
     if (st == TN_OK) {
         memcpy(probe, x, n * tr->d * sizeof(double));
         st = probe_pattern(tr, probe, n, tni_net_theta(tr->net), init);
     }
     if (st != TN_OK) {
         tni_free(probe), tni_free(init), tni_free(prev), tni_free(cur);
+        tni_free(ever), tni_free(keys), tni_free(seen), tni_free(rows);
         return st;
     }
     memcpy(prev, init, units);
     tni_free(g->probe), tni_free(g->init), tni_free(g->prev), tni_free(g->cur);
+    tni_free(g->ever), tni_free(g->keys), tni_free(g->seen), tni_free(g->unit_rows);
     g->probe = probe;
     g->probe_n = n;
     g->units = units;
     g->init = init;
     g->prev = prev;
     g->cur = cur;
+    /* Exploration starts over: the probe's configurations now are the
+     * first ones seen, and no unit has switched yet. */
+    g->unit_rows = rows;
+    g->ever = ever;
+    g->ever_count = 0;
+    g->keys = keys;
+    g->seen = seen;
+    g->seen_cap = cap;
+    g->seen_count = 0;
+    pair_keys(rows, init, n, keys);
+    for (size_t i = 0; i < n; i++)
+        if (!seen_has(seen, cap, keys[i])) seen_put(seen, cap, keys[i]), g->seen_count++;
     return TN_OK;
 }
 
@@ -99,6 +228,32 @@ static double changed(const unsigned char *a, const unsigned char *b, size_t n)
     size_t c = 0;
     for (size_t i = 0; i < n; i++) c += a[i] != b[i];
     return n ? (double)c / (double)n : 0.0;
+}
+
+/* What the step in progress adds to the exploration, without changing it:
+ * the set grows first if its new pairs could push it past load 1/2 (its
+ * contents stay, so a failure later in the step leaves nothing visible). */
+static tn_status explore_step(tn_trainer *tr)
+{
+    struct tni_diagnostics *g = tr->diag;
+    const size_t n = g->probe_n;
+    if (g->seen_count + n > g->seen_cap / 2) {
+        size_t cap;
+        uint64_t *set = seen_table(tr->ctx, g->seen, g->seen_cap, 2 * (g->seen_count + n), &cap);
+        if (set == NULL)
+            return tni_fail(tr->ctx, TN_E_NOMEM,
+                            "trainer diagnostics: out of memory for the set of %zu configurations",
+                            g->seen_count + n);
+        tni_free(g->seen);
+        g->seen = set;
+        g->seen_cap = cap;
+    }
+    pair_keys(g->unit_rows, g->cur, n, g->keys);
+    g->step_new = 0;
+    for (size_t i = 0; i < n; i++) g->step_new += !seen_has(g->seen, g->seen_cap, g->keys[i]);
+    g->step_switched = 0;
+    for (size_t u = 0; u < g->units; u++) g->step_switched += !g->ever[u] && g->cur[u] != g->prev[u];
+    return TN_OK;
 }
 
 tn_status tni_diagnostics_step(tn_trainer *tr, const double *x, const double *y, size_t n,
@@ -146,6 +301,7 @@ tn_status tni_diagnostics_step(tn_trainer *tr, const double *x, const double *y,
         stat[TN_STAT_PATTERN_CHANGE_STEP] = changed(g->cur, g->prev, g->units);
         stat[TN_STAT_PATTERN_CHANGE_INIT] = changed(g->cur, g->init, g->units);
         *valid |= 1u << TN_STAT_PATTERN_CHANGE_STEP | 1u << TN_STAT_PATTERN_CHANGE_INIT;
+        TNI_TRY(explore_step(tr));
     }
     return TN_OK;
 }
@@ -154,6 +310,15 @@ void tni_diagnostics_commit(tn_trainer *tr)
 {
     struct tni_diagnostics *g = tr->diag;
     if (g == NULL || g->probe == NULL) return;
+    for (size_t i = 0; i < g->probe_n; i++)
+        if (!seen_has(g->seen, g->seen_cap, g->keys[i])) {
+            seen_put(g->seen, g->seen_cap, g->keys[i]);
+            g->seen_count++;
+        }
+    for (size_t u = 0; u < g->units; u++) g->ever[u] |= g->cur[u] != g->prev[u];
+    g->ever_count += g->step_switched;
+    g->last_configs = (double)g->seen_count;
+    g->last_ever = g->units ? (double)g->ever_count / (double)g->units : 0.0;
     unsigned char *t = g->prev;
     g->prev = g->cur;
     g->cur = t;
@@ -206,4 +371,12 @@ tn_status tni_diagnostics_decode(tn_trainer *tr, const unsigned char *data, size
     memcpy(g->init, init, g->units);
     memcpy(g->prev, prev, g->units);
     return TN_OK;
+}
+
+/* TN_STAT_CONFIGS_VISITED and TN_STAT_UNITS_EVER_SWITCHED of the last step
+ * (valid when its pattern statistics are). */
+double tni_diagnostics_exploration(const tn_trainer *tr, tn_train_stat s)
+{
+    const struct tni_diagnostics *g = tr->diag;
+    return s == TN_STAT_CONFIGS_VISITED ? g->last_configs : g->last_ever;
 }

@@ -22,6 +22,8 @@
 #include <limits.h>
 #include <math.h>
 #include <string.h>
+#include <stdlib.h>
+#include <stdio.h>
 
 /* AUTO solves MSE directly up to this many Jacobian entries (32 MiB). */
 #define TNI_REGRET_DIRECT_MAX ((size_t)1 << 22)
@@ -46,6 +48,7 @@ typedef struct solver {
     double term_norms;
     double iterations;
     double loss_sum;
+    int nonnegative;                /* every Taylor loss is >= 0, so F* >= 0 */
 } solver;
 
 static const tni_rec_step *step_of(const solver *s, size_t t)
@@ -309,9 +312,11 @@ static tn_status cg_run(solver *s, newton *nw, cg_state *c, double target)
  * infimum).  CG from 0 gives d^T H d = -g^T d, a lower bound of lambda^2
  * that a loosely solved CG can badly underestimate on an ill-conditioned
  * H, so before a step is accepted as the last, its CG is continued to
- * |r| <= 1e-8 |g| (or its rounding floor) and lambda^2 taken again.  A
- * gradient below 64 eps of the sum of the steps' gradient norms is
- * rounding: converged. */
+ * |r| <= 1e-8 |g| (or its rounding floor) and lambda^2 taken again.
+ * Two exits need no estimate: F itself at most tol times the loss sum when
+ * every Taylor loss is >= 0 (MSE; cross-entropy with targets >= 0), since
+ * then F - F* <= F -- how separable cross-entropy ends; and a gradient below
+ * 64 eps of the sum of the steps' gradient norms, which is rounding. */
 static tn_status newton_cg(solver *s, newton *nw, double tol, double *accuracy, double *newton_steps)
 {
     const size_t P = s->P, M = s->M;
@@ -331,6 +336,10 @@ static tn_status newton_cg(solver *s, newton *nw, double tol, double *accuracy, 
         s->iterations += 1;
         const double gn = sqrt(dot(nw->g, nw->g, P));
         if (g0 == 0.0) g0 = gn;
+        if (s->nonnegative && nw->F <= tol * scale) {
+            *accuracy = fmax(nw->F, 0.0) / scale;
+            return TN_OK;
+        }
         if (gn <= 64 * DBL_EPSILON * s->term_norms) {
             *accuracy = 0.0;
             return TN_OK;
@@ -344,11 +353,17 @@ static tn_status newton_cg(solver *s, newton *nw, double tol, double *accuracy, 
         cg_state c = {.rr = gn * gn, .rr_best = gn * gn};
         const double eta = fmin(0.5, sqrt(gn / g0));
         TNI_TRY(cg_run(s, nw, &c, eta * eta * gn * gn));
-        double lambda2 = -dot(nw->g, nw->d, P);
-        if (0.5 * lambda2 <= tol * scale && eta > 1e-8) {
+        double lambda2 = -dot(nw->g, nw->d, P), Fnew, step = 0.0;
+        if (lambda2 > 0) step = line_search(s, nw, &Fnew);
+        /* A step that brings F under the tolerance is taken and confirmed
+         * by the next gradient pass's exact F; a small decrement otherwise
+         * is checked by continuing the CG. */
+        const int confirm = s->nonnegative && lambda2 > 0 && Fnew <= tol * scale;
+        if (!confirm && 0.5 * lambda2 <= tol * scale && eta > 1e-8) {
             c.since_best = c.since_best == INT_MAX ? INT_MAX : 0;
             TNI_TRY(cg_run(s, nw, &c, 1e-16 * gn * gn));
             lambda2 = -dot(nw->g, nw->d, P);
+            if (lambda2 > 0) step = line_search(s, nw, &Fnew);
         }
         if (!(lambda2 > 0)) {
             if (c.steps == 0 && s->iterations >= (double)s->tr->regret_max_iter)
@@ -357,12 +372,11 @@ static tn_status newton_cg(solver *s, newton *nw, double tol, double *accuracy, 
                             "%s: Newton-CG found no descent direction (|g| = %g): the Hessian "
                             "products are not accurate enough", fn, gn);
         }
-        double Fnew;
-        const double step = line_search(s, nw, &Fnew);
         for (size_t i = 0; i < P; i++) nw->V[i] += step * nw->d[i];
         *newton_steps += 1;
         *accuracy = fmax(0.5 * lambda2, nw->F - Fnew) / scale;
-        if (*accuracy <= tol) return TN_OK;
+        if (getenv("TNI_DEBUG")) fprintf(stderr, "  newton: F %.6g -> %.6g lam2/2 %.3g cg %d it %g eta %.2g step %.3g |g| %.3g\n", nw->F, Fnew, 0.5 * lambda2, c.steps, s->iterations, eta, step, gn);
+        if (!confirm && *accuracy <= tol) return TN_OK;
     }
 }
 
@@ -474,6 +488,18 @@ static tn_status dense_jacobian(solver *s, double *A, double *grad, double *oneh
 }
 
 /* ---- the solve --------------------------------------------------------- */
+
+/* 1 if no Taylor loss can be negative: MSE, or cross-entropy with y >= 0. */
+static int nonnegative(const tni_record *rec, size_t O)
+{
+    for (size_t t = 0; t < rec->count; t++) {
+        const tni_rec_step *st = rec->steps[t];
+        if (st->loss == TN_LOSS_MSE) continue;
+        for (size_t e = 0; e < st->batch->n * O; e++)
+            if (!(st->batch->y[e] >= 0)) return 0;
+    }
+    return 1;
+}
 
 static int all_mse(const tni_record *rec)
 {
@@ -658,6 +684,7 @@ tn_status tni_trainer_regret(tn_trainer *tr, double *regret, double *optimum)
     }
     s.M = rows * s.O;
     blk *= s.O;
+    s.nonnegative = nonnegative(rec, s.O);
     const int method = resolve_method(tr->regret_solver, mse, s.M, s.P);
     /* The workspace every solver shares, and the point V (the last
      * minimizer, or theta_T), allocated before any work. */
@@ -679,7 +706,7 @@ tn_status tni_trainer_regret(tn_trainer *tr, double *regret, double *optimum)
         return st;
     }
     for (size_t t = 0; t < s.T; t++) s.row[t + 1] = s.row[t] + rec->steps[t]->batch->n;
-    memcpy(V, rec->solved ? rec->minimizer : rec->steps[s.T - 1]->theta, s.P * sizeof(double));
+    memcpy(V, rec->solved && !getenv("TNI_COLD") ? rec->minimizer : rec->steps[s.T - 1]->theta, s.P * sizeof(double));
     if (rec->tape == NULL) st = tni_tape_create(ctx, tni_net_graph(tr->net), &rec->tape);
     double accuracy = 0.0, newton_steps = 0.0, F = 0.0;
     if (st == TN_OK) st = solve(&s, method, V, &accuracy, &newton_steps);

@@ -93,5 +93,8 @@ void tni_diagnostics_encode(struct tni_writer *w, const tn_trainer *tr);
  * where when it does not fit the network. */
 tn_status tni_diagnostics_decode(tn_trainer *tr, const unsigned char *data, size_t len,
                                  const char *who, const char *where);
+/* TN_STAT_CONFIGS_VISITED or TN_STAT_UNITS_EVER_SWITCHED after the last
+ * step: read when its pattern statistics are valid. */
+double tni_diagnostics_exploration(const tn_trainer *tr, tn_train_stat s);
 
 #endif
