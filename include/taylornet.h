@@ -817,23 +817,27 @@ TN_API tn_status tn_trainer_load(tn_ctx *ctx, const char *path, tn_net **net, tn
  *                        |r| <= tol (|b| + |A| |x|) or |A^T r| <= tol |A| |r|
  *                        (LSQR's own estimates of the norms).
  *   TN_REGRET_NEWTON_CG  any losses: Newton's method with the Hessian
- *                        (sum_t J_t^T H_t J_t) applied by conjugate gradients
- *                        and an exact line search, until half the Newton
- *                        decrement lambda^2 = g^T H^-1 g, which estimates the
- *                        distance to the minimum, is at most tol times
- *                        sum_t l_t(theta_t).  Cross-entropy over data a
- *                        linear model separates has an infimum, not a
- *                        minimum: the iterates then move off to infinity and
- *                        the decrement still bounds what is left.
+ *                        (sum_t J_t^T L''_t J_t) applied by conjugate
+ *                        gradients and an exact line search, until half the
+ *                        Newton decrement lambda^2 = g^T H^-1 g (which
+ *                        estimates F - min F; CG continued to 1e-8 to check
+ *                        it) and the last step's decrease are both at most
+ *                        tol times sum_t l_t(theta_t).  Cross-entropy over
+ *                        data the Taylor model separates has an infimum, 0,
+ *                        not a minimum: the iterates move off to infinity
+ *                        and F(V) falls under the tolerance (below).
  *   TN_REGRET_AUTO       DIRECT when every step is MSE and M P <= 2^22,
  *                        LSQR for larger MSE records, NEWTON_CG otherwise.
  * "Exact" for MSE therefore means: the direct solve, or LSQR to 1e-12.
- * Each solve starts from the previous solve's minimizer (from theta_T the
- * first time); its workspace (a few vectors of P and of M doubles; the
- * dense Jacobian for DIRECT) is allocated before any work.  A solve that
- * does not meet the tolerance within TN_TRAIN_REGRET_MAX_ITERATIONS
- * Jacobian products (one JVP and one VJP per recorded step each) fails with
- * TN_E_NUMERIC, saying how close it came.
+ * Newton-CG stops early, with the same guarantee, when F(V) itself is at
+ * most tol times the loss sum and no Taylor loss can be negative (MSE;
+ * cross-entropy with targets >= 0): then F(V) - min F <= F(V).
+ * Every solve starts from theta_T, so its result depends on the record
+ * alone; its workspace (8 vectors of P and 5 of M doubles at most, the
+ * minimizer kept; the dense Jacobian for DIRECT) is allocated before any
+ * work.  A solve that does not meet the tolerance within
+ * TN_TRAIN_REGRET_MAX_ITERATIONS iterations (each about one JVP and one VJP
+ * per recorded step) fails with TN_E_NUMERIC, saying how close it came.
  *---------------------------------------------------------------------*/
 
 /** The solvers of tn_trainer_regret (TN_TRAIN_REGRET_SOLVER). */

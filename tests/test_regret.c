@@ -544,6 +544,166 @@ START_TEST(underdetermined_mse_has_optimum_zero)
 }
 END_TEST
 
+/* ---- memory: what a step costs, and the budget ------------------------ */
+
+/* The documented cost: 8 (P + n O) + sizeof header per step, 8 n (d + O) +
+ * sizeof header per new batch, 8 bytes per slot of the record's index
+ * (16 slots first).  The headers are 48 and 32 bytes on LP64. */
+static double expected_bytes(size_t steps, size_t batches, size_t P, size_t n, size_t d, size_t O)
+{
+    const double step = 8.0 * (double)(P + n * O) + (sizeof(void *) == 8 ? 48 : 0);
+    const double batch = 8.0 * (double)(n * (d + O)) + (sizeof(void *) == 8 ? 32 : 0);
+    return 16 * 8.0 + (double)steps * step + (double)batches * batch;
+}
+
+START_TEST(record_costs_what_is_documented_and_stays_in_budget)
+{
+    if (sizeof(void *) != 8) return;   /* the header sizes asserted are LP64's */
+    const size_t w[] = {6, 2}, d = 3, n = 4, O = 2;
+    tn_net *net = tu_mlp(ctx, d, w, 2, TN_ACT_RELU, TN_PARAM_NTK, 2);
+    const size_t P = tn_net_num_params(net);
+    tn_trainer *tr;
+    TN_CK(ctx, tn_trainer_create(net, &tr));
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_RECORD_TAYLOR, 1));
+    double v, *xa = tu_random(n * d, 1, 1), *xb = tu_random(n * d, 2, 1), *y = tu_random(n * O, 3, 1);
+    TN_CK(ctx, tn_trainer_regret_info(tr, TN_REGRET_BYTES, &v));
+    ck_assert_double_eq(v, 0);
+    /* Batches a, a (shared with the step before), b. */
+    TN_CK(ctx, tn_trainer_step(tr, xa, y, n, NULL));
+    TN_CK(ctx, tn_trainer_step(tr, xa, y, n, NULL));
+    TN_CK(ctx, tn_trainer_step(tr, xb, y, n, NULL));
+    TN_CK(ctx, tn_trainer_regret_info(tr, TN_REGRET_BYTES, &v));
+    ck_assert_double_eq(v, expected_bytes(3, 2, P, n, d, O));
+    TN_CK(ctx, tn_trainer_regret_info(tr, TN_REGRET_STEPS, &v));
+    ck_assert_double_eq(v, 3);
+    /* A budget one byte short of a fourth step on a new batch: the step
+     * fails, says why, and changes nothing. */
+    const double full = expected_bytes(4, 3, P, n, d, O);
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_REGRET_MEMORY, full - 1));
+    double *theta = tu_params(ctx, net), loss = -7;
+    ck_assert_int_eq(tn_trainer_step(tr, xa, y, n, &loss), TN_E_NOMEM);
+    ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "TN_TRAIN_REGRET_MEMORY"));
+    ck_assert_double_eq(loss, -7);
+    ck_assert_uint_eq(tn_trainer_num_steps(tr), 3);
+    double *now = tu_params(ctx, net);
+    ck_assert_mem_eq(now, theta, P * 8);
+    TN_CK(ctx, tn_trainer_regret_info(tr, TN_REGRET_STEPS, &v));
+    ck_assert_double_eq(v, 3);
+    TN_CK(ctx, tn_trainer_regret_info(tr, TN_REGRET_BYTES, &v));
+    ck_assert_double_eq(v, expected_bytes(3, 2, P, n, d, O));
+    /* Exactly enough: it goes through and fills the budget. */
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_REGRET_MEMORY, full));
+    TN_CK(ctx, tn_trainer_step(tr, xa, y, n, NULL));
+    TN_CK(ctx, tn_trainer_regret_info(tr, TN_REGRET_BYTES, &v));
+    ck_assert_double_eq(v, full);
+    /* Off and on: a new, empty record. */
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_RECORD_TAYLOR, 0));
+    TN_CK(ctx, tn_trainer_get(tr, TN_TRAIN_RECORD_TAYLOR, &v));
+    ck_assert_double_eq(v, 0);
+    ck_assert_int_eq(tn_trainer_regret_info(tr, TN_REGRET_STEPS, &v), TN_E_STATE);
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_RECORD_TAYLOR, 1));
+    TN_CK(ctx, tn_trainer_regret_info(tr, TN_REGRET_STEPS, &v));
+    ck_assert_double_eq(v, 0);
+    tn_trainer_free(tr);
+    tn_net_free(net);
+    free(xa), free(xb), free(y), free(theta), free(now);
+}
+END_TEST
+
+/* ---- bad input --------------------------------------------------------- */
+
+START_TEST(bad_input_gets_its_status_and_message)
+{
+    const size_t w[] = {6, 2};
+    tn_net *net = tu_mlp(ctx, 3, w, 2, TN_ACT_TANH, TN_PARAM_NTK, 2);
+    const size_t P = tn_net_num_params(net);
+    tn_trainer *tr;
+    TN_CK(ctx, tn_trainer_create(net, &tr));
+    double R, F, v, *V = malloc(P * 8);
+    /* NULL handle, NULL outputs where required. */
+    ck_assert_int_eq(tn_trainer_regret(NULL, &R, &F), TN_E_INVALID_ARG);
+    ck_assert_int_eq(tn_trainer_regret_info(NULL, TN_REGRET_STEPS, &v), TN_E_INVALID_ARG);
+    ck_assert_int_eq(tn_trainer_regret_info(tr, TN_REGRET_STEPS, NULL), TN_E_INVALID_ARG);
+    ck_assert_int_eq(tn_trainer_regret_minimizer(NULL, V, P), TN_E_INVALID_ARG);
+    ck_assert_int_eq(tn_trainer_regret_minimizer(tr, NULL, P), TN_E_INVALID_ARG);
+    /* Settings out of range. */
+    const struct { tn_train_param p; double v; } bad[] = {
+        {TN_TRAIN_RECORD_TAYLOR, 2}, {TN_TRAIN_RECORD_TAYLOR, 0.5},
+        {TN_TRAIN_REGRET_MEMORY, -1}, {TN_TRAIN_REGRET_MEMORY, 1.5}, {TN_TRAIN_REGRET_MEMORY, NAN},
+        {TN_TRAIN_REGRET_TOLERANCE, 0}, {TN_TRAIN_REGRET_TOLERANCE, 1},
+        {TN_TRAIN_REGRET_TOLERANCE, NAN}, {TN_TRAIN_REGRET_MAX_ITERATIONS, 0},
+        {TN_TRAIN_REGRET_MAX_ITERATIONS, 2.5}, {TN_TRAIN_REGRET_SOLVER, 4},
+        {TN_TRAIN_REGRET_SOLVER, -1},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(tn_trainer_set(tr, bad[i].p, bad[i].v), TN_E_INVALID_ARG);
+        ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "tn_trainer_set"));
+    }
+    /* Defaults. */
+    const struct { tn_train_param p; double v; } defaults[] = {
+        {TN_TRAIN_RECORD_TAYLOR, 0}, {TN_TRAIN_REGRET_MEMORY, 1073741824.0},
+        {TN_TRAIN_REGRET_TOLERANCE, 1e-12}, {TN_TRAIN_REGRET_MAX_ITERATIONS, 20000},
+        {TN_TRAIN_REGRET_SOLVER, TN_REGRET_AUTO},
+    };
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
+        TN_CK(ctx, tn_trainer_get(tr, defaults[i].p, &v));
+        ck_assert_double_eq(v, defaults[i].v);
+    }
+    /* Nothing recorded: recording off, then on with no step yet. */
+    ck_assert_int_eq(tn_trainer_regret(tr, &R, &F), TN_E_STATE);
+    ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "TN_TRAIN_RECORD_TAYLOR"));
+    ck_assert_int_eq(tn_trainer_regret_info(tr, TN_REGRET_STEPS, &v), TN_E_STATE);
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_RECORD_TAYLOR, 1));
+    ck_assert_int_eq(tn_trainer_regret(tr, &R, &F), TN_E_STATE);
+    ck_assert_int_eq(tn_trainer_regret_info(tr, (tn_regret_info)10, &v), TN_E_INVALID_ARG);
+    ck_assert_int_eq(tn_trainer_regret_info(tr, (tn_regret_info)-1, &v), TN_E_INVALID_ARG);
+    ck_assert_int_eq(tn_trainer_regret_info(tr, TN_REGRET_VALUE, &v), TN_E_STATE);
+    ck_assert_int_eq(tn_trainer_regret_minimizer(tr, V, P), TN_E_STATE);
+    /* Cross-entropy steps: the MSE solvers refuse them. */
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_LOSS, TN_LOSS_SOFTMAX_XENT));
+    double *x = tu_random(5 * 3, 1, 1), y[10] = {1, 0, 0, 1, 1, 0, 0, 1, 1, 0};
+    for (int t = 0; t < 3; t++) TN_CK(ctx, tn_trainer_step(tr, x, y, 5, NULL));
+    for (int k = TN_REGRET_DIRECT; k <= TN_REGRET_LSQR; k++) {
+        TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_REGRET_SOLVER, k));
+        ck_assert_int_eq(tn_trainer_regret(tr, &R, &F), TN_E_UNSUPPORTED);
+        ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "cross-entropy"));
+    }
+    /* A solve that cannot meet the tolerance in the iterations allowed
+     * fails, says how close it came, writes no output and keeps the last
+     * solve's results. */
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_REGRET_SOLVER, TN_REGRET_AUTO));
+    TN_CK(ctx, tn_trainer_regret(tr, &R, &F));
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_LOSS, TN_LOSS_MSE));
+    for (int t = 0; t < 3; t++) TN_CK(ctx, tn_trainer_step(tr, x, y, 5, NULL));
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_REGRET_MAX_ITERATIONS, 2));
+    double R2 = -5, F2 = -5;
+    ck_assert_int_eq(tn_trainer_regret(tr, &R2, &F2), TN_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "TN_TRAIN_REGRET_MAX_ITERATIONS"));
+    ck_assert(R2 == -5 && F2 == -5);
+    TN_CK(ctx, tn_trainer_regret_info(tr, TN_REGRET_VALUE, &v));
+    ck_assert_double_eq(v, R);
+    TN_CK(ctx, tn_trainer_regret_info(tr, TN_REGRET_SOLVED_STEPS, &v));
+    ck_assert_double_eq(v, 3);
+    /* ... LSQR likewise (an MSE-only record). */
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_RECORD_TAYLOR, 0));
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_RECORD_TAYLOR, 1));
+    for (int t = 0; t < 3; t++) TN_CK(ctx, tn_trainer_step(tr, x, y, 5, NULL));
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_REGRET_SOLVER, TN_REGRET_LSQR));
+    ck_assert_int_eq(tn_trainer_regret(tr, &R2, &F2), TN_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "LSQR"));
+    ck_assert_int_eq(tn_trainer_regret_minimizer(tr, V, P), TN_E_STATE);
+    /* The minimizer's length. */
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_REGRET_MAX_ITERATIONS, 20000));
+    TN_CK(ctx, tn_trainer_regret(tr, &R2, NULL));
+    TN_CK(ctx, tn_trainer_regret(tr, NULL, &F2));
+    ck_assert_int_eq(tn_trainer_regret_minimizer(tr, V, P + 1), TN_E_SHAPE);
+    TN_CK(ctx, tn_trainer_regret_minimizer(tr, V, P));
+    tn_trainer_free(tr);
+    tn_net_free(net);
+    free(V), free(x);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("regret");
@@ -554,6 +714,8 @@ int main(void)
     tcase_add_loop_test(tc, xent_optimum_below_every_recorded_point, 0, (int)(2 * NMODES));
     tcase_add_loop_test(tc, regret_of_steps_at_one_theta_is_zero, 0, 4);
     tcase_add_test(tc, underdetermined_mse_has_optimum_zero);
+    tcase_add_test(tc, record_costs_what_is_documented_and_stays_in_budget);
+    tcase_add_test(tc, bad_input_gets_its_status_and_message);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -22,8 +22,6 @@
 #include <limits.h>
 #include <math.h>
 #include <string.h>
-#include <stdlib.h>
-#include <stdio.h>
 
 /* AUTO solves MSE directly up to this many Jacobian entries (32 MiB). */
 #define TNI_REGRET_DIRECT_MAX ((size_t)1 << 22)
@@ -375,7 +373,6 @@ static tn_status newton_cg(solver *s, newton *nw, double tol, double *accuracy, 
         for (size_t i = 0; i < P; i++) nw->V[i] += step * nw->d[i];
         *newton_steps += 1;
         *accuracy = fmax(0.5 * lambda2, nw->F - Fnew) / scale;
-        if (getenv("TNI_DEBUG")) fprintf(stderr, "  newton: F %.6g -> %.6g lam2/2 %.3g cg %d it %g eta %.2g step %.3g |g| %.3g\n", nw->F, Fnew, 0.5 * lambda2, c.steps, s->iterations, eta, step, gn);
         if (!confirm && *accuracy <= tol) return TN_OK;
     }
 }
@@ -686,8 +683,12 @@ tn_status tni_trainer_regret(tn_trainer *tr, double *regret, double *optimum)
     blk *= s.O;
     s.nonnegative = nonnegative(rec, s.O);
     const int method = resolve_method(tr->regret_solver, mse, s.M, s.P);
-    /* The workspace every solver shares, and the point V (the last
-     * minimizer, or theta_T), allocated before any work. */
+    /* The workspace every solver shares, and the point V, allocated before
+     * any work.  V starts at theta_T, whatever was solved before: the
+     * result depends on the record alone, and the last steps' parameters
+     * are where the Taylor losses are best approximated (a previous
+     * minimizer, fitted to fewer steps, can be far out along directions
+     * that separate those). */
     double *V = NULL, *z = NULL;
     double **pv[] = {&V, &s.tangent}, **bv[] = {&s.cot, &s.jv}, **mv[] = {&z};
     TNI_TRY(alloc_arrays(ctx, pv, 2, s.P));
@@ -706,7 +707,7 @@ tn_status tni_trainer_regret(tn_trainer *tr, double *regret, double *optimum)
         return st;
     }
     for (size_t t = 0; t < s.T; t++) s.row[t + 1] = s.row[t] + rec->steps[t]->batch->n;
-    memcpy(V, rec->solved && !getenv("TNI_COLD") ? rec->minimizer : rec->steps[s.T - 1]->theta, s.P * sizeof(double));
+    memcpy(V, rec->steps[s.T - 1]->theta, s.P * sizeof(double));
     if (rec->tape == NULL) st = tni_tape_create(ctx, tni_net_graph(tr->net), &rec->tape);
     double accuracy = 0.0, newton_steps = 0.0, F = 0.0;
     if (st == TN_OK) st = solve(&s, method, V, &accuracy, &newton_steps);

@@ -46,8 +46,8 @@ from ._errors import (CancelledError, FileError, FormatError, InvalidArgumentErr
 from ._lib import BINDING_VERSION, lib as _cdll, library_path
 from .context import Context, MemoryStats
 from .enums import (Activation, GPParam, Loss, NetParam, NTKMethod, NTKOutputs, NTKParam,
-                    Optimizer, Padding, Parameterization, PredictorParam, PredTime, Status, TrainParam,
-                    TrainStat)
+                    Optimizer, Padding, Parameterization, PredictorParam, PredTime, RegretInfo,
+                    RegretSolver, Status, TrainParam, TrainStat)
 from .network import Network
 from .ntk import NTK
 from .predict import GP, Predictor
@@ -60,7 +60,7 @@ __all__ = [
     "Context", "MemoryStats", "Network", "Taylor", "NTK", "Predictor", "GP", "Trainer",
     "Status", "Activation", "Padding", "NetParam", "Parameterization", "NTKParam", "NTKMethod",
     "NTKOutputs", "PredictorParam", "PredTime", "GPParam", "TrainParam", "Loss", "Optimizer",
-    "TrainStat",
+    "TrainStat", "RegretSolver", "RegretInfo",
     "TaylornetError", "InvalidArgumentError", "ShapeError", "OutOfMemoryError", "StateError",
     "NumericError", "FileError", "FormatError", "VersionError", "UnsupportedError",
     "MisuseError", "CancelledError",

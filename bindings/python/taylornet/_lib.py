@@ -145,6 +145,9 @@ PROTOTYPES = {
     "tn_trainer_get_base": (status_t, [trainer_p, _D, _S]),
     "tn_trainer_save": (status_t, [trainer_p, c_char_p]),
     "tn_trainer_load": (status_t, [ctx_p, c_char_p, _P(net_p), _P(trainer_p)]),
+    "tn_trainer_regret": (status_t, [trainer_p, _D, _D]),
+    "tn_trainer_regret_info": (status_t, [trainer_p, enum_t, _D]),
+    "tn_trainer_regret_minimizer": (status_t, [trainer_p, _D, _S]),
     "tn_trainer_free": (None, [trainer_p]),
 }
 

@@ -11,7 +11,7 @@ from enum import IntEnum
 __all__ = [
     "Status", "Activation", "Padding", "NetParam", "Parameterization", "NTKParam", "NTKMethod",
     "NTKOutputs", "PredictorParam", "PredTime", "GPParam", "TrainParam", "Loss",
-    "Optimizer", "TrainStat",
+    "Optimizer", "TrainStat", "RegretSolver", "RegretInfo",
 ]
 
 
@@ -120,6 +120,11 @@ class TrainParam(IntEnum):
     OUTPUT_SCALE = 300
     CENTERED = 301
     DIAGNOSTICS = 400
+    RECORD_TAYLOR = 401
+    REGRET_MEMORY = 402
+    REGRET_TOLERANCE = 403
+    REGRET_MAX_ITERATIONS = 404
+    REGRET_SOLVER = 405
 
 
 class Loss(IntEnum):
@@ -145,3 +150,29 @@ class TrainStat(IntEnum):
     PATTERN_CHANGE_STEP = 3
     PATTERN_CHANGE_INIT = 4
     GRAD_NORM = 5
+    CONFIGS_VISITED = 6
+    UNITS_EVER_SWITCHED = 7
+
+
+class RegretSolver(IntEnum):
+    """Values of ``TrainParam.REGRET_SOLVER`` (``TN_REGRET_AUTO`` ...): how
+    :meth:`Trainer.regret` minimizes the sum of the Taylor losses."""
+    AUTO = 0
+    DIRECT = 1
+    LSQR = 2
+    NEWTON_CG = 3
+
+
+class RegretInfo(IntEnum):
+    """``tn_regret_info``: numbers about the Taylor record and the last regret
+    solve (:meth:`Trainer.regret_info`)."""
+    STEPS = 0
+    BYTES = 1
+    LOSS_SUM = 2
+    SOLVED_STEPS = 3
+    VALUE = 4
+    OPTIMUM = 5
+    SOLVER_USED = 6
+    ITERATIONS = 7
+    NEWTON_STEPS = 8
+    ACCURACY = 9

@@ -11,7 +11,7 @@ from ._args import Dims, empty, enum_arg, path_arg, ptr
 from ._handle import Handle, Settings, check_parent
 from ._lib import GRADIENT_FN, lib, net_p, trainer_p
 from .context import Context
-from .enums import Loss, Optimizer, Status, TrainParam, TrainStat
+from .enums import Loss, Optimizer, RegretInfo, RegretSolver, Status, TrainParam, TrainStat
 from .network import Network
 
 __all__ = ["Trainer"]
@@ -31,7 +31,9 @@ class Trainer(Settings, Handle):
     ``optimizer`` (:class:`Optimizer`), ``learning_rate``, ``momentum``,
     ``beta1``, ``beta2``, ``epsilon``, ``weight_decay``, ``clip_norm``,
     ``order``, ``reexpand_every``, ``output_scale``, ``centered``,
-    ``diagnostics``.  Keywords are applied in the order given.
+    ``diagnostics``, ``record_taylor``, ``regret_memory``,
+    ``regret_tolerance``, ``regret_max_iterations``, ``regret_solver``
+    (:class:`RegretSolver`).  Keywords are applied in the order given.
 
     Shapes: x ``(n, d)``, y ``(n, O)`` (targets; rows of probabilities for
     cross-entropy).
@@ -52,7 +54,10 @@ class Trainer(Settings, Handle):
     _get_fn = lib.tn_trainer_get
     _value_types = {TrainParam.LOSS: Loss, TrainParam.OPTIMIZER: Optimizer,
                     TrainParam.ORDER: int, TrainParam.REEXPAND_EVERY: int,
-                    TrainParam.CENTERED: int, TrainParam.DIAGNOSTICS: int}
+                    TrainParam.CENTERED: int, TrainParam.DIAGNOSTICS: int,
+                    TrainParam.RECORD_TAYLOR: int, TrainParam.REGRET_MEMORY: int,
+                    TrainParam.REGRET_MAX_ITERATIONS: int,
+                    TrainParam.REGRET_SOLVER: RegretSolver}
 
     _gradient_hook = None       # the CFUNCTYPE object C holds a pointer to
 
@@ -157,6 +162,42 @@ class Trainer(Settings, Handle):
         value = c_double()
         self._call(lib.tn_trainer_stat, self._h, enum_arg(TrainStat, stat), byref(value))
         return value.value
+
+    def regret(self):
+        """Balduzzi et al.'s regret over the steps recorded so far (setting
+        ``record_taylor=1`` records them): returns ``(regret, taylor_optimum)``,
+        ``R_T = sum_t l_t(theta_t) - min_V sum_t l_t(V)`` and the minimum, where
+        ``l_t(V)`` is step t's Taylor loss (the loss of the network's
+        first-order Taylor model at theta_t on the step's batch).  MSE records
+        are solved exactly (an SVD, or LSQR to ``regret_tolerance``), others by
+        Newton-CG to ``regret_tolerance`` of the loss sum (see taylornet.h).
+
+        StateError when nothing is recorded; NumericError when the solver
+        does not reach the tolerance within ``regret_max_iterations``.
+        """
+        regret, optimum = c_double(), c_double()
+        self._call(lib.tn_trainer_regret, self._h, byref(regret), byref(optimum))
+        return regret.value, optimum.value
+
+    def regret_info(self, what):
+        """A number about the Taylor record or the last :meth:`regret` solve
+        (:class:`RegretInfo` or its name, e.g. ``"bytes"``, ``"iterations"``);
+        ``"solver_used"`` is returned as a :class:`RegretSolver`."""
+        what = enum_arg(RegretInfo, what)
+        value = c_double()
+        self._call(lib.tn_trainer_regret_info, self._h, what, byref(value))
+        if what == RegretInfo.SOLVER_USED:
+            return RegretSolver(int(value.value))
+        if what in (RegretInfo.STEPS, RegretInfo.BYTES, RegretInfo.SOLVED_STEPS,
+                    RegretInfo.ITERATIONS, RegretInfo.NEWTON_STEPS):
+            return int(value.value)
+        return value.value
+
+    def regret_minimizer(self):
+        """The minimizer V ``(num_params,)`` of the last :meth:`regret` solve."""
+        v = empty(self._parent.num_params)
+        self._call(lib.tn_trainer_regret_minimizer, self._h, ptr(v), v.shape[0])
+        return v
 
     def set_gradient_hook(self, hook):
         """Installs ``hook(grad, loss) -> loss or None``, called by every

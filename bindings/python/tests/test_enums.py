@@ -12,11 +12,12 @@ BY_TYPEDEF = {
     "tn_padding": tn.Padding,
     "tn_ntk_param": tn.NTKParam, "tn_predictor_param": tn.PredictorParam,
     "tn_gp_param": tn.GPParam, "tn_train_param": tn.TrainParam, "tn_train_stat": tn.TrainStat,
+    "tn_regret_info": tn.RegretInfo,
 }
 BY_FIRST = {
     "TN_PARAM_NTK": tn.Parameterization, "TN_NTK_AUTO": tn.NTKMethod,
     "TN_NTK_TRACE": tn.NTKOutputs, "TN_PRED_STEPS": tn.PredTime, "TN_LOSS_MSE": tn.Loss,
-    "TN_OPT_SGD": tn.Optimizer,
+    "TN_OPT_SGD": tn.Optimizer, "TN_REGRET_AUTO": tn.RegretSolver,
 }
 
 

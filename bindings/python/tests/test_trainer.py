@@ -105,7 +105,7 @@ class TrainerTests(ContextTestCase):
         self.assertEqual(tr.stat(tn.TrainStat.LOSS), loss)
         self.assertGreater(tr.stat("grad_norm"), 0)
         self.assertRaisesStatus(tn.StateError, tn.Status.STATE, tr.stat, "taylor_predicted")
-        self.assertRaisesStatus(tn.InvalidArgumentError, tn.Status.INVALID_ARG, tr.stat, 6)
+        self.assertRaisesStatus(tn.InvalidArgumentError, tn.Status.INVALID_ARG, tr.stat, 8)
         self.assertRaises(tn.InvalidArgumentError, tr.stat, "nope")
 
     def test_diagnostics_and_probe(self):
