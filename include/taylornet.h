@@ -761,7 +761,8 @@ TN_API tn_status tn_trainer_get_base(const tn_trainer *tr, double *theta0, size_
 /** Writes a checkpoint of the trainer to path: its network (architecture,
  *  settings, theta), theta0 and the expansion order, every optimizer state
  *  vector, the step and update counts, every setting, the statistics of the
- *  last step, and the diagnostics' probe batch with its reference patterns.
+ *  last step, the diagnostics' probe batch with its reference patterns and
+ *  exploration, and the Taylor record of the regret with its last solve.
  *  Atomic, like tn_net_save (a temporary file beside path, fsynced, renamed
  *  over it; temporaries left by killed saves to the same path are removed),
  *  versioned and checksummed.  Not saved: caches (recomputed bit for bit),

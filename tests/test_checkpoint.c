@@ -10,7 +10,8 @@
  * bit: the loss of every step after the resume, the trained model's
  * predictions, and the final checkpoint file itself, which holds theta,
  * theta0, the optimizer state, the counters, every setting, the last
- * step's statistics and the probe patterns.  A schedule changes the
+ * step's statistics, the probe patterns and exploration, and the Taylor
+ * record of the regret (in two modes).  A schedule changes the
  * learning rate mid-run, so settings changed between steps are covered.
  *
  * Then: a training process killed with SIGKILL while checkpointing every
@@ -58,22 +59,23 @@ typedef struct mode {
     double alpha, weight_decay, clip;
     tn_activation act;
     int conv;           /* a residual convolutional network instead of an MLP */
+    int record;         /* TN_TRAIN_RECORD_TAYLOR 1: the Taylor record rides along */
 } mode;
 
 static const mode modes[] = {
-    {"full", 0, 0, 0, 0, 0, 1.0, 0.0, 0.0, TN_ACT_TANH, 0},
-    {"linearized", 1, 0, 0, 0, 0, 1.0, 0.0, 0.0, TN_ACT_TANH, 0},
-    {"order 3", 3, 0, 0, 0, 1, 1.0, 0.0, 0.0, TN_ACT_GELU, 0},
-    {"re-expanded every 2", 1, 2, 0, 0, 0, 1.0, 0.0, 0.0, TN_ACT_RELU, 0},
-    {"order 2 re-expanded every 3", 2, 3, 0, 0, 0, 1.0, 1e-2, 0.0, TN_ACT_SOFTPLUS, 0},
-    {"lazy alpha 8", 0, 0, 0, 0, 0, 8.0, 0.0, 0.0, TN_ACT_TANH, 0},
-    {"centered alpha 4", 0, 0, 1, 0, 0, 4.0, 0.0, 0.5, TN_ACT_RELU, 0},
-    {"centered order 2", 2, 0, 1, 0, 1, 2.0, 0.0, 0.0, TN_ACT_TANH, 0},
-    {"diagnostics full", 0, 0, 0, 1, 0, 1.0, 1e-3, 0.0, TN_ACT_LEAKY_RELU, 0},
-    {"diagnostics linearized centered", 1, 0, 1, 1, 1, 3.0, 0.0, 0.0, TN_ACT_RELU, 0},
-    {"residual conv full", 0, 0, 0, 0, 1, 1.0, 0.0, 0.0, TN_ACT_RELU, 1},
-    {"residual conv order 2 re-expanded, diagnostics", 2, 3, 0, 1, 0, 1.0, 0.0, 0.0,
-     TN_ACT_RELU, 1},
+    {"full", 0, 0, 0, 0, 0, 1.0, 0.0, 0.0, TN_ACT_TANH, 0, 0},
+    {"linearized", 1, 0, 0, 0, 0, 1.0, 0.0, 0.0, TN_ACT_TANH, 0, 0},
+    {"order 3", 3, 0, 0, 0, 1, 1.0, 0.0, 0.0, TN_ACT_GELU, 0, 0},
+    {"re-expanded every 2", 1, 2, 0, 0, 0, 1.0, 0.0, 0.0, TN_ACT_RELU, 0, 0},
+    {"order 2 re-expanded every 3", 2, 3, 0, 0, 0, 1.0, 1e-2, 0.0, TN_ACT_SOFTPLUS, 0, 0},
+    {"lazy alpha 8", 0, 0, 0, 0, 0, 8.0, 0.0, 0.0, TN_ACT_TANH, 0, 0},
+    {"centered alpha 4", 0, 0, 1, 0, 0, 4.0, 0.0, 0.5, TN_ACT_RELU, 0, 0},
+    {"centered order 2", 2, 0, 1, 0, 1, 2.0, 0.0, 0.0, TN_ACT_TANH, 0, 0},
+    {"diagnostics full, Taylor record", 0, 0, 0, 1, 0, 1.0, 1e-3, 0.0, TN_ACT_LEAKY_RELU, 0, 1},
+    {"diagnostics linearized centered", 1, 0, 1, 1, 1, 3.0, 0.0, 0.0, TN_ACT_RELU, 0, 0},
+    {"residual conv full", 0, 0, 0, 0, 1, 1.0, 0.0, 0.0, TN_ACT_RELU, 1, 0},
+    {"residual conv order 2 re-expanded, diagnostics, Taylor record", 2, 3, 0, 1, 0, 1.0, 0.0,
+     0.0, TN_ACT_RELU, 1, 1},
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 #define NOPT 5
@@ -143,6 +145,7 @@ static tn_trainer *start(tn_ctx *ctx, const mode *m, int opt, tn_net **net_out)
         TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_DIAGNOSTICS, 1));
         TN_CK(ctx, tn_trainer_set_probe(tr, probe, 4));
     }
+    if (m->record) TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_RECORD_TAYLOR, 1));
     *net_out = net;
     return tr;
 }
@@ -441,19 +444,6 @@ static unsigned char *good_file(tn_ctx *ctx, size_t *len)
     return b;
 }
 
-/* Offsets of the sections: tag positions, in file order. */
-static size_t sections(const unsigned char *b, size_t len, size_t *off, size_t max)
-{
-    size_t n = 0, o = 12;
-    while (o + 12 <= len - 4 && n < max) {
-        off[n++] = o;
-        uint64_t sl = 0;
-        for (int i = 0; i < 8; i++) sl |= (uint64_t)b[o + 4 + (size_t)i] << (8 * i);
-        o += 12 + (size_t)sl;
-    }
-    return n;
-}
-
 START_TEST(every_truncation_and_flip_is_refused)
 {
     tn_ctx *ctx;
@@ -488,13 +478,13 @@ START_TEST(hostile_sections_are_refused)
     ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);
     size_t len, off[16];
     unsigned char *b = good_file(ctx, &len);
-    const size_t ns = sections(b, len, off, 16);
-    ck_assert_uint_eq(ns, 6);       /* NETW SETS STEP THT0 OPTS PROB */
+    const size_t ns = tu_sections(b, len, off, 16);
+    ck_assert_uint_eq(ns, 7);       /* NETW SETS STEP THT0 OPTS PROB expl */
     unsigned char *c = malloc(len + 64);
 
     /* A newer format version. */
     memcpy(c, b, len);
-    tu_put_u32(c, 8, 2);
+    tu_put_u32(c, 8, 3);
     ck_assert_int_eq(load_bytes(ctx, c, len), TN_E_VERSION);
     tu_put_u32(c, 8, 0);
     tu_reseal(c, len);
@@ -514,7 +504,7 @@ START_TEST(hostile_sections_are_refused)
 
     /* Each required section missing (cut out, resealed): format error; a
      * section twice: format error. */
-    for (size_t k = 0; k + 1 < ns; k++) {
+    for (size_t k = 0; k < 5; k++) {
         const size_t cut = off[k + 1] - off[k];
         memcpy(c, b, off[k]);
         memcpy(c + off[k], b + off[k + 1], len - off[k + 1]);
@@ -577,6 +567,135 @@ START_TEST(hostile_sections_are_refused)
     }
     free(c);
     free(b);
+    tn_ctx_free(ctx);
+}
+END_TEST
+
+/* A checkpoint written before the regret (format version 1; tests/data,
+ * made by the library at 6afcd02: input {4}, dense 6, ReLU, dense 3,
+ * default parameterization, tn_net_init seed 5; softmax cross-entropy, Adam
+ * at 0.05, diagnostics with the probe v1_probe; four steps on v1_batch(0..3))
+ * loads, as the state of the same run made by this library: the same
+ * parameters, step count and last statistics.  Both run on three steps to
+ * the same losses and parameters, the loaded one counting exploration from
+ * the resume.  The regret settings have their defaults, recording can be
+ * turned on, and the file is saved again as version 2. */
+enum { V1_D = 4, V1_O = 3, V1_N = 6, V1_PROBE = 5, V1_STEPS = 4 };
+
+static void v1_batch(int s, double *x, double *y)
+{
+    for (int i = 0; i < V1_N * V1_D; i++) x[i] = sin(0.37 * (i + 1) + s);
+    for (int i = 0; i < V1_N; i++)
+        for (int c = 0; c < V1_O; c++) y[i * V1_O + c] = c == (i + s) % V1_O;
+}
+
+static tn_trainer *v1_run(tn_ctx *c, tn_net **net)
+{
+    const size_t shape[1] = {V1_D};
+    TN_CK(c, tn_net_create(c, shape, 1, net));
+    TN_CK(c, tn_net_add_dense(*net, 6));
+    TN_CK(c, tn_net_add_activation(*net, TN_ACT_RELU));
+    TN_CK(c, tn_net_add_dense(*net, V1_O));
+    TN_CK(c, tn_net_init(*net, 5));
+    tn_trainer *tr;
+    TN_CK(c, tn_trainer_create(*net, &tr));
+    TN_CK(c, tn_trainer_set(tr, TN_TRAIN_LOSS, TN_LOSS_SOFTMAX_XENT));
+    TN_CK(c, tn_trainer_set(tr, TN_TRAIN_OPTIMIZER, TN_OPT_ADAM));
+    TN_CK(c, tn_trainer_set(tr, TN_TRAIN_LEARNING_RATE, 0.05));
+    TN_CK(c, tn_trainer_set(tr, TN_TRAIN_DIAGNOSTICS, 1));
+    double probe[V1_PROBE * V1_D], x[V1_N * V1_D], y[V1_N * V1_O];
+    for (int i = 0; i < V1_PROBE * V1_D; i++) probe[i] = cos(0.53 * (i + 1));
+    TN_CK(c, tn_trainer_set_probe(tr, probe, V1_PROBE));
+    for (int s = 0; s < V1_STEPS; s++) {
+        v1_batch(s, x, y);
+        TN_CK(c, tn_trainer_step(tr, x, y, V1_N, NULL));
+    }
+    return tr;
+}
+
+static double *v1_params(tn_net *net)
+{
+    const size_t P = tn_net_num_params(net);
+    double *th = malloc(P * sizeof *th);
+    ck_assert_int_eq(tn_net_get_params(net, th, P), TN_OK);
+    return th;
+}
+
+START_TEST(version_1_checkpoints_load)
+{
+    tn_ctx *ctx;
+    ck_assert_int_eq(tn_ctx_create(&ctx), TN_OK);
+    const char *data = getenv("TN_TEST_DATA");
+    ck_assert_msg(data != NULL, "TN_TEST_DATA is not set (tests/meson.build sets it)");
+    char *path = tu_join(data, "checkpoint-v1.tnck");
+    size_t len;
+    unsigned char *file = tu_slurp(path, &len);
+    ck_assert_uint_eq(tu_get_u32(file, 8), 1);
+    free(file);
+    tn_net *old_net, *net;
+    tn_trainer *old;
+    TN_CK(ctx, tn_trainer_load(ctx, path, &old_net, &old));
+    tn_trainer *tr = v1_run(ctx, &net);
+    ck_assert_uint_eq(tn_trainer_num_steps(old), V1_STEPS);
+    double v;
+    TN_CK(ctx, tn_trainer_get(old, TN_TRAIN_RECORD_TAYLOR, &v));
+    ck_assert_double_eq(v, 0);
+    TN_CK(ctx, tn_trainer_get(old, TN_TRAIN_OPTIMIZER, &v));
+    ck_assert_double_eq(v, TN_OPT_ADAM);
+    /* Bit for bit on the kernels that wrote the file; another kernel set
+     * sums in another order and agrees to rounding, the 1e-12 every result
+     * keeps between kernel sets (test_kernels), which four Adam steps (each
+     * moving a parameter by about the learning rate whatever the rounding
+     * of its gradient) do not amplify. */
+    const size_t P = tn_net_num_params(net);
+    double *a = v1_params(old_net), *b = v1_params(net);
+    ck_assert_double_le(tu_rel_err(a, b, P, 1e-300), 1e-12);
+    double sa, sb;
+    TN_CK(ctx, tn_trainer_stat(old, TN_STAT_LOSS_REACHED, &sa));
+    TN_CK(ctx, tn_trainer_stat(tr, TN_STAT_LOSS_REACHED, &sb));
+    ck_assert_double_le(fabs(sa - sb), 1e-12 * fabs(sb));
+    /* Exploration restarts at the resume: the configurations there, no
+     * unit switched yet. */
+    TN_CK(ctx, tn_trainer_stat(old, TN_STAT_CONFIGS_VISITED, &sa));
+    ck_assert(sa >= 1 && sa <= V1_PROBE);
+    TN_CK(ctx, tn_trainer_stat(old, TN_STAT_UNITS_EVER_SWITCHED, &sa));
+    ck_assert_double_eq(sa, 0);
+    double x[V1_N * V1_D], y[V1_N * V1_O];
+    for (int s = V1_STEPS; s < V1_STEPS + 3; s++) {
+        v1_batch(s, x, y);
+        double la, lb;
+        TN_CK(ctx, tn_trainer_step(old, x, y, V1_N, &la));
+        TN_CK(ctx, tn_trainer_step(tr, x, y, V1_N, &lb));
+        ck_assert_double_le(fabs(la - lb), 1e-12 * fabs(lb));
+    }
+    free(a), free(b);
+    a = v1_params(old_net), b = v1_params(net);
+    ck_assert_double_le(tu_rel_err(a, b, P, 1e-300), 1e-12);
+    TN_CK(ctx, tn_trainer_stat(old, TN_STAT_CONFIGS_VISITED, &sa));
+    TN_CK(ctx, tn_trainer_stat(tr, TN_STAT_CONFIGS_VISITED, &sb));
+    ck_assert(sa >= V1_PROBE && sa <= sb);
+    /* Recording turned on after the resume; saved as version 2. */
+    TN_CK(ctx, tn_trainer_set(old, TN_TRAIN_RECORD_TAYLOR, 1));
+    v1_batch(0, x, y);
+    TN_CK(ctx, tn_trainer_step(old, x, y, V1_N, NULL));
+    double R, F;
+    TN_CK(ctx, tn_trainer_regret(old, &R, &F));
+    ck_assert(isfinite(R) && isfinite(F));
+    char *again = tu_join(dir, "again.tnck");
+    TN_CK(ctx, tn_trainer_save(old, again));
+    file = tu_slurp(again, &len);
+    ck_assert_uint_eq(tu_get_u32(file, 8), 2);
+    free(file);
+    tn_trainer *t2;
+    tn_net *n2;
+    TN_CK(ctx, tn_trainer_load(ctx, again, &n2, &t2));
+    tn_trainer_free(t2);
+    tn_net_free(n2);
+    free(a), free(b), free(again), free(path);
+    tn_trainer_free(tr);
+    tn_net_free(net);
+    tn_trainer_free(old);
+    tn_net_free(old_net);
     tn_ctx_free(ctx);
 }
 END_TEST
@@ -647,6 +766,7 @@ int main(void)
     tcase_add_test(tc, every_truncation_and_flip_is_refused);
     tcase_add_test(tc, hostile_sections_are_refused);
     tcase_add_test(tc, not_a_checkpoint);
+    tcase_add_test(tc, version_1_checkpoints_load);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

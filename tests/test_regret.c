@@ -704,6 +704,191 @@ START_TEST(bad_input_gets_its_status_and_message)
 }
 END_TEST
 
+/* ---- checkpoints: the record and the exploration survive a resume ---- */
+
+enum { CK_STEPS = 8, CK_N = 5, CK_D = 3, CK_O = 3, CK_SOLVE_AT = 5 };
+
+/* Batch of step s: consecutive pairs repeat (the record shares them). */
+static void ck_batch(int s, double *x, double *y)
+{
+    uint64_t seed = 300 + (uint64_t)(s / 2);
+    for (int i = 0; i < CK_N * CK_D; i++) x[i] = tu_uniform(&seed);
+    for (int i = 0; i < CK_N; i++)
+        for (int c = 0; c < CK_O; c++) y[i * CK_O + c] = c == (i + s / 2) % CK_O;
+}
+
+static tn_trainer *ck_start(tn_ctx *c, tn_net **net)
+{
+    const size_t w[] = {7, CK_O};
+    *net = tu_mlp(c, CK_D, w, 2, TN_ACT_RELU, TN_PARAM_NTK, 11);
+    tn_trainer *tr;
+    TN_CK(c, tn_trainer_create(*net, &tr));
+    TN_CK(c, tn_trainer_set(tr, TN_TRAIN_LOSS, TN_LOSS_SOFTMAX_XENT));
+    TN_CK(c, tn_trainer_set(tr, TN_TRAIN_OPTIMIZER, TN_OPT_ADAM));
+    TN_CK(c, tn_trainer_set(tr, TN_TRAIN_LEARNING_RATE, 0.05));
+    TN_CK(c, tn_trainer_set(tr, TN_TRAIN_DIAGNOSTICS, 1));
+    TN_CK(c, tn_trainer_set(tr, TN_TRAIN_RECORD_TAYLOR, 1));
+    TN_CK(c, tn_trainer_set(tr, TN_TRAIN_REGRET_TOLERANCE, 1e-9));
+    double *probe = tu_random(6 * CK_D, 77, 1.0);
+    TN_CK(c, tn_trainer_set_probe(tr, probe, 6));
+    free(probe);
+    return tr;
+}
+
+/* Steps from..to-1, with a solve after step CK_SOLVE_AT. */
+static void ck_run(tn_ctx *c, tn_trainer *tr, int from, int to)
+{
+    double x[CK_N * CK_D], y[CK_N * CK_O], R, F;
+    for (int s = from; s < to; s++) {
+        ck_batch(s, x, y);
+        TN_CK(c, tn_trainer_step(tr, x, y, CK_N, NULL));
+        if (s + 1 == CK_SOLVE_AT) TN_CK(c, tn_trainer_regret(tr, &R, &F));
+    }
+}
+
+typedef struct ck_state {
+    double regret, optimum, info[10], stats[2];
+    unsigned char *file;
+    size_t len;
+} ck_state;
+
+static void ck_capture(tn_ctx *c, tn_trainer *tr, const char *path, ck_state *st)
+{
+    TN_CK(c, tn_trainer_regret(tr, &st->regret, &st->optimum));
+    for (int i = 0; i <= TN_REGRET_ACCURACY; i++)
+        TN_CK(c, tn_trainer_regret_info(tr, (tn_regret_info)i, &st->info[i]));
+    TN_CK(c, tn_trainer_stat(tr, TN_STAT_CONFIGS_VISITED, &st->stats[0]));
+    TN_CK(c, tn_trainer_stat(tr, TN_STAT_UNITS_EVER_SWITCHED, &st->stats[1]));
+    TN_CK(c, tn_trainer_save(tr, path));
+    st->file = tu_slurp(path, &st->len);
+}
+
+/* Interrupted after k = 0, 3, 5 (just after a solve) and 8 steps: saved,
+ * everything freed, loaded in a new context, run on.  The regret, every
+ * number of the record and the last solve, the exploration statistics and
+ * the final checkpoint file are those of the uninterrupted run, bit for
+ * bit. */
+START_TEST(record_and_exploration_survive_a_resume)
+{
+    char *dir = tu_make_dir("test_regret"), *path = tu_join(dir, "run.tnck"),
+         *end = tu_join(dir, "end.tnck");
+    tn_net *net;
+    tn_trainer *tr = ck_start(ctx, &net);
+    ck_run(ctx, tr, 0, CK_STEPS);
+    ck_state ref;
+    ck_capture(ctx, tr, end, &ref);
+    tn_trainer_free(tr);
+    tn_net_free(net);
+    const int ks[] = {0, 3, CK_SOLVE_AT, CK_STEPS};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        tn_ctx *c;
+        ck_assert_int_eq(tn_ctx_create(&c), TN_OK);
+        tr = ck_start(c, &net);
+        ck_run(c, tr, 0, ks[i]);
+        TN_CK(c, tn_trainer_save(tr, path));
+        tn_trainer_free(tr);
+        tn_net_free(net);
+        tn_ctx_free(c);
+        ck_assert_int_eq(tn_ctx_create(&c), TN_OK);
+        TN_CK(c, tn_trainer_load(c, path, &net, &tr));
+        ck_run(c, tr, ks[i], CK_STEPS);
+        ck_state got;
+        ck_capture(c, tr, end, &got);
+        ck_assert_msg(memcmp(&got.regret, &ref.regret, sizeof ref.regret) == 0 &&
+                          memcmp(&got.optimum, &ref.optimum, sizeof ref.optimum) == 0,
+                      "resumed after %d: regret %.17g / %.17g, uninterrupted %.17g / %.17g", ks[i],
+                      got.regret, got.optimum, ref.regret, ref.optimum);
+        ck_assert_msg(memcmp(got.info, ref.info, sizeof ref.info) == 0,
+                      "resumed after %d: regret info differs", ks[i]);
+        ck_assert_msg(memcmp(got.stats, ref.stats, sizeof ref.stats) == 0,
+                      "resumed after %d: exploration %g %g, uninterrupted %g %g", ks[i],
+                      got.stats[0], got.stats[1], ref.stats[0], ref.stats[1]);
+        ck_assert_msg(got.len == ref.len && memcmp(got.file, ref.file, ref.len) == 0,
+                      "resumed after %d: the final checkpoint differs", ks[i]);
+        free(got.file);
+        tn_trainer_free(tr);
+        tn_net_free(net);
+        tn_ctx_free(c);
+    }
+    /* The run explored and the record holds every step. */
+    ck_assert_double_gt(ref.stats[0], 6);
+    ck_assert_double_eq(ref.info[TN_REGRET_STEPS], CK_STEPS);
+    free(ref.file), free(path), free(end);
+    free(dir);
+}
+END_TEST
+
+/* The payload offset of the section tagged `tag`. */
+static size_t section_at(const unsigned char *b, size_t len, const char *tag)
+{
+    size_t off[16];
+    const size_t ns = tu_sections(b, len, off, 16);
+    for (size_t k = 0; k < ns; k++)
+        if (memcmp(b + off[k], tag, 4) == 0) return off[k] + 12;
+    ck_abort_msg("no section %s", tag);
+    return 0;
+}
+
+/* The record's and the exploration's sections, damaged under a valid
+ * checksum, are refused with TN_E_FORMAT and a message naming them. */
+START_TEST(damaged_record_sections_are_refused)
+{
+    char *dir = tu_make_dir("test_regret"), *path = tu_join(dir, "good.tnck");
+    tn_net *net;
+    tn_trainer *tr = ck_start(ctx, &net);
+    ck_run(ctx, tr, 0, CK_SOLVE_AT + 1);
+    TN_CK(ctx, tn_trainer_save(tr, path));
+    tn_trainer_free(tr);
+    tn_net_free(net);
+    size_t len;
+    unsigned char *b = tu_slurp(path, &len), *c = malloc(len);
+    const size_t tayr = section_at(b, len, "TAYR"), expl = section_at(b, len, "expl");
+    /* TAYR: u64 P, T, B, then batch 0 (u64 n, x, y), batch 1, ...; steps
+     * follow the batches (checkpoint.h).  3 batches of CK_N rows. */
+    const size_t batch_bytes = 8 + 8 * CK_N * (CK_D + CK_O), steps_at = tayr + 24 + 3 * batch_bytes;
+    const uint64_t nan_bits = 0x7ff8000000000000u;
+    struct { size_t at; int bytes; uint64_t value; const char *what; } bad[] = {
+        {tayr, 8, 1, "parameter count"},
+        {tayr + 8, 8, 1u << 30, "more steps than the section holds"},
+        {tayr + 16, 8, 9, "more batches than steps"},
+        {tayr + 24, 8, 0, "a batch of 0 rows"},
+        {tayr + 32, 8, nan_bits, "a batch value NaN"},
+        {steps_at, 8, 1, "the first step on batch 1"},
+        {steps_at + 8, 4, 2, "a loss kind that does not exist"},
+        {steps_at + 12, 8, 0, "alpha 0"},
+        {steps_at + 20, 8, nan_bits, "a step's loss NaN"},
+        {steps_at + 28, 8, nan_bits, "theta_t NaN"},
+        /* from here on (i >= 10), the exploration's */
+        {expl, 8, 1, "exploration units"},
+        {expl + 8, 8, 2, "fewer configurations than probe examples"},
+        {expl + 24, 8, 0x3ff8000000000000u, "ever switched 1.5"},
+        {expl + 32, 8, 0, "a configuration hash 0"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(c, b, len);
+        if (bad[i].bytes == 8)
+            tu_put_u64(c, bad[i].at, bad[i].value);
+        else
+            tu_put_u32(c, bad[i].at, (uint32_t)bad[i].value);
+        tu_reseal(c, len);
+        FILE *f = fopen(path, "wb");
+        ck_assert_uint_eq(fwrite(c, 1, len, f), len);
+        fclose(f);
+        tn_trainer *t2 = (tn_trainer *)1;
+        tn_net *n2 = (tn_net *)1;
+        const tn_status st = tn_trainer_load(ctx, path, &n2, &t2);
+        ck_assert_msg(st == TN_E_FORMAT, "%s: %s (%s)", bad[i].what, tn_status_string(st),
+                      tn_ctx_errmsg(ctx));
+        ck_assert_ptr_null(t2);
+        ck_assert_ptr_null(n2);
+        const char *m = tn_ctx_errmsg(ctx);
+        ck_assert_msg(strstr(m, i >= 10 ? "exploration" : "Taylor record"), "%s: %s",
+                      bad[i].what, m);
+    }
+    free(b), free(c), free(path), free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("regret");
@@ -716,6 +901,8 @@ int main(void)
     tcase_add_test(tc, underdetermined_mse_has_optimum_zero);
     tcase_add_test(tc, record_costs_what_is_documented_and_stays_in_budget);
     tcase_add_test(tc, bad_input_gets_its_status_and_message);
+    tcase_add_test(tc, record_and_exploration_survive_a_resume);
+    tcase_add_test(tc, damaged_record_sections_are_refused);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -205,6 +205,62 @@ START_TEST(setting_the_probe)
 }
 END_TEST
 
+/* Saving and loading a checkpoint that holds a Taylor record (with a last
+ * solve) and the exploration: a failed save leaves the file as it was, a
+ * failed load returns no handles; the load that succeeds reports the saved
+ * regret. */
+START_TEST(checkpoint_with_a_record)
+{
+    char *dir = tu_make_dir("test_regret_alloc"), *path = tu_join(dir, "ck.tnck");
+    double x[N * D], y[N * O], R, F;
+    tn_net *net;
+    tn_trainer *tr = make(&net, TN_LOSS_SOFTMAX_XENT, 1, 1);
+    for (uint64_t t = 0; t < 4; t++) {
+        batch(t / 2, x, y);
+        TN_CK(ctx, tn_trainer_step(tr, x, y, N, NULL));
+    }
+    TN_CK(ctx, tn_trainer_regret(tr, &R, &F));
+    TN_CK(ctx, tn_trainer_save(tr, path));
+    size_t len0;
+    unsigned char *saved = tu_slurp(path, &len0);
+    long k;
+    for (k = 1; k < MAX_K; k++) {
+        const tn_status st = INJECT(k, tn_trainer_save(tr, path));
+        DISARM();
+        if (st != TN_OK) EXPECT_NOMEM(st, "tn_trainer_save", k);
+        size_t len;
+        unsigned char *now = tu_slurp(path, &len);
+        ck_assert(len == len0 && memcmp(now, saved, len) == 0);
+        free(now);
+        if (FINISHED(st)) break;
+    }
+    CHECK_LOOP(k, "tn_trainer_save");
+    for (k = 1; k < MAX_K; k++) {
+        tn_net *n2 = (tn_net *)1;
+        tn_trainer *t2 = (tn_trainer *)1;
+        const tn_status st = INJECT(k, tn_trainer_load(ctx, path, &n2, &t2));
+        DISARM();
+        if (st != TN_OK) {
+            EXPECT_NOMEM(st, "tn_trainer_load", k);
+            ck_assert_ptr_null(n2);
+            ck_assert_ptr_null(t2);
+            continue;
+        }
+        ck_assert_double_eq(info(t2, TN_REGRET_VALUE), R);
+        ck_assert_double_eq(info(t2, TN_REGRET_STEPS), 4);
+        tn_trainer_free(t2);
+        tn_net_free(n2);
+        if (FINISHED(st)) break;
+    }
+    CHECK_LOOP(k, "tn_trainer_load");
+    unlink(path);
+    rmdir(dir);
+    free(saved), free(path), free(dir);
+    tn_trainer_free(tr);
+    tn_net_free(net);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("regret_alloc");
@@ -215,6 +271,7 @@ int main(void)
     tcase_add_loop_test(tc, recording_step, 0, 3);
     tcase_add_loop_test(tc, regret_solve, 0, 4);
     tcase_add_test(tc, setting_the_probe);
+    tcase_add_test(tc, checkpoint_with_a_record);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -150,6 +150,30 @@ static inline void tu_put_u32(unsigned char *b, size_t off, uint32_t v)
     for (int i = 0; i < 4; i++) b[off + (size_t)i] = (unsigned char)(v >> (8 * i));
 }
 
+static inline uint64_t tu_get_u64(const unsigned char *b, size_t off)
+{
+    return (uint64_t)tu_get_u32(b, off) | (uint64_t)tu_get_u32(b, off + 4) << 32;
+}
+
+static inline void tu_put_u64(unsigned char *b, size_t off, uint64_t v)
+{
+    tu_put_u32(b, off, (uint32_t)v);
+    tu_put_u32(b, off + 4, (uint32_t)(v >> 32));
+}
+
+/* The offsets of the first max tagged sections (u32 tag, u64 length,
+ * payload) of a checkpoint of len bytes: they follow the 8-byte magic and
+ * the u32 version, and end before the u32 checksum.  Returns their count. */
+static inline size_t tu_sections(const unsigned char *b, size_t len, size_t *off, size_t max)
+{
+    size_t n = 0, o = 12;
+    while (o + 12 <= len - 4 && n < max) {
+        off[n++] = o;
+        o += 12 + (size_t)tu_get_u64(b, o + 4);
+    }
+    return n;
+}
+
 /* Rewrites the CRC-32 that ends a file of len bytes (the library's network
  * and checkpoint files), so that a deliberate change gets past the
  * checksum to the check it is aimed at. */

@@ -1,5 +1,6 @@
 /* checkpoint.c -- tn_trainer_save / tn_trainer_load (checkpoint.h). */
 #include "checkpoint.h"
+#include "record.h"
 #include "../io/netfile.h"
 
 #include <math.h>
@@ -14,6 +15,8 @@ static const unsigned char magic[8] = {0x89, 'T', 'N', 'C', 'K', 'P', 0x0d, 0x0a
 #define TAG_THT0 TNI_TAG('T', 'H', 'T', '0')
 #define TAG_OPTS TNI_TAG('O', 'P', 'T', 'S')
 #define TAG_PROB TNI_TAG('P', 'R', 'O', 'B')
+#define TAG_TAYR TNI_TAG('T', 'A', 'Y', 'R')
+#define TAG_EXPL TNI_TAG('e', 'x', 'p', 'l')
 
 /* Every setting of the trainer, in the order they are applied on load
  * (the optimizer first: choosing it resets the optimizer-dependent
@@ -23,13 +26,20 @@ static const tn_train_param settings[] = {
     TN_TRAIN_OPTIMIZER, TN_TRAIN_LOSS, TN_TRAIN_LEARNING_RATE, TN_TRAIN_MOMENTUM,
     TN_TRAIN_BETA1, TN_TRAIN_BETA2, TN_TRAIN_EPSILON, TN_TRAIN_WEIGHT_DECAY,
     TN_TRAIN_CLIP_NORM, TN_TRAIN_ORDER, TN_TRAIN_REEXPAND_EVERY, TN_TRAIN_OUTPUT_SCALE,
-    TN_TRAIN_CENTERED, TN_TRAIN_DIAGNOSTICS,
+    TN_TRAIN_CENTERED, TN_TRAIN_DIAGNOSTICS, TN_TRAIN_RECORD_TAYLOR, TN_TRAIN_REGRET_MEMORY,
+    TN_TRAIN_REGRET_TOLERANCE, TN_TRAIN_REGRET_MAX_ITERATIONS, TN_TRAIN_REGRET_SOLVER,
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
 #define NSTATS (sizeof ((tn_trainer *)0)->stat / sizeof(double))
 
 /* ---- writing ---- */
+
+/* What tni_checkpoint_encode's sections read. */
+typedef struct saving {
+    const tn_trainer *tr;
+    uint64_t *keys;             /* scratch of the exploration's encoding */
+} saving;
 
 static void encode_net(tni_writer *w, const void *arg)
 {
@@ -78,11 +88,30 @@ static void encode_optimizer(tni_writer *w, const void *arg)
 
 static void encode_probe(tni_writer *w, const void *arg)
 {
-    tni_diagnostics_encode(w, arg);
+    const saving *sv = arg;
+    tni_diagnostics_encode(w, sv->tr);
 }
 
-void tni_checkpoint_encode(tni_writer *w, const tn_trainer *tr)
+static void encode_record(tni_writer *w, const void *arg)
 {
+    const saving *sv = arg;
+    tni_record_encode(w, sv->tr);
+}
+
+static void encode_exploration(tni_writer *w, const void *arg)
+{
+    const saving *sv = arg;
+    tni_diagnostics_encode_exploration(w, sv->tr, sv->keys);
+}
+
+size_t tni_checkpoint_scratch_bytes(const tn_trainer *tr)
+{
+    return tni_diagnostics_has_probe(tr) ? tni_diagnostics_exploration_bytes(tr) : 0;
+}
+
+void tni_checkpoint_encode(tni_writer *w, const tn_trainer *tr, uint64_t *scratch)
+{
+    const saving sv = {tr, scratch};
     tni_w_crc_begin(w);
     tni_w_bytes(w, magic, sizeof magic);
     tni_w_u32(w, TNI_CHECKPOINT_VERSION);
@@ -91,18 +120,33 @@ void tni_checkpoint_encode(tni_writer *w, const tn_trainer *tr)
     tni_w_section(w, TAG_STEP, encode_step, tr);
     tni_w_section(w, TAG_THT0, encode_theta0, tr);
     tni_w_section(w, TAG_OPTS, encode_optimizer, tr);
-    if (tni_diagnostics_has_probe(tr)) tni_w_section(w, TAG_PROB, encode_probe, tr);
+    if (tni_diagnostics_has_probe(tr)) {
+        tni_w_section(w, TAG_PROB, encode_probe, &sv);
+        tni_w_section(w, TAG_EXPL, encode_exploration, &sv);
+    }
+    if (tr->record) tni_w_section(w, TAG_TAYR, encode_record, &sv);
     tni_w_u32(w, tni_w_crc_end(w));
 }
 
 static void encode_checkpoint(tni_writer *w, const void *arg)
 {
-    tni_checkpoint_encode(w, arg);
+    const saving *sv = arg;
+    tni_checkpoint_encode(w, sv->tr, sv->keys);
 }
 
 tn_status tni_trainer_save(const tn_trainer *tr, const char *path)
 {
-    return tni_file_save(tr->ctx, "tn_trainer_save", path, encode_checkpoint, tr);
+    /* The exploration's keys are written sorted, through a scratch
+     * allocated here (encoding must not fail). */
+    saving sv = {tr, NULL};
+    const size_t scratch = tni_checkpoint_scratch_bytes(tr);
+    if (scratch) {
+        sv.keys = tni_alloc_or_fail(tr->ctx, "tn_trainer_save", scratch, 1);
+        if (sv.keys == NULL) return TN_E_NOMEM;
+    }
+    const tn_status st = tni_file_save(tr->ctx, "tn_trainer_save", path, encode_checkpoint, &sv);
+    tni_free(sv.keys);
+    return st;
 }
 
 /* ---- reading ---- */
@@ -117,10 +161,11 @@ typedef struct section {
     size_t len;
 } section;
 
-enum { S_NETW, S_SETS, S_STEP, S_THT0, S_OPTS, S_PROB, S_COUNT };
-static const uint32_t known_tags[S_COUNT] = {TAG_NETW, TAG_SETS, TAG_STEP,
-                                             TAG_THT0, TAG_OPTS, TAG_PROB};
-static const char *const section_names[S_COUNT] = {"NETW", "SETS", "STEP", "THT0", "OPTS", "PROB"};
+enum { S_NETW, S_SETS, S_STEP, S_THT0, S_OPTS, S_PROB, S_TAYR, S_EXPL, S_COUNT };
+static const uint32_t known_tags[S_COUNT] = {TAG_NETW, TAG_SETS, TAG_STEP, TAG_THT0,
+                                             TAG_OPTS, TAG_PROB, TAG_TAYR, TAG_EXPL};
+static const char *const section_names[S_COUNT] = {"NETW", "SETS", "STEP", "THT0",
+                                                   "OPTS", "PROB", "TAYR", "expl"};
 
 /* Finds each known section once; refuses unknown critical ones. */
 static tn_status split(tn_ctx *ctx, const char *where, tni_reader *r, section found[S_COUNT])
@@ -145,7 +190,7 @@ static tn_status split(tn_ctx *ctx, const char *where, tni_reader *r, section fo
         found[k] = (section){tag, data, (size_t)len};
     }
     for (int k = 0; k < S_COUNT; k++)
-        if (k != S_PROB && found[k].data == NULL)
+        if (k < S_PROB && found[k].data == NULL)
             return BAD("section %s is missing", who, where, section_names[k]);
     return TN_OK;
 }
@@ -171,7 +216,9 @@ static tn_status apply_settings(tn_trainer *tr, const char *where, const section
                                 "%s: '%s' has setting %d, which this library does not know; it was "
                                 "written by a newer one",
                                 who, where, (int)p);
-            if (tni_trainer_set(tr, p, v) != TN_OK) {
+            const tn_status st = tni_trainer_set(tr, p, v);
+            if (st == TN_E_NOMEM) return st;   /* TN_TRAIN_RECORD_TAYLOR allocates */
+            if (st != TN_OK) {
                 char why[TNI_ERRMSG_MAX];
                 snprintf(why, sizeof why, "%s", tn_ctx_errmsg(ctx));
                 return BAD("invalid setting (%s)", who, where, why);
@@ -271,6 +318,17 @@ tn_status tni_checkpoint_parse(tn_ctx *ctx, const char *where, const unsigned ch
     if (st == TN_OK) st = apply_state(tr, where, found);
     if (st == TN_OK && found[S_PROB].data)
         st = tni_diagnostics_decode(tr, found[S_PROB].data, found[S_PROB].len, who, where);
+    /* The exploration goes with a probe, the Taylor record with the setting
+     * TN_TRAIN_RECORD_TAYLOR 1 (which made an empty record). */
+    if (st == TN_OK && found[S_EXPL].data) {
+        st = found[S_PROB].data ? tni_diagnostics_decode_exploration(tr, found[S_EXPL].data,
+                                                                     found[S_EXPL].len, who, where)
+                                : BAD("an exploration section without a probe", who, where);
+    }
+    if (st == TN_OK && (found[S_TAYR].data != NULL) != (tr->record != NULL))
+        st = BAD("the Taylor record does not match TN_TRAIN_RECORD_TAYLOR", who, where);
+    if (st == TN_OK && found[S_TAYR].data)
+        st = tni_record_decode(tr, found[S_TAYR].data, found[S_TAYR].len, who, where);
     if (st != TN_OK) {
         tni_trainer_delete(tr);
         tni_net_delete(net);

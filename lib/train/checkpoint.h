@@ -20,11 +20,30 @@
  *     PROB   only when a probe batch is set (train/diagnostics.c): u64 n,
  *            u64 units, n x d f64 probe, units bytes of ReLU pattern when the
  *            probe was set, units bytes after the last step
+ *     expl   with PROB (ancillary: a reader without the exploration
+ *            statistics loses nothing it knows): u64 units, u64 pairs,
+ *            f64 TN_STAT_CONFIGS_VISITED and TN_STAT_UNITS_EVER_SWITCHED of
+ *            the last step, pairs x u64 (example, configuration) hashes in
+ *            ascending order, units bytes: switched at least once
+ *     TAYR   only with TN_TRAIN_RECORD_TAYLOR 1 (train/record.c): u64 P,
+ *            u64 steps T, u64 batches B; B x (u64 n, n x d f64 x, n x O f64
+ *            y); T x (u64 batch index -- the step before's or the next --,
+ *            u32 loss, f64 alpha, f64 l_t(theta_t), P x f64 theta_t, n x O
+ *            f64 b_t); u32 solved, and when 1 the last solve: u64 steps,
+ *            f64 regret, f64 optimum, u32 solver, f64 iterations, f64 Newton
+ *            steps, f64 accuracy, P x f64 minimizer
  *   u32      CRC-32 (IEEE) of every byte before it
  * A reader refuses a newer version, or a critical section it does not know,
  * with TN_E_VERSION; anything truncated, inconsistent, duplicated, missing
  * or failing a checksum with TN_E_FORMAT; and skips ancillary sections it
- * does not know.  Issue 16's regret recording is to add a section.
+ * does not know.
+ *
+ * Version 2 (the regret, issue 16) added the settings TN_TRAIN_RECORD_TAYLOR
+ * and TN_TRAIN_REGRET_* to SETS and the sections expl and TAYR.  Version 1
+ * files, which have none of them, still load (tests/data/checkpoint-v1.tnck):
+ * the regret settings keep their defaults (no recording), and exploration
+ * counts from the configurations of the probe at the resume, with no unit
+ * switched yet.
  *
  * Not saved: caches (the base blocks of the expansion, f(theta0; x) of
  * centered training -- recomputed bit for bit on first use), a gradient
@@ -36,12 +55,15 @@
 
 #include "trainer.h"
 
-#define TNI_CHECKPOINT_VERSION 1u
+#define TNI_CHECKPOINT_VERSION 2u
 
 struct tni_writer;
 tn_status tni_trainer_save(const tn_trainer *tr, const char *path);
-/* The bytes of a checkpoint of tr into w (what tni_trainer_save writes). */
-void tni_checkpoint_encode(struct tni_writer *w, const tn_trainer *tr);
+/* The bytes of a checkpoint of tr into w (what tni_trainer_save writes),
+ * through a scratch of tni_checkpoint_scratch_bytes(tr) bytes (NULL when
+ * 0): encoding itself cannot fail. */
+size_t tni_checkpoint_scratch_bytes(const tn_trainer *tr);
+void tni_checkpoint_encode(struct tni_writer *w, const tn_trainer *tr, uint64_t *scratch);
 tn_status tni_trainer_load(tn_ctx *ctx, const char *path, tn_net **net, tn_trainer **tr);
 /* The same from the bytes of a file (the loader and the fuzzer use it);
  * `where` names them in messages. */

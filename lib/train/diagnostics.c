@@ -20,6 +20,7 @@
 #include "loss.h"
 #include "../io/binfile.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 struct tni_diagnostics {
@@ -370,6 +371,11 @@ tn_status tni_diagnostics_decode(tn_trainer *tr, const unsigned char *data, size
                         where, (unsigned long long)units, g->units);
     memcpy(g->init, init, g->units);
     memcpy(g->prev, prev, g->units);
+    /* Without an exploration section (a version 1 checkpoint), exploration
+     * counts from here: the configurations at the resume, nothing switched
+     * yet.  An exploration section, read next, replaces both. */
+    g->last_configs = (double)g->seen_count;
+    g->last_ever = 0.0;
     return TN_OK;
 }
 
@@ -379,4 +385,91 @@ double tni_diagnostics_exploration(const tn_trainer *tr, tn_train_stat s)
 {
     const struct tni_diagnostics *g = tr->diag;
     return s == TN_STAT_CONFIGS_VISITED ? g->last_configs : g->last_ever;
+}
+
+/* ---- checkpoints (checkpoint.c): the exploration ---- */
+
+static int key_order(const void *a, const void *b)
+{
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The set's keys ascending: the file is the same whatever order they were
+ * met in and however the table grew. */
+static void sorted_keys(const struct tni_diagnostics *g, uint64_t *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < g->seen_cap; i++)
+        if (g->seen[i]) out[k++] = g->seen[i];
+    qsort(out, k, sizeof *out, key_order);
+}
+
+size_t tni_diagnostics_exploration_bytes(const tn_trainer *tr)
+{
+    const struct tni_diagnostics *g = tr->diag;
+    return g->seen_count * sizeof(uint64_t);
+}
+
+/* u64 units, u64 pairs, f64 TN_STAT_CONFIGS_VISITED and
+ * TN_STAT_UNITS_EVER_SWITCHED of the last step, pairs x u64 hashes
+ * ascending, units bytes: ever switched.  keys: scratch of
+ * tni_diagnostics_exploration_bytes. */
+void tni_diagnostics_encode_exploration(tni_writer *w, const tn_trainer *tr, uint64_t *keys)
+{
+    const struct tni_diagnostics *g = tr->diag;
+    sorted_keys(g, keys);
+    tni_w_u64(w, g->units);
+    tni_w_u64(w, g->seen_count);
+    tni_w_f64(w, g->last_configs);
+    tni_w_f64(w, g->last_ever);
+    for (size_t i = 0; i < g->seen_count; i++) tni_w_u64(w, keys[i]);
+    tni_w_bytes(w, g->ever, g->units);
+}
+
+tn_status tni_diagnostics_decode_exploration(tn_trainer *tr, const unsigned char *data, size_t len,
+                                             const char *who, const char *where)
+{
+    struct tni_diagnostics *g = tr->diag;
+    tni_reader r = {data, len, 0};
+    const uint64_t units = tni_r_uint(&r, 8), pairs = tni_r_uint(&r, 8);
+    const double configs = tni_r_f64(&r), ever = tni_r_f64(&r);
+    if (r.short_read || units != g->units || pairs < g->probe_n || pairs > r.left / 8 ||
+        r.left - 8 * pairs != units || !(configs >= 0) || !(configs <= (double)pairs) ||
+        !(ever >= 0 && ever <= 1))
+        return tni_fail(tr->ctx, TN_E_FORMAT, "%s: '%s': the exploration section is invalid", who,
+                        where);
+    size_t cap;
+    uint64_t *set = seen_table(tr->ctx, NULL, 0, (size_t)pairs, &cap);
+    if (set == NULL)
+        return tni_fail(tr->ctx, TN_E_NOMEM, "%s: out of memory for %llu configurations", who,
+                        (unsigned long long)pairs);
+    uint64_t prev = 0;
+    int ok = 1;
+    for (uint64_t i = 0; ok && i < pairs; i++) {
+        const uint64_t key = tni_r_uint(&r, 8);
+        ok = key > prev;        /* ascending, none 0, none twice */
+        prev = key;
+        if (ok) seen_put(set, cap, key);
+    }
+    const unsigned char *bits = tni_r_take(&r, g->units);
+    size_t count = 0;
+    for (size_t u = 0; ok && u < g->units; u++) {
+        ok = bits[u] <= 1;
+        count += bits[u];
+    }
+    if (!ok || r.short_read || r.left != 0) {
+        tni_free(set);
+        return tni_fail(tr->ctx, TN_E_FORMAT, "%s: '%s': the exploration section is invalid", who,
+                        where);
+    }
+    tni_free(g->seen);
+    g->seen = set;
+    g->seen_cap = cap;
+    g->seen_count = (size_t)pairs;
+    memcpy(g->ever, bits, g->units);
+    g->ever_count = count;
+    g->last_configs = configs;
+    g->last_ever = ever;
+    return TN_OK;
 }

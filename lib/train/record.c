@@ -2,6 +2,7 @@
  * (record.h), kept within TN_TRAIN_REGRET_MEMORY. */
 #include "record.h"
 #include "loss.h"
+#include "../io/binfile.h"
 
 #include <math.h>
 #include <string.h>
@@ -184,4 +185,169 @@ void tni_record_commit(tn_trainer *tr)
     rec->steps[rec->count++] = s;
     rec->pending = NULL;
     rec->pending_batch = NULL;
+}
+
+/* ---- checkpoints (checkpoint.c): the record and the last solve ---- */
+
+/* u64 P, u64 steps T, u64 batches B;
+ * B x (u64 n, n d f64 x, n O f64 y);
+ * T x (u64 batch index, u32 loss, f64 alpha, f64 l_t(theta_t), P f64 theta_t,
+ *      n O f64 b_t);
+ * u32 solved; when 1: u64 steps, f64 regret, f64 optimum, u32 solver,
+ *      f64 iterations, f64 Newton steps, f64 accuracy, P f64 minimizer. */
+void tni_record_encode(tni_writer *w, const tn_trainer *tr)
+{
+    const tni_record *rec = tr->record;
+    size_t batches = 0;
+    for (size_t t = 0; t < rec->count; t++)
+        batches += t == 0 || rec->steps[t]->batch != rec->steps[t - 1]->batch;
+    tni_w_u64(w, tr->P);
+    tni_w_u64(w, rec->count);
+    tni_w_u64(w, batches);
+    for (size_t t = 0; t < rec->count; t++) {
+        const tni_rec_batch *b = rec->steps[t]->batch;
+        if (t > 0 && b == rec->steps[t - 1]->batch) continue;
+        tni_w_u64(w, b->n);
+        tni_w_f64s(w, b->x, b->n * tr->d);
+        tni_w_f64s(w, b->y, b->n * tr->O);
+    }
+    size_t index = 0;
+    for (size_t t = 0; t < rec->count; t++) {
+        const tni_rec_step *s = rec->steps[t];
+        index += t > 0 && s->batch != rec->steps[t - 1]->batch;
+        tni_w_u64(w, index);
+        tni_w_u32(w, (uint32_t)s->loss);
+        tni_w_f64(w, s->alpha);
+        tni_w_f64(w, s->value);
+        tni_w_f64s(w, s->theta, tr->P);
+        tni_w_f64s(w, s->b, s->batch->n * tr->O);
+    }
+    tni_w_u32(w, (uint32_t)rec->solved);
+    if (!rec->solved) return;
+    tni_w_u64(w, rec->last.steps);
+    tni_w_f64(w, rec->last.regret);
+    tni_w_f64(w, rec->last.optimum);
+    tni_w_u32(w, (uint32_t)rec->last.solver);
+    tni_w_f64(w, rec->last.products);
+    tni_w_f64(w, rec->last.newton);
+    tni_w_f64(w, rec->last.accuracy);
+    tni_w_f64s(w, rec->minimizer, tr->P);
+}
+
+/* Reads n doubles into out, all finite. */
+static int finite_f64s(tni_reader *r, double *out, size_t n)
+{
+    return tni_r_f64s(r, out, n) && tni_all_finite(out, n);
+}
+
+tn_status tni_record_decode(tn_trainer *tr, const unsigned char *data, size_t len,
+                            const char *who, const char *where)
+{
+    tn_ctx *ctx = tr->ctx;
+    tni_record *rec = tr->record;
+#define BAD(what) tni_fail(ctx, TN_E_FORMAT, "%s: '%s': the Taylor record is invalid (%s)", who, \
+                           where, what)
+    tni_reader r = {data, len, 0};
+    const uint64_t P = tni_r_uint(&r, 8), T = tni_r_uint(&r, 8), B = tni_r_uint(&r, 8);
+    if (r.short_read || P != tr->P) return BAD("its parameter count");
+    /* Every step and batch takes more than 8 bytes of the section. */
+    if (T > r.left / 8 || B > T || (B == 0) != (T == 0)) return BAD("its step and batch counts");
+    tni_rec_batch **batch = tni_alloc_or_fail(ctx, who, B ? B : 1, sizeof *batch);
+    if (batch == NULL) return TN_E_NOMEM;
+    tn_status st = TN_OK;
+    size_t cap = T ? 16 : 0;
+    while (cap < T) cap *= 2;
+    if (cap) {
+        rec->steps = tni_alloc_or_fail(ctx, who, cap, sizeof *rec->steps);
+        if (rec->steps == NULL) st = TN_E_NOMEM;
+        rec->cap = cap;
+        rec->bytes = cap * sizeof *rec->steps;
+    }
+    size_t nb = 0;
+    uint64_t last = 0;      /* the batch index of the step before */
+    for (uint64_t i = 0; st == TN_OK && i < B; i++) {
+        const uint64_t n = tni_r_uint(&r, 8);
+        if (r.short_read || n == 0 || n > r.left / 8 / (tr->d + tr->O)) {
+            st = BAD("a batch's size");
+            break;
+        }
+        tni_rec_batch *b = tni_alloc_or_fail(ctx, who, 1, batch_bytes(tr, (size_t)n));
+        if (b == NULL) {
+            st = TN_E_NOMEM;
+            break;
+        }
+        batch[nb++] = b;
+        b->n = (size_t)n;
+        b->x = (double *)(b + 1);
+        b->y = b->x + b->n * tr->d;
+        if (!finite_f64s(&r, b->x, b->n * tr->d) || !finite_f64s(&r, b->y, b->n * tr->O))
+            st = BAD("a batch's values");
+        rec->bytes += batch_bytes(tr, b->n);
+    }
+    for (uint64_t t = 0; st == TN_OK && t < T; t++) {
+        const uint64_t index = tni_r_uint(&r, 8);
+        const uint32_t loss = (uint32_t)tni_r_uint(&r, 4);
+        const double alpha = tni_r_f64(&r), value = tni_r_f64(&r);
+        /* Consecutive steps share a batch or take the next one, in order. */
+        const int in_order = t == 0 ? index == 0 : index == last || index == last + 1;
+        if (r.short_read || index >= nb || !in_order || loss > TN_LOSS_SOFTMAX_XENT ||
+            !(alpha > 0) || !isfinite(alpha) || !isfinite(value)) {
+            st = BAD("a step's fields");
+            break;
+        }
+        last = index;
+        tni_rec_batch *b = batch[index];
+        const size_t blk = b->n * tr->O;
+        if (tr->P + blk > r.left / 8) {
+            st = BAD("a step's size");
+            break;
+        }
+        tni_rec_step *s = tni_alloc_or_fail(ctx, who, 1, sizeof *s + (tr->P + blk) * sizeof(double));
+        if (s == NULL) {
+            st = TN_E_NOMEM;
+            break;
+        }
+        s->theta = (double *)(s + 1);
+        s->b = s->theta + tr->P;
+        s->batch = b;
+        s->loss = (int)loss;
+        s->alpha = alpha;
+        s->value = value;
+        b->refs++;
+        rec->steps[rec->count++] = s;
+        rec->bytes += sizeof *s + (tr->P + blk) * sizeof(double);
+        if (!finite_f64s(&r, s->theta, tr->P) || !finite_f64s(&r, s->b, blk))
+            st = BAD("a step's values");
+    }
+    if (st == TN_OK && T > 0 && last + 1 != B) st = BAD("a batch no step uses");
+    /* Batches no step holds yet (a failure above) are freed here. */
+    for (size_t i = 0; i < nb; i++)
+        if (batch[i]->refs == 0) tni_free(batch[i]);
+    tni_free(batch);
+    if (st != TN_OK) return st;
+    const uint32_t solved = (uint32_t)tni_r_uint(&r, 4);
+    if (r.short_read || solved > 1) return BAD("its solve flag");
+    if (solved) {
+        tni_regret_result *l = &rec->last;
+        l->steps = (size_t)tni_r_uint(&r, 8);
+        l->regret = tni_r_f64(&r);
+        l->optimum = tni_r_f64(&r);
+        l->solver = (int)tni_r_uint(&r, 4);
+        l->products = tni_r_f64(&r);
+        l->newton = tni_r_f64(&r);
+        l->accuracy = tni_r_f64(&r);
+        if (r.short_read || l->steps == 0 || l->steps > T || l->solver < TN_REGRET_DIRECT ||
+            l->solver > TN_REGRET_NEWTON_CG || !isfinite(l->regret) || !isfinite(l->optimum) ||
+            !(l->products >= 0) || !(l->newton >= 0) || !(l->accuracy >= 0) ||
+            !isfinite(l->products + l->newton + l->accuracy))
+            return BAD("its last solve");
+        rec->minimizer = tni_alloc_or_fail(ctx, who, tr->P, sizeof(double));
+        if (rec->minimizer == NULL) return TN_E_NOMEM;
+        if (!finite_f64s(&r, rec->minimizer, tr->P)) return BAD("its minimizer");
+        rec->solved = 1;
+    }
+    if (r.short_read || r.left != 0) return BAD("its length");
+    if (rec->bytes > tr->regret_memory) return BAD("larger than TN_TRAIN_REGRET_MEMORY");
+#undef BAD
+    return TN_OK;
 }

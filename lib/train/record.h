@@ -74,6 +74,15 @@ tn_status tni_record_prepare(tn_trainer *tr, const double *x, const double *y, s
 /* Appends the prepared entry (cannot fail). */
 void tni_record_commit(tn_trainer *tr);
 
+/* Checkpoints (checkpoint.c): the record and the last solve as a section,
+ * and back into the (empty) record of a trainer being loaded, whose
+ * settings are already applied; TN_E_FORMAT naming who and where when the
+ * section is inconsistent. */
+struct tni_writer;
+void tni_record_encode(struct tni_writer *w, const tn_trainer *tr);
+tn_status tni_record_decode(tn_trainer *tr, const unsigned char *data, size_t len,
+                            const char *who, const char *where);
+
 /* tn_trainer_regret and its companions (regret.c). */
 tn_status tni_trainer_regret(tn_trainer *tr, double *regret, double *optimum);
 tn_status tni_trainer_regret_info(const tn_trainer *tr, tn_regret_info what, double *value);

@@ -93,6 +93,14 @@ void tni_diagnostics_encode(struct tni_writer *w, const tn_trainer *tr);
  * where when it does not fit the network. */
 tn_status tni_diagnostics_decode(tn_trainer *tr, const unsigned char *data, size_t len,
                                  const char *who, const char *where);
+/* Checkpoints: the exploration (configurations seen, units switched), when
+ * a probe is set; encoding needs a scratch of the given bytes.  Decoding
+ * follows tni_diagnostics_decode's probe. */
+size_t tni_diagnostics_exploration_bytes(const tn_trainer *tr);
+void tni_diagnostics_encode_exploration(struct tni_writer *w, const tn_trainer *tr,
+                                        uint64_t *keys);
+tn_status tni_diagnostics_decode_exploration(tn_trainer *tr, const unsigned char *data, size_t len,
+                                             const char *who, const char *where);
 /* TN_STAT_CONFIGS_VISITED or TN_STAT_UNITS_EVER_SWITCHED after the last
  * step: read when its pattern statistics are valid. */
 double tni_diagnostics_exploration(const tn_trainer *tr, tn_train_stat s);

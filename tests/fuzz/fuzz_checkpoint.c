@@ -18,8 +18,11 @@ static char *encode(const tn_trainer *tr, size_t *len)
     FILE *f = open_memstream(&buf, len);
     tni_writer *w = calloc(1, sizeof *w);
     if (f == NULL || w == NULL) abort();
+    uint64_t *scratch = malloc(tni_checkpoint_scratch_bytes(tr) + 1);
+    if (scratch == NULL) abort();
     w->f = f;
-    tni_checkpoint_encode(w, tr);
+    tni_checkpoint_encode(w, tr, scratch);
+    free(scratch);
     tni_w_flush(w);
     FUZZ_REQUIRE(!w->failed, "encoding failed");
     fclose(f);
