@@ -90,7 +90,8 @@ static tn_status add_layers(tn_net *net, const ex_net_spec *spec)
             st = tn_net_add_conv2d(net, spec->width, 3, 3, 1, TN_PAD_SAME);
             if (st == TN_OK) st = tn_net_add_activation(net, spec->act);
         }
-        if (st == TN_OK) st = tn_net_add_global_avg_pool(net);
+        if (st == TN_OK)
+            st = spec->flatten_readout ? tn_net_add_flatten(net) : tn_net_add_global_avg_pool(net);
         break;
     case EX_ARCH_WRN:
         st = tn_net_add_conv2d(net, spec->width, 3, 3, 1, TN_PAD_SAME);

@@ -8,7 +8,7 @@
  *   mlp       input -> depth x (dense width, act) -> dense outputs
  *   cnn-thin  Bai et al. 2020's CNN-THIN: depth (4) convolutions 3x3 SAME of
  *             `width` channels, each followed by act, global average
- *             pooling, dense outputs
+ *             pooling (or, with flatten_readout, a flatten), dense outputs
  *   wrn       a small wide residual network (after Zagoruyko & Komodakis,
  *             and Bai et al.'s WRN-small): a 3x3 stem of `width` channels,
  *             then three groups of `depth` pre-activation blocks (act, conv
@@ -44,6 +44,8 @@ typedef struct ex_net_spec {
     double sigma_w;         /* <= 0: the library's default */
     double sigma_b;         /* < 0: the library's default */
     uint64_t seed;          /* for tn_net_init */
+    int flatten_readout;    /* cnn-thin: 1 flattens the last convolution's pixels into the
+                               readout instead of averaging them (0, the default) */
 } ex_net_spec;
 
 /** mlp 784 -> 512 -> 512 -> 10 (images 28 x 28 x 1), ReLU, standard
