@@ -378,11 +378,13 @@ static void monte_carlo(tn_ctx *ctx, const options *o, const double *x, size_t s
                        "set logscale xy 2\nset key outside right top\nplot ",
                     m->name);
             for (size_t si = 0; si < nsa; si++)
-                fprintf(f, "%s'monte_carlo.csv' skip 1 using 1:($2 == %.0f ? $4 : NaN) with "
+                /* Rows are width-major: every nsa-th row from si is the
+                 * sample count si at each width. */
+                fprintf(f, "%s'monte_carlo.csv' skip 1 every %zu::%zu using 1:4 with "
                            "linespoints linecolor %zu title 'NTK, %.0f samples', "
-                           "'' skip 1 using 1:($2 == %.0f ? $3 : NaN) with linespoints "
-                           "dashtype 2 linecolor %zu title 'NNGP, %.0f samples'",
-                        si ? ", " : "", samples[si], si + 1, samples[si], samples[si], si + 1,
+                           "'' skip 1 every %zu::%zu using 1:3 with linespoints dashtype 2 "
+                           "linecolor %zu title 'NNGP, %.0f samples'",
+                        si ? ", " : "", nsa, si, si + 1, samples[si], nsa, si, si + 1,
                         samples[si]);
             fprintf(f, "\n");
             ex_plot_draw(f, o->out, "monte_carlo.gp");
