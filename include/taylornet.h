@@ -447,7 +447,8 @@ TN_API tn_status tn_ntk_compute(tn_ntk *k, const double *x1, size_t n1,
  *  one, that the other does not reach -- or an activation of a node that is
  *  not Gaussian, such as another activation), TN_E_INVALID_ARG (also an input
  *  not finite, or a kernel above 1e150), TN_E_NOMEM (also a budget that
- *  cannot hold one example pair), TN_E_CANCELLED (the outputs are then NaN;
+ *  cannot hold one example pair besides the variances kept for every
+ *  example), TN_E_CANCELLED (the outputs are then NaN;
  *  on every other error they are untouched). */
 TN_API tn_status tn_ntk_analytic(tn_ntk *k, const double *x1, size_t n1, const double *x2,
                                  size_t n2, double *nngp, double *ntk);

@@ -770,6 +770,51 @@ START_TEST(tiles_give_the_kernel_of_one_tile)
 }
 END_TEST
 
+/* The budget bounds the whole workspace, the variances kept for every
+ * example included.  A CNN with a flatten readout on 28 x 28 images keeps
+ * ~25 KB of variances per example (784 pixels, 4 activations and the
+ * readout), so 300 examples keep ~7.5 MB: within a budget of 8 MiB the
+ * tiles get what remains.  The allowance (1.01 x + 64 KiB, as the
+ * empirical NTK's test allows 1% + 4 KiB) covers the plan (a few hundred
+ * bytes per node) and the kinds' setup. */
+START_TEST(the_budget_holds_every_example)
+{
+    tn_net *net = image_net(28, 28, 1);
+    for (int l = 0; l < 4; l++) {
+        TN_CK(ctx, tn_net_add_conv2d(net, 2, 3, 3, 1, TN_PAD_SAME));
+        TN_CK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
+    }
+    TN_CK(ctx, tn_net_add_flatten(net));
+    TN_CK(ctx, tn_net_add_dense(net, 1));
+    TN_CK(ctx, tn_net_init(net, 1));
+    const size_t n = 300, d = 784;
+    const double budget = 8.0 * 1024 * 1024;
+    double *x = tu_random(n * d, 9, 1.0), *K = malloc(n * n * sizeof(double));
+    double *Kr = malloc(n * n * sizeof(double));
+    tn_ntk *k;
+    TN_CK(ctx, tn_ntk_create(net, &k));
+    TN_CK(ctx, tn_ntk_analytic(k, x, n, NULL, 0, Kr, NULL));
+    TN_CK(ctx, tn_ntk_set(k, TN_NTK_MEMORY_BUDGET, budget));
+    size_t before, peak;
+    TN_CK(ctx, tn_ctx_reset_peak_memory(ctx));
+    TN_CK(ctx, tn_ctx_get_memory(ctx, &before, NULL));
+    TN_CK(ctx, tn_ntk_analytic(k, x, n, NULL, 0, K, NULL));
+    TN_CK(ctx, tn_ctx_get_memory(ctx, NULL, &peak));
+    ck_assert_msg((double)(peak - before) <= budget * 1.01 + 65536,
+                  "peak %zu bytes over the budget %.0f", peak - before, budget);
+    /* Tiles are the same arithmetic: bit for bit (ReLU). */
+    ck_assert(memcmp(K, Kr, n * n * sizeof(double)) == 0);
+    /* A budget the variances alone exceed: refused, and it says why. */
+    TN_CK(ctx, tn_ntk_set(k, TN_NTK_MEMORY_BUDGET, 4.0 * 1024 * 1024));
+    ck_assert_int_eq(tn_ntk_analytic(k, x, n, NULL, 0, K, NULL), TN_E_NOMEM);
+    ck_assert_msg(strstr(tn_ctx_errmsg(ctx), "besides the variances of the 300 examples"), "%s",
+                  tn_ctx_errmsg(ctx));
+    tn_ntk_free(k);
+    tn_net_free(net);
+    free(x), free(K), free(Kr);
+}
+END_TEST
+
 /* An example met again -- in x2, or twice in x1 -- has with its copy
  * exactly the kernel it has with itself (the diagonal of the symmetric
  * case): the arccosine at correlation 1 would turn a last-bit difference of
@@ -1205,6 +1250,7 @@ int main(void)
     tcase_set_timeout(tiles, 120);
     tcase_add_loop_test(tiles, tiles_give_the_kernel_of_one_tile, 0, 2);
     tcase_add_test(tiles, an_example_met_again_is_its_own_diagonal);
+    tcase_add_test(tiles, the_budget_holds_every_example);
     suite_add_tcase(s, tiles);
     TCase *bad = tcase_create("bad input");
     tcase_add_checked_fixture(bad, setup, teardown);

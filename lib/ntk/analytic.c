@@ -564,24 +564,30 @@ tn_status tni_analytic_graph(tn_ctx *ctx, const char *who, const tni_graph *g,
     plan_layouts(&pl);
     if ((st = plan_memory(&pl)) != TN_OK) goto done;
 
-    /* Every allocation now, before anything is written. */
+    /* Every allocation now, before anything is written.  The budget holds
+     * all of them: the variances of every example (the store, and the
+     * kernels' diagonals) first, the tiles in what remains. */
     st = TN_E_NOMEM;
-    const double cap = (double)budget / sizeof(double);
-    const size_t side = tile_side(&pl, n1, n2, cap);
-    if (side == 0) {
-        st = tni_fail(ctx, TN_E_NOMEM,
-                      "%s: a memory budget of %zu bytes cannot hold one example pair (%.0f bytes "
-                      "needed); raise TN_NTK_MEMORY_BUDGET",
-                      who, budget, tile_doubles(&pl, 1, 1, NULL, NULL) * sizeof(double));
-        goto done;
-    }
-    const size_t ta = min_size(side, n1), tb = min_size(side, n2);
-    size_t scratch, tmp, nstore;
-    const double total = tile_doubles(&pl, ta, tb, &scratch, &tmp);
+    size_t nstore;
     if (tni_mul_overflow(pl.var_per_example, n_ex, &nstore)) {
         st = tni_fail(ctx, TN_E_NOMEM, "%s: the variances of %zu examples overflow", who, n_ex);
         goto done;
     }
+    const double per_example = (double)(nstore + 1) + 2.0 * (double)n_ex;
+    const double cap = (double)budget / sizeof(double) - per_example;
+    const size_t side = cap > 0 ? tile_side(&pl, n1, n2, cap) : 0;
+    if (side == 0) {
+        st = tni_fail(ctx, TN_E_NOMEM,
+                      "%s: a memory budget of %zu bytes cannot hold one example pair besides "
+                      "the variances of the %zu examples (%.0f bytes needed); raise "
+                      "TN_NTK_MEMORY_BUDGET",
+                      who, budget, n_ex,
+                      (tile_doubles(&pl, 1, 1, NULL, NULL) + per_example) * sizeof(double));
+        goto done;
+    }
+    const size_t ta = min_size(side, n1), tb = min_size(side, n2);
+    size_t scratch, tmp;
+    const double total = tile_doubles(&pl, ta, tb, &scratch, &tmp);
     work = tni_alloc_or_fail(ctx, who, (size_t)total + 1, sizeof(double));
     store = tni_alloc_or_fail(ctx, who, nstore + 1, sizeof(double));
     diag = tni_alloc_or_fail(ctx, who, 2 * n_ex, sizeof(double));
