@@ -39,6 +39,17 @@ struct tn_ctx {
     void *progress_user;
 };
 
+/* Elementwise loops written to vectorize get AVX-512 and AVX2 clones beside
+ * the baseline x86-64 code, chosen by the CPU when the library is loaded
+ * (GCC's target_clones, an ifunc); elsewhere, one version.  The clones
+ * compute the same bits: every operation is IEEE-rounded per element,
+ * -ffp-contract=off keeps FMA out, and sums run in fixed lanes. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define TNI_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define TNI_VECTOR_CLONES
+#endif
+
 /* Returns from the calling function with the status when it is not TN_OK. */
 #define TNI_TRY(expr)                          \
     do {                                       \

@@ -4,6 +4,7 @@
 #include "../kernel/parallel.h"
 
 #include <math.h>
+#include <string.h>
 
 int tni_opt_state_count(const tni_opt *o)
 {
@@ -16,9 +17,7 @@ int tni_opt_state_count(const tni_opt *o)
     }
 }
 
-/* The update of each kind, element i, with gradient scale gs: writes the
- * new values, adds grad_i^2 to *ss and 0 (or NaN, for a value written that
- * is not finite) to *fz. */
+/* One pass of the optimizer over fixed blocks of the parameters. */
 typedef struct update_job {
     const tni_opt *o;
     size_t P, block;
@@ -29,104 +28,183 @@ typedef struct update_job {
     double *ss, *fz;            /* per block */
 } update_job;
 
-static inline void sgd1(const update_job *j, size_t i, double *ss, double *fz)
+/* The update loops keep every setting in a local and every array behind
+ * restrict, and carry no sum, so the compiler vectorizes them (sqrt too,
+ * with -fno-math-errno: lib/meson.build).  The sums -- grad_i^2, and v * 0
+ * for every value v written (0, or NaN once one is not finite) -- are then
+ * taken over the block while it is in cache, in 8 lanes added in a fixed
+ * order, so the result is the same whatever the vector width. */
+TNI_VECTOR_CLONES static void sgd_range(const update_job *j, size_t lo, size_t hi)
 {
-    const double gi = j->grad[i], g = j->gs * gi + j->o->weight_decay * j->theta[i];
-    const double t = j->theta[i] - j->o->lr * g;
-    j->theta_new[i] = t;
-    *ss += gi * gi;
-    *fz += t * 0.0;
+    const double gs = j->gs, wd = j->o->weight_decay, lr = j->o->lr;
+    const double *restrict theta = j->theta, *restrict grad = j->grad;
+    double *restrict tn = j->theta_new;
+    for (size_t i = lo; i < hi; i++) tn[i] = theta[i] - lr * (gs * grad[i] + wd * theta[i]);
 }
 
-static inline void momentum1(const update_job *j, size_t i, double *ss, double *fz)
+TNI_VECTOR_CLONES static void momentum_range(const update_job *j, size_t lo, size_t hi)
 {
-    const double mu = j->o->momentum;
-    const double gi = j->grad[i], g = j->gs * gi + j->o->weight_decay * j->theta[i];
-    const double b = j->o->t == 1 ? g : mu * j->s0[i] + g;
-    const double t = j->theta[i] - j->o->lr * (j->o->kind == TN_OPT_NESTEROV ? g + mu * b : b);
-    j->s0_new[i] = b;
-    j->theta_new[i] = t;
-    *ss += gi * gi;
-    *fz += t * 0.0 + b * 0.0;
-}
-
-static inline void rmsprop1(const update_job *j, size_t i, double *ss, double *fz)
-{
-    const double a = j->o->beta2, mu = j->o->momentum;
-    const double gi = j->grad[i], g = j->gs * gi + j->o->weight_decay * j->theta[i];
-    const double v = a * j->s0[i] + (1.0 - a) * g * g;
-    const double d = sqrt(v) + j->o->eps;
-    double b, t;
-    if (mu > 0.0) {
-        b = mu * j->s1[i] + g / d;
-        t = j->theta[i] - j->o->lr * b;
-    } else {
-        b = j->s1[i];
-        t = j->theta[i] - j->o->lr * (g / d);
+    const double gs = j->gs, wd = j->o->weight_decay, lr = j->o->lr, mu = j->o->momentum;
+    const double *restrict theta = j->theta, *restrict grad = j->grad, *restrict s0 = j->s0;
+    double *restrict tn = j->theta_new, *restrict s0n = j->s0_new;
+    /* b = g at the first step, else mu b + g; theta -= lr (g + mu b) for
+     * Nesterov, lr b otherwise */
+#define MOMENTUM(B, STEP)                                                     \
+    for (size_t i = lo; i < hi; i++) {                                        \
+        const double g = gs * grad[i] + wd * theta[i];                        \
+        const double b = (B);                                                 \
+        s0n[i] = b;                                                           \
+        tn[i] = theta[i] - lr * (STEP);                                       \
     }
-    j->s0_new[i] = v;
-    j->s1_new[i] = b;
-    j->theta_new[i] = t;
-    *ss += gi * gi;
-    *fz += t * 0.0 + v * 0.0 + b * 0.0;
+    const int first = j->o->t == 1, nesterov = j->o->kind == TN_OPT_NESTEROV;
+    if (first && nesterov)
+        MOMENTUM(g, g + mu * b)
+    else if (first)
+        MOMENTUM(g, b)
+    else if (nesterov)
+        MOMENTUM(mu * s0[i] + g, g + mu * b)
+    else
+        MOMENTUM(mu * s0[i] + g, b)
+#undef MOMENTUM
 }
 
-static inline void adam1(const update_job *j, size_t i, double *ss, double *fz)
+TNI_VECTOR_CLONES static void rmsprop_range(const update_job *j, size_t lo, size_t hi)
 {
-    const double b1 = j->o->beta1, b2 = j->o->beta2;
-    const double gi = j->grad[i], g = j->gs * gi + j->o->weight_decay * j->theta[i];
-    /* torch's lerp_(g, 1 - b1), rounding included */
-    const double w = 1.0 - b1, s0 = j->s0[i];
-    const double m = w < 0.5 ? s0 + w * (g - s0) : g - (g - s0) * (1.0 - w);
-    const double v = b2 * j->s1[i] + (1.0 - b2) * g * g;
-    const double t = j->theta[i] - j->step * (m / (sqrt(v) / j->sqrt_bc2 + j->o->eps));
-    j->s0_new[i] = m;
-    j->s1_new[i] = v;
-    j->theta_new[i] = t;
-    *ss += gi * gi;
-    *fz += t * 0.0 + m * 0.0 + v * 0.0;
+    const double gs = j->gs, wd = j->o->weight_decay, lr = j->o->lr, mu = j->o->momentum;
+    const double al = j->o->beta2, eps = j->o->eps;
+    const double *restrict theta = j->theta, *restrict grad = j->grad, *restrict s0 = j->s0;
+    const double *restrict s1 = j->s1;
+    double *restrict tn = j->theta_new, *restrict s0n = j->s0_new, *restrict s1n = j->s1_new;
+    if (mu > 0.0)
+        for (size_t i = lo; i < hi; i++) {
+            const double g = gs * grad[i] + wd * theta[i];
+            const double v = al * s0[i] + (1.0 - al) * g * g;
+            const double b = mu * s1[i] + g / (sqrt(v) + eps);
+            s0n[i] = v;
+            s1n[i] = b;
+            tn[i] = theta[i] - lr * b;
+        }
+    else
+        for (size_t i = lo; i < hi; i++) {
+            const double g = gs * grad[i] + wd * theta[i];
+            const double v = al * s0[i] + (1.0 - al) * g * g;
+            s0n[i] = v;
+            s1n[i] = s1[i];
+            tn[i] = theta[i] - lr * (g / (sqrt(v) + eps));
+        }
 }
 
-static inline void sumsq1(const update_job *j, size_t i, double *ss, double *fz)
+TNI_VECTOR_CLONES static void adam_range(const update_job *j, size_t lo, size_t hi)
 {
-    (void)fz;
-    *ss += j->grad[i] * j->grad[i];
+    const double gs = j->gs, wd = j->o->weight_decay, b2 = j->o->beta2, eps = j->o->eps;
+    const double step = j->step, sqrt_bc2 = j->sqrt_bc2;
+    /* torch's lerp_(g, 1 - b1), rounding included: m + w (g - m) for
+     * w < 0.5, else g - (g - m)(1 - w) */
+    const double w = 1.0 - j->o->beta1, wc = 1.0 - w;
+    const double *restrict theta = j->theta, *restrict grad = j->grad, *restrict s0 = j->s0;
+    const double *restrict s1 = j->s1;
+    double *restrict tn = j->theta_new, *restrict s0n = j->s0_new, *restrict s1n = j->s1_new;
+#define ADAM(M)                                                                    \
+    for (size_t i = lo; i < hi; i++) {                                             \
+        const double g = gs * grad[i] + wd * theta[i];                             \
+        const double d = g - s0[i];                                                \
+        const double m = (M);                                                      \
+        const double v = b2 * s1[i] + (1.0 - b2) * g * g;                          \
+        s0n[i] = m;                                                                \
+        s1n[i] = v;                                                                \
+        tn[i] = theta[i] - step * (m / (sqrt(v) / sqrt_bc2 + eps));                \
+    }
+    if (w < 0.5)
+        ADAM(s0[i] + w * d)
+    else
+        ADAM(g - d * wc)
+#undef ADAM
 }
 
-/* Eight independent lanes, so the compiler may vectorize the body; the
- * lanes are summed in a fixed order, whatever the thread count. */
 #define LANES 8
-#define OVER_BLOCK(one)                                                             \
-    do {                                                                            \
-        size_t i = lo;                                                              \
-        for (; i + LANES <= hi; i += LANES)                                         \
-            for (size_t l = 0; l < LANES; l++) one(j, i + l, &ss[l], &fz[l]);       \
-        for (; i < hi; i++) one(j, i, &ss[0], &fz[0]);                              \
-    } while (0)
+#if defined(__GNUC__)
+typedef double lanes_t __attribute__((vector_size(LANES * sizeof(double))));
+/* (a macro: a function returning the 64-byte vector would change the ABI
+ * between the clones) */
+#define LOAD_LANES(v, p) memcpy(&(v), (p), sizeof(v))
+#endif
+
+/* *ss = sum of grad_i^2 and *fz = sum of v * 0 over the arrays v (any may be
+ * NULL) on [lo, hi): lane l takes the elements lo + l + 8 q, lane 0 also the
+ * tail past the last multiple of 8 (the order the scalar loop had). */
+TNI_VECTOR_CLONES static void block_sums(const double *grad, const double *v0, const double *v1,
+                                         const double *v2, size_t lo, size_t hi, double *ss,
+                                         double *fz)
+{
+    const double *vs[3] = {v0, v1, v2};
+    double s[LANES] = {0}, f[LANES] = {0};
+    size_t i = lo;
+#if defined(__GNUC__)
+    lanes_t sv = {0}, fv = {0};
+    for (; i + LANES <= hi; i += LANES) {
+        lanes_t g;
+        LOAD_LANES(g, grad + i);
+        sv += g * g;
+    }
+    memcpy(s, &sv, sizeof s);
+    for (int k = 0; k < 3; k++) {
+        if (vs[k] == NULL) continue;
+        for (size_t e = lo; e + LANES <= hi; e += LANES) {
+            lanes_t v;
+            LOAD_LANES(v, vs[k] + e);
+            fv += v * 0.0;
+        }
+    }
+    memcpy(f, &fv, sizeof f);
+#endif
+    for (; i < hi; i++) s[0] += grad[i] * grad[i];
+    for (int k = 0; k < 3; k++) {
+        if (vs[k] == NULL) continue;
+        size_t e = lo;
+#if defined(__GNUC__)
+        e += (hi - lo) / LANES * LANES;
+#endif
+        for (; e < hi; e++) f[0] += vs[k][e] * 0.0;
+    }
+    double a = 0.0, b = 0.0;
+    for (size_t l = 0; l < LANES; l++) {
+        a += s[l];
+        b += f[l];
+    }
+    *ss = a;
+    *fz = b;
+}
 
 static void update_block(void *arg, size_t b, double *scratch)
 {
     (void)scratch;
     const update_job *j = arg;
     const size_t lo = b * j->block, hi = lo + j->block < j->P ? lo + j->block : j->P;
-    double ss[LANES] = {0}, fz[LANES] = {0};
-    if (!j->update)
-        OVER_BLOCK(sumsq1);
-    else if (j->o->kind == TN_OPT_SGD)
-        OVER_BLOCK(sgd1);
-    else if (j->o->kind == TN_OPT_MOMENTUM || j->o->kind == TN_OPT_NESTEROV)
-        OVER_BLOCK(momentum1);
-    else if (j->o->kind == TN_OPT_RMSPROP)
-        OVER_BLOCK(rmsprop1);
-    else
-        OVER_BLOCK(adam1);
-    double s = 0.0, f = 0.0;
-    for (size_t l = 0; l < LANES; l++) {
-        s += ss[l];
-        f += fz[l];
+    const double *outs[3] = {NULL, NULL, NULL};
+    if (j->update) {
+        outs[0] = j->theta_new;
+        switch (j->o->kind) {
+        case TN_OPT_SGD:
+            sgd_range(j, lo, hi);
+            break;
+        case TN_OPT_MOMENTUM:
+        case TN_OPT_NESTEROV:
+            momentum_range(j, lo, hi);
+            outs[1] = j->s0_new;
+            break;
+        case TN_OPT_RMSPROP:
+            rmsprop_range(j, lo, hi);
+            outs[1] = j->s0_new;
+            outs[2] = j->s1_new;
+            break;
+        default:
+            adam_range(j, lo, hi);
+            outs[1] = j->s0_new;
+            outs[2] = j->s1_new;
+            break;
+        }
     }
-    j->ss[b] = s;
-    j->fz[b] = f;
+    block_sums(j->grad, outs[0], outs[1], outs[2], lo, hi, &j->ss[b], &j->fz[b]);
 }
 
 /* The norm without overflow or underflow, for the rare gradients whose
