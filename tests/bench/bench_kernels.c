@@ -20,15 +20,9 @@ int main(int argc, char **argv)
     const int n = tni_kernels_available(names, 16);
 
     bu_gemm square = {1024, 1024, 1024, 0, 0};
-    bu_gemm step[11];
-    size_t ng = 0, in = 784;
     const size_t widths[] = {1024, 1024, 1024, 10};
-    for (size_t l = 0; l < 4; l++) {
-        step[ng++] = (bu_gemm){256, widths[l], in, 0, 1};
-        step[ng++] = (bu_gemm){widths[l], in, 256, 1, 0};
-        if (l > 0) step[ng++] = (bu_gemm){256, in, widths[l], 0, 0};
-        in = widths[l];
-    }
+    bu_gemm step[12];
+    const size_t ng = bu_mlp_step_gemms(step, 256, 784, widths, 4);
     printf("dgemm, 1 thread, best of %d    n = 1024     step shapes\n", reps);
     double generic = 0;
     for (int i = 0; i < n; i++) {

@@ -35,16 +35,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < B * d; i++) x[i] = sin(0.37 * (double)i);
     for (size_t i = 0; i < B; i++) y[i * 10 + i % 10] = 1.0;
 
-    /* The GEMMs of one step, in the layout the engine uses. */
     bu_gemm g[3 * 4];
-    size_t ng = 0, in = d;
-    for (size_t l = 0; l < L; l++) {
-        const size_t out = widths[l];
-        g[ng++] = (bu_gemm){B, out, in, 0, 1};           /* Z = X W^T */
-        g[ng++] = (bu_gemm){out, in, B, 1, 0};           /* dW = Zbar^T X */
-        if (l > 0) g[ng++] = (bu_gemm){B, in, out, 0, 0}; /* Xbar = Zbar W */
-        in = out;
-    }
+    const size_t ng = bu_mlp_step_gemms(g, B, d, widths, L);
     const double flops = bu_flops(g, ng);
     printf("training step, MLP 784-1024-1024-1024-10, batch %d, double, SGD with momentum\n", B);
     printf("  GEMM work per step      %.3f GFLOP (%zu GEMMs)\n", flops * 1e-9, ng);

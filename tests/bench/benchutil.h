@@ -87,6 +87,25 @@ static inline double bu_flops(const bu_gemm *g, size_t count)
     return f;
 }
 
+/* The GEMMs of one full training step of an MLP d -> widths[0] -> ... ->
+ * widths[L-1] at batch B, in the layout the engine uses: per dense layer the
+ * forward Z = X W^T, the weight gradient Zbar^T X and, but for the first
+ * layer (whose input cotangent nobody needs), the input cotangent Zbar W.
+ * g holds 3 L entries; returns the count. */
+static inline size_t bu_mlp_step_gemms(bu_gemm *g, size_t B, size_t d, const size_t *widths,
+                                       size_t L)
+{
+    size_t ng = 0, in = d;
+    for (size_t l = 0; l < L; l++) {
+        const size_t out = widths[l];
+        g[ng++] = (bu_gemm){B, out, in, 0, 1};
+        g[ng++] = (bu_gemm){out, in, B, 1, 0};
+        if (l > 0) g[ng++] = (bu_gemm){B, in, out, 0, 0};
+        in = out;
+    }
+    return ng;
+}
+
 /* Seconds for one pass over the shapes with BLIS directly (best of reps),
  * on the best kernel set, `threads` threads through a local rntm_t. */
 static inline double bu_gemm_seconds(const bu_gemm *g, size_t count, int threads, int reps)

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""peer_torch.py -- libtaylornet and PyTorch side by side, in one run, on the
+same BLIS kernels, one thread, double.  It prints one table: our time,
+PyTorch's, and PyTorch's over ours.
+
+    peer_torch.py PEER_OURS [reps (5)]
+
+PEER_OURS is tests/bench/peer_ours (a C program of the build): it times the
+library's side and says which kernel set the library runs on.  This script
+then runs PyTorch in a child process with BLIS_ARCH_TYPE set to that set, so
+that PyTorch's GEMMs (through libblas.so.3, which must be BLIS: the Debian
+alternative blis-openmp, or preloaded here when the alternative is another
+BLAS) run the same kernels; both kernel sets are printed, with each side's
+dgemm rate on the full step's shapes as the check.
+
+The workloads (the same inputs on both sides; peer_ours.c lists them):
+  - the full training step of a 784-1024-1024-1024-10 ReLU MLP at batch 256,
+    softmax cross-entropy, SGD with momentum 0.9: model(x), the loss,
+    backward(), optimizer.step();
+  - the order-k Taylor forward f_k(theta) = sum_j<=k D^j f(theta0)[Delta^j]/j!,
+    k = 1..6, ReLU and tanh, on that MLP, against nested functorch.jvp along
+    Delta (each nesting doubles the passes: 2^k);
+  - the traced NTK of a 784-512-512-512-10 ReLU MLP at N = 256, x2 = x1,
+    against PyTorch's Jacobian contraction: functorch.vmap(jacrev) per
+    example and the contraction of the Jacobians (an einsum over outputs and
+    parameters).  The Jacobian of all 256 examples is 19 GB, so it is built
+    in chunks of 16 examples and contracted chunk pair by chunk pair (the
+    lower triangle, as x2 = x1): the same flops as one einsum.
+Targets (issue 10): the step faster than PyTorch's; order 4 >= 50x faster
+than nested jvp; the NTK >= 300x faster than the Jacobian contraction.
+
+PyTorch is never a build or test dependency: without an interpreter that
+imports torch and functorch (this one, else the system's /usr/bin/python3,
+which has Debian's python3-torch), the benchmark says so and is skipped
+(exit 77).
+"""
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+SKIP = 77
+B, D, WIDTHS = 256, 784, (1024, 1024, 1024, 10)
+NTK_N, NTK_WIDTHS, NTK_CHUNK = 256, (512, 512, 512, 10), 16
+MAX_ORDER = 6
+
+
+def torch_python():
+    """An interpreter that imports torch and functorch, or None."""
+    for py in (sys.executable, "/usr/bin/python3"):
+        if py and os.path.exists(py) and subprocess.run(
+                [py, "-c", "import torch, functorch"], capture_output=True).returncode == 0:
+            return py
+    return None
+
+
+def blis_libblas():
+    """(path to preload or None, description) so that libblas.so.3 is BLIS."""
+    found = glob.glob("/usr/lib/*/libblas.so.3") + glob.glob("/lib/*/libblas.so.3")
+    current = os.path.realpath(found[0]) if found else ""
+    if "blis" in current:
+        return None, current
+    candidates = sorted(glob.glob("/usr/lib/*/blis*/libblas.so.3"))
+    if candidates:
+        return candidates[0], candidates[0] + " (preloaded; libblas.so.3 is " + current + ")"
+    return None, current + " (not BLIS: the kernels may differ)"
+
+
+def read_ours(path, reps):
+    out = subprocess.run([path, str(reps)], capture_output=True, text=True, check=True).stdout
+    ours = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(" ")
+        ours[key] = value
+    return ours
+
+
+# ---------------------------------------------------------------- PyTorch side
+
+def torch_side(reps):
+    import ctypes
+    import torch
+    import functorch
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+    res = {"version": torch.__version__}
+
+    def best(fn, n):
+        fn()   # warm-up
+        t = math.inf
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            t = min(t, time.perf_counter() - t0)
+        return t
+
+    # dgemm through torch on the step's shapes (row-major, as ours).
+    shapes, inp = [], D
+    for l, out in enumerate(WIDTHS):
+        shapes.append((B, out, inp, 0, 1))
+        shapes.append((out, inp, B, 1, 0))
+        if l > 0:
+            shapes.append((B, inp, out, 0, 0))
+        inp = out
+    mats = [(torch.rand(k, m) if ta else torch.rand(m, k), torch.rand(n, k) if tb else torch.rand(k, n))
+            for m, n, k, ta, tb in shapes]
+
+    def gemms():
+        for (a, b), (_, _, _, ta, tb) in zip(mats, shapes):
+            torch.mm(a.t() if ta else a, b.t() if tb else b)
+    flops = sum(2.0 * m * n * k for m, n, k, _, _ in shapes)
+    res["dgemm_gflops"] = flops / best(gemms, reps) * 1e-9
+    del mats
+
+    # Which BLAS the process mapped, and which kernel set BLIS picks under
+    # this environment (libblis.so.4 of the same package reads the same
+    # BLIS_ARCH_TYPE; libblas.so.3 exports no query of its own).
+    with open("/proc/self/maps") as f:
+        maps = {line.split()[-1] for line in f if "libblas" in line or "libblis" in line}
+    res["blas_mapped"] = ", ".join(sorted(maps))
+    try:
+        blis = ctypes.CDLL("libblis.so.4")
+        blis.bli_init()
+        blis.bli_arch_string.restype = ctypes.c_char_p
+        res["blis_kernels"] = blis.bli_arch_string(blis.bli_arch_query_id()).decode()
+    except OSError:
+        res["blis_kernels"] = "unknown (no libblis.so.4)"
+
+    x = torch.sin(0.37 * torch.arange(B * D, dtype=torch.float64)).reshape(B, D)
+    labels = torch.arange(B) % 10
+
+    def mlp(widths, act):
+        layers, inp = [], D
+        for l, out in enumerate(widths):
+            layers.append(torch.nn.Linear(inp, out))
+            if l + 1 < len(widths):
+                layers.append(act())
+            inp = out
+        return torch.nn.Sequential(*layers)
+
+    # The full step.
+    torch.manual_seed(1)
+    model = mlp(WIDTHS, torch.nn.ReLU)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), labels).backward()
+        opt.step()
+    res["step"] = best(step, reps)
+
+    # The order-k Taylor forward by nested jvp along Delta = 0.01 theta0.
+    for name, act in (("relu", torch.nn.ReLU), ("tanh", torch.nn.Tanh)):
+        torch.manual_seed(1)
+        fmodel, p0 = functorch.make_functional(mlp(WIDTHS, act))
+        p0 = tuple(p.detach() for p in p0)
+        dp = tuple(0.01 * p for p in p0)
+
+        def f(s):
+            return (fmodel(tuple(p + s * q for p, q in zip(p0, dp)), x),)
+
+        def lift(g):
+            # (d^0 .. d^j) -> (d^0 .. d^(j+1)): one more nesting, twice the passes
+            def h(s):
+                primal, tangent = functorch.jvp(g, (s,), (torch.ones_like(s),))
+                return primal + (tangent[-1],)
+            return h
+        s0 = torch.tensor(0.0)
+        with torch.no_grad():
+            res["taylor_%s_0" % name] = best(lambda: fmodel(p0, x), reps)
+        g = f
+        for k in range(1, MAX_ORDER + 1):
+            g = lift(g)
+
+            def taylor(g=g, k=k):
+                d = g(s0)
+                return sum(d[j] / math.factorial(j) for j in range(k + 1))
+            res["taylor_%s_%d" % (name, k)] = best(taylor, max(1, reps // 2) if k > 4 else reps)
+
+    # The traced NTK by the Jacobian contraction, chunk pair by chunk pair.
+    torch.manual_seed(1)
+    fmodel, params = functorch.make_functional(mlp(NTK_WIDTHS, torch.nn.ReLU))
+    params = tuple(p.detach() for p in params)
+    xn = (0.5 + 0.5 * torch.sin(0.37 * torch.arange(NTK_N * D, dtype=torch.float64))).reshape(NTK_N, D)
+
+    def single(p, xi):
+        return fmodel(p, xi.unsqueeze(0)).squeeze(0)
+    jac = functorch.vmap(functorch.jacrev(single), (None, 0))
+
+    def jacobian(lo):
+        return [j.flatten(2) for j in jac(params, xn[lo:lo + NTK_CHUNK])]   # (c, O, P_t) each
+
+    def ntk():
+        K = torch.empty(NTK_N, NTK_N)
+        for a in range(0, NTK_N, NTK_CHUNK):
+            ja = jacobian(a)
+            for b in range(0, a + NTK_CHUNK, NTK_CHUNK):
+                jb = ja if b == a else jacobian(b)
+                blk = sum(torch.einsum("iop,jop->ij", u, v) for u, v in zip(ja, jb)) / WIDTHS[-1]
+                K[a:a + NTK_CHUNK, b:b + NTK_CHUNK] = blk
+                K[b:b + NTK_CHUNK, a:a + NTK_CHUNK] = blk.t()
+        return K
+    t0 = time.perf_counter()   # one run: it takes tens of seconds
+    ntk()
+    res["ntk_256"] = time.perf_counter() - t0
+    return res
+
+
+# ---------------------------------------------------------------- the table
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] == "--torch":
+        print(json.dumps(torch_side(int(argv[2]))))
+        return 0
+    if len(argv) < 2:
+        print(__doc__.strip().splitlines()[3].strip(), file=sys.stderr)
+        return 2
+    reps = int(argv[2]) if len(argv) > 2 else 5
+    ours = read_ours(argv[1], reps)
+    print(ours["info"])   # the first line of every benchmark: our kernels
+    py = torch_python()
+    if py is None:
+        print("peer_torch: skipped: no python3 here imports torch and functorch "
+              "(Debian: apt-get install python3-torch)")
+        return SKIP
+    preload, blas = blis_libblas()
+    env = dict(os.environ, BLIS_ARCH_TYPE=ours["blis_arch_type"], BLIS_NUM_THREADS="1",
+               OMP_NUM_THREADS="1")
+    if preload:
+        env["LD_PRELOAD"] = preload
+    child = subprocess.run([py, os.path.abspath(__file__), "--torch", str(reps)], env=env,
+                           capture_output=True, text=True)
+    if child.returncode != 0:
+        print(child.stderr, file=sys.stderr)
+        return 1
+    th = json.loads(child.stdout.strip().splitlines()[-1])
+
+    print("libtaylornet against PyTorch %s, one thread, double, same run" % th["version"])
+    print("  ours:    %s (timed by tests/bench/peer_ours, C)" % ours["info"])
+    print("  PyTorch: BLAS %s; BLIS_ARCH_TYPE=%s: %s kernels" % (
+        th["blas_mapped"] or blas, ours["blis_arch_type"], th["blis_kernels"]))
+    print("  dgemm on the step's shapes: ours %.1f GFLOP/s, torch.mm %.1f GFLOP/s" % (
+        float(ours["dgemm_gflops"]), th["dgemm_gflops"]))
+    print()
+    rows = [("full step 784-1024-1024-1024-10, batch 256", "step", "> 1")]
+    for name, label in (("relu", "ReLU"), ("tanh", "tanh")):
+        rows.append(("forward, %s (plain)" % label, "taylor_%s_0" % name, ""))
+        for k in range(1, MAX_ORDER + 1):
+            rows.append(("order-%d Taylor forward, %s vs nested jvp" % (k, label),
+                         "taylor_%s_%d" % (name, k), ">= 50" if k == 4 else ""))
+    rows.append(("traced NTK N=256 vs jacrev + einsum", "ntk_256", ">= 300"))
+    print("%-50s %12s %12s %10s %8s" % ("workload", "ours ms", "PyTorch ms", "ratio", "target"))
+    for label, key, target in rows:
+        o, t = float(ours[key]), th[key]
+        print("%-50s %12.2f %12.2f %9.1fx %8s" % (label, o * 1e3, t * 1e3, t / o, target))
+    print("(ratio: PyTorch's time over ours; best of %d, the NTK of one PyTorch run)" % reps)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
