@@ -239,6 +239,8 @@ void ex_parse_flags(int argc, char **argv, const ex_arg *const *args, const size
         if (parse_value(a, value) != 0)
             usage_error(prog, "bad value for --%s: '%s'", a->name, value);
     }
+    /* The first line of every example: the kernels the library runs on. */
+    printf("%s\n", tn_blas_info());
 }
 
 void ex_parse_args(int argc, char **argv, const ex_arg *args, size_t nargs, const char *about)

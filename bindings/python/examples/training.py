@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+import taylornet as tn
+
 # The C programs' names for the losses, and the binding's.
 LOSSES = {"xent": "softmax_xent", "mse": "mse"}
 
@@ -20,13 +22,23 @@ def _positive(text):
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """Prints, once the flags are parsed, what every example prints first:
+    the kernels the library runs on (ex_parse_flags in the C programs)."""
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        print(tn.blas_info())
+        return parsed
+
+
 def flags(description, **defaults):
     """The flags every training example takes, with full_training's defaults
     (8 epochs of batch 128, Adam at 1e-3 with the cosine schedule, softmax
     cross-entropy, 784-256-256-10 ReLU in standard parameterization, seed 1,
     one BLAS thread, all the data) unless `defaults` changes them.  An
     example adds its own flags with add_argument."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = _Parser(description=description)
     add = parser.add_argument
     add("--epochs", type=_positive, default=8, help="passes over the training set")
     add("--batch", type=_positive, default=128, help="examples per step")
