@@ -448,7 +448,7 @@ int main(int argc, char **argv)
     double *xtr = downsample(&data.train, o.downsample), *xte = downsample(&data.test, o.downsample);
 
     tn_ctx *ctx = ex_ctx_create(o.threads);
-    printf("%s; %d threads\n", tn_blas_info(), o.threads);
+    printf("%d BLAS threads\n", o.threads);
     printf("images downsampled to %zu x %zu; NTK parameterization, ReLU, the library's sigmas; "
            "cnn: 4 convolutions 3x3 SAME; wrn: 3 groups of 1 block\n", side, side);
     const double start = ex_now();
