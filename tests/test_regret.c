@@ -3,7 +3,10 @@
  * formed here column by column from JVPs with unit tangents at theta_t,
  * b_t from the network's forward, and the minimum of the summed Taylor
  * losses by a dense solve written here (Householder QR for MSE, Newton
- * with a dense Hessian and Cholesky for cross-entropy). */
+ * with a dense Hessian and Cholesky for cross-entropy).  The runs cover
+ * every layer kind (dense, convolution, average and global pooling,
+ * flatten, a residual sum) and every training mode (full, order k,
+ * linearized, re-expanded, lazy alpha, centered). */
 #include "testutil.h"
 
 TU_CONTEXT_PER_TEST
@@ -111,7 +114,9 @@ static double taylor_sum(const run *r, const double *V, double *grad)
 /* How a run trains: the mode of each configuration of the tests. */
 typedef struct mode {
     const char *name;
-    int arch;               /* 0: tanh MLP, 1: ReLU MLP, 2: CNN (conv, ReLU, pooling, dense) */
+    int arch;               /* 0: tanh MLP, 1: ReLU MLP, 2: CNN (conv, ReLU, global pooling,
+                               dense), 3: residual CNN (a block summed with its input,
+                               average pooling, flatten, dense) */
     int order, centered;
     double alpha;
     uint64_t reexpand;
@@ -125,6 +130,8 @@ static const mode modes[] = {
     {"order 2, alpha 3, centered, RMSProp", 0, 2, 1, 3.0, 0, TN_OPT_RMSPROP},
     {"linearized, re-expanded every 2, centered, CNN", 2, 1, 1, 2.0, 2, TN_OPT_SGD},
     {"full, alpha 0.5, centered, tanh MLP", 0, 0, 1, 0.5, 0, TN_OPT_NESTEROV},
+    {"full, residual CNN, Adam", 3, 0, 0, 1.0, 0, TN_OPT_ADAM},
+    {"order 3, alpha 2, centered, residual CNN, RMSProp", 3, 3, 1, 2.0, 0, TN_OPT_RMSPROP},
 };
 
 static tn_net *make_net(int arch, size_t *d, size_t O, uint64_t seed)
@@ -139,8 +146,19 @@ static tn_net *make_net(int arch, size_t *d, size_t O, uint64_t seed)
     *d = 16;
     TN_CK(ctx, tn_net_create(ctx, shape, 3, &net));
     TN_CK(ctx, tn_net_add_conv2d(net, 2, 3, 3, 1, TN_PAD_SAME));
-    TN_CK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
-    TN_CK(ctx, tn_net_add_global_avg_pool(net));
+    if (arch == 2) {
+        TN_CK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
+        TN_CK(ctx, tn_net_add_global_avg_pool(net));
+    } else {
+        size_t in;
+        TN_CK(ctx, tn_net_current(net, &in));
+        TN_CK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
+        TN_CK(ctx, tn_net_add_conv2d(net, 2, 1, 1, 1, TN_PAD_SAME));
+        TN_CK(ctx, tn_net_add_sum(net, in));
+        TN_CK(ctx, tn_net_add_activation(net, TN_ACT_RELU));
+        TN_CK(ctx, tn_net_add_avg_pool2d(net, 2, 2, 2, TN_PAD_VALID));
+        TN_CK(ctx, tn_net_add_flatten(net));
+    }
     TN_CK(ctx, tn_net_add_dense(net, O));
     TN_CK(ctx, tn_net_init(net, seed));
     return net;
@@ -294,7 +312,7 @@ START_TEST(mse_regret_matches_dense_least_squares)
     TN_CK(ctx, tn_trainer_regret(tr, &R, &F));
     TN_CK(ctx, tn_trainer_regret_minimizer(tr, V, r.P));
     /* Tolerance: the problem is small and well conditioned (M = 96 rows,
-     * P <= 32), the test's QR and the library's SVD, LSQR (to 1e-12) and
+     * P <= 44), the test's QR and the library's SVD, LSQR (to 1e-12) and
      * Newton-CG (to 1e-12 of the loss sum) agree on the minimum to within
      * about 1e-14 of the loss sum (measured); 1e-11 leaves room for other
      * platforms' rounding. */
