@@ -74,19 +74,17 @@ static size_t pick(const char *flag, const char *list, const char *const *names,
                    size_t *out)
 {
     size_t k = 0;
-    char buf[256];
-    if (strlen(list) >= sizeof buf) ex_die("--%s: the list is too long", flag);
-    strcpy(buf, list);
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
+    for (const char *p = list;; p++) {
+        const size_t len = strcspn(p, ",");
         size_t i = 0;
-        while (i < n && strcmp(tok, names[i]) != 0) i++;
-        if (i == n) ex_die("--%s: '%s' is not one of the choices", flag, tok);
-        if (k == n) ex_die("--%s: a name given twice", flag);
+        while (i < n && (strlen(names[i]) != len || strncmp(p, names[i], len) != 0)) i++;
+        if (i == n) ex_die("--%s: '%.*s' is not one of the choices", flag, (int)len, p);
+        for (size_t j = 0; j < k; j++)
+            if (out[j] == i) ex_die("--%s: '%s' is given twice", flag, names[i]);
         out[k++] = i;
+        p += len;
+        if (*p == '\0') return k;
     }
-    if (k == 0) ex_die("--%s: empty", flag);
-    return k;
 }
 
 /* Trains the network of spec with optimizer opt at r->lr for r->steps
@@ -199,14 +197,24 @@ static double last_ratio(const run *r)
 
 /* ---- outputs ---- */
 
+/* Opens dir/name (its path into path) and writes the header line. */
+static FILE *open_csv(const char *dir, const char *name, const char *header, char *path,
+                      size_t len)
+{
+    ex_join_path(path, len, dir, name);
+    FILE *f = ex_open_out(path);
+    if (f) fprintf(f, "%s\n", header);
+    return f;
+}
+
 static int write_steps(const char *dir, const run *runs, size_t n)
 {
     char path[4096];
-    ex_join_path(path, sizeof path, dir, "steps.csv");
-    FILE *f = ex_open_out(path);
+    FILE *f = open_csv(dir, "steps.csv",
+                       "run,step,loss,loss_mean16,configs_per_example,units_ever_switched,"
+                       "units_switched_step",
+                       path, sizeof path);
     if (f == NULL) return -1;
-    fprintf(f, "run,step,loss,loss_mean16,configs_per_example,units_ever_switched,"
-               "units_switched_step\n");
     for (size_t i = 0; i < n; i++) {
         double window = 0.0;
         for (size_t t = 0; t < runs[i].steps; t++) {
@@ -223,11 +231,11 @@ static int write_steps(const char *dir, const run *runs, size_t n)
 static int write_regret(const char *dir, const run *runs, size_t n)
 {
     char path[4096];
-    ex_join_path(path, sizeof path, dir, "regret.csv");
-    FILE *f = ex_open_out(path);
+    FILE *f = open_csv(dir, "regret.csv",
+                       "run,T,loss_sum,taylor_optimum,regret,regret_over_sqrt_T,"
+                       "solver_iterations,solver_accuracy,seconds",
+                       path, sizeof path);
     if (f == NULL) return -1;
-    fprintf(f, "run,T,loss_sum,taylor_optimum,regret,regret_over_sqrt_T,solver_iterations,"
-               "solver_accuracy,seconds\n");
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < runs[i].n_solves; k++) {
             const run *r = &runs[i];
@@ -241,11 +249,11 @@ static int write_regret(const char *dir, const run *runs, size_t n)
 static int write_summary(const char *dir, const run *runs, size_t n)
 {
     char path[4096];
-    ex_join_path(path, sizeof path, dir, "summary.csv");
-    FILE *f = ex_open_out(path);
+    FILE *f = open_csv(dir, "summary.csv",
+                       "net,optimizer,learning_rate,steps,regret_over_sqrt_T,final_loss,"
+                       "test_accuracy,configs_per_example,units_ever_switched,record_mib,seconds",
+                       path, sizeof path);
     if (f == NULL) return -1;
-    fprintf(f, "net,optimizer,learning_rate,steps,regret_over_sqrt_T,final_loss,test_accuracy,"
-               "configs_per_example,units_ever_switched,record_mib,seconds\n");
     for (size_t i = 0; i < n; i++) {
         const run *r = &runs[i];
         fprintf(f, "%s,%s,%g,%zu,%.9g,%.9g,%.9g,%.9g,%.9g,%.3f,%.1f\n", r->arch, r->optimizer,
