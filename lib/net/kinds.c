@@ -84,7 +84,9 @@ void tni_blocks_copy(double *dst, const double *src, size_t lo, size_t hi, size_
         memcpy(dst, src, len * sizeof(double));
 }
 
-void tni_column_sums(size_t rows, size_t width, double scale, const double *z, double *g, int add)
+/* (vectorized across the columns: each column's sum keeps its order) */
+TNI_VECTOR_CLONES void tni_column_sums(size_t rows, size_t width, double scale, const double *z,
+                                       double *g, int add)
 {
     enum { CHUNK = 256 };
     for (size_t c0 = 0; c0 < width; c0 += CHUNK) {
