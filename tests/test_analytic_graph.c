@@ -20,7 +20,7 @@
  * product rule; the allocation-failure hook). */
 #include "core/core.h"
 #include "kernel/quadrature.h"
-#include "testutil.h"
+#include "refgraph.h"
 
 static tn_ctx *ctx;
 
@@ -46,148 +46,27 @@ static int verbose(void)
  * The reference network: a description built beside the tn_net
  *===================================================================*/
 
-enum { G_INPUT, G_DENSE, G_ACT, G_CONV, G_POOL, G_GAP, G_FLATTEN, G_SUM };
-
-typedef struct gnode {
-    int kind;
-    size_t in0, in1;
-    size_t kh, kw, s, ph, pw;   /* conv, pool */
-    tn_activation act;
-    size_t h, w, c;             /* an image: h x w x c; a vector: h = w = 0, c entries */
-} gnode;
-
-typedef struct gnet {
-    gnode n[32];
-    size_t count, cur;
-    double sw, sb, slope;
-    tn_net *net;
-} gnet;
-
-static size_t units(const gnode *n)
-{
-    return n->h ? n->h * n->w * n->c : n->c;
-}
-
 /* The channel of unit u: an image's (u mod c), a vector's (every entry its own). */
-static size_t channel(const gnode *n, size_t u)
+static size_t channel(const rnode *n, size_t u)
 {
-    return n->h ? u % n->c : u;
+    return n->flat ? u : u % n->c;
 }
 
-static gnode *gadd(gnet *G, int kind)
+/* h = 0: a vector of c entries. */
+static void g_begin(rnet *G, size_t h, size_t w, size_t c)
 {
-    gnode *n = &G->n[G->count];
-    memset(n, 0, sizeof *n);
-    n->kind = kind;
-    n->in0 = G->cur;
-    G->cur = G->count++;
-    return n;
-}
-
-static void g_begin(gnet *G, size_t h, size_t w, size_t c)
-{
-    memset(G, 0, sizeof *G);
+    rg_begin(G, ctx, h ? h : 1, h ? w : 1, c, h == 0);
     G->sw = 1.3;
     G->sb = 0.2;
     G->slope = 0.1;
-    const size_t shape[3] = {h, w, c}, d = c;
-    TN_CK(ctx, tn_net_create(ctx, h ? shape : &d, h ? 3 : 1, &G->net));
-    gnode *n = gadd(G, G_INPUT);
-    n->h = h, n->w = w, n->c = c;
-    G->cur = 0;
 }
 
-static void g_dense(gnet *G, size_t width)
-{
-    gnode *n = gadd(G, G_DENSE);
-    n->c = width;
-    TN_CK(ctx, tn_net_add_dense(G->net, width));
-}
-
-static void g_act(gnet *G, tn_activation act)
-{
-    const gnode in = G->n[G->cur];
-    gnode *n = gadd(G, G_ACT);
-    n->h = in.h, n->w = in.w, n->c = in.c, n->act = act;
-    TN_CK(ctx, tn_net_add_activation(G->net, act));
-}
-
-/* MATH.md §9: VALID floor((n - k) / s) + 1; SAME ceil(n / s), total padding
- * max((n' - 1) s + k - n, 0), the floor of half of it before. */
-static size_t side_out(size_t n, size_t k, size_t s, int same, size_t *before)
-{
-    if (!same) {
-        *before = 0;
-        return (n - k) / s + 1;
-    }
-    const size_t o = (n + s - 1) / s;
-    const long pad = (long)((o - 1) * s + k) - (long)n;
-    *before = pad > 0 ? (size_t)pad / 2 : 0;
-    return o;
-}
-
-static void g_window(gnet *G, int kind, size_t ch, size_t kh, size_t kw, size_t s, int same)
-{
-    const gnode in = G->n[G->cur];
-    gnode *n = gadd(G, kind);
-    n->kh = kh, n->kw = kw, n->s = s;
-    n->h = side_out(in.h, kh, s, same, &n->ph);
-    n->w = side_out(in.w, kw, s, same, &n->pw);
-    n->c = kind == G_CONV ? ch : in.c;
-    const tn_padding pad = same ? TN_PAD_SAME : TN_PAD_VALID;
-    if (kind == G_CONV)
-        TN_CK(ctx, tn_net_add_conv2d(G->net, ch, kh, kw, s, pad));
-    else
-        TN_CK(ctx, tn_net_add_avg_pool2d(G->net, kh, kw, s, pad));
-}
-
-static void g_conv(gnet *G, size_t ch, size_t kh, size_t kw, size_t s, int same)
-{
-    g_window(G, G_CONV, ch, kh, kw, s, same);
-}
-
-static void g_pool(gnet *G, size_t kh, size_t kw, size_t s, int same)
-{
-    g_window(G, G_POOL, 0, kh, kw, s, same);
-}
-
-static void g_gap(gnet *G)
-{
-    const gnode in = G->n[G->cur];
-    gnode *n = gadd(G, G_GAP);
-    n->c = in.c;
-    TN_CK(ctx, tn_net_add_global_avg_pool(G->net));
-}
-
-static void g_flatten(gnet *G)
-{
-    const gnode in = G->n[G->cur];
-    gnode *n = gadd(G, G_FLATTEN);
-    n->c = units(&in);
-    TN_CK(ctx, tn_net_add_flatten(G->net));
-}
-
-static size_t g_current(gnet *G)
+static size_t g_current(rnet *G)
 {
     return G->cur;
 }
 
-static void g_branch(gnet *G, size_t node)
-{
-    TN_CK(ctx, tn_net_branch(G->net, node));
-    G->cur = node;
-}
-
-static void g_sum(gnet *G, size_t other)
-{
-    const gnode in = G->n[G->cur];
-    gnode *n = gadd(G, G_SUM);
-    n->in1 = other;
-    n->h = in.h, n->w = in.w, n->c = in.c;
-    TN_CK(ctx, tn_net_add_sum(G->net, other));
-}
-
-static void g_init(gnet *G)
+static void g_init(rnet *G)
 {
     TN_CK(ctx, tn_net_set(G->net, TN_NET_SIGMA_W, G->sw));
     TN_CK(ctx, tn_net_set(G->net, TN_NET_SIGMA_B, G->sb));
@@ -262,7 +141,7 @@ static void ref_dual(tn_activation act, double slope, double a, double b, double
 }
 
 /* The value of unit (p, q, c) of an image of node n in v, 0 off the image. */
-static double pix(const gnode *n, const double *v, long p, long q, size_t c)
+static double pix(const rnode *n, const double *v, long p, long q, size_t c)
 {
     if (p < 0 || q < 0 || p >= (long)n->h || q >= (long)n->w) return 0.0;
     return v[((size_t)p * n->w + (size_t)q) * n->c + c];
@@ -273,42 +152,42 @@ static double pix(const gnode *n, const double *v, long p, long q, size_t c)
 
 /* The reference kernels between the rows of x (nex examples): K and T
  * (nex x nex), traced over the output units. */
-static void ref_kernels(const gnet *G, const double *x, size_t nex, double *K, double *T)
+static void ref_kernels(const rnet *G, const double *x, size_t nex, double *K, double *T)
 {
     double *S[32], *Th[32], *val[32];
     int det[32];
     const double sw2 = G->sw * G->sw, sb2 = G->sb * G->sb;
     for (size_t id = 0; id < G->count; id++) {
-        const gnode *n = &G->n[id], *a = &G->n[n->in0];
-        const size_t U = units(n), N = nex * U, Ua = units(a);
+        const rnode *n = &G->n[id], *a = &G->n[n->in0];
+        const size_t U = rsize(n), N = nex * U, Ua = rsize(a);
         S[id] = calloc(N * N, sizeof(double));
         Th[id] = calloc(N * N, sizeof(double));
         val[id] = calloc(N, sizeof(double));
-        det[id] = n->kind == G_INPUT ||
-                  (n->kind != G_DENSE && n->kind != G_CONV && det[n->in0] &&
-                   (n->kind != G_SUM || det[n->in1]));
+        det[id] = n->kind == R_INPUT ||
+                  (n->kind != R_DENSE && n->kind != R_CONV && det[n->in0] &&
+                   (n->kind != R_SUM || det[n->in1]));
         if (det[id]) {
             /* Values, by the layer's own loops. */
             for (size_t e = 0; e < nex; e++) {
                 double *o = val[id] + e * U;
-                const double *v = n->kind == G_INPUT ? x + e * U : val[n->in0] + e * Ua;
+                const double *v = n->kind == R_INPUT ? x + e * U : val[n->in0] + e * Ua;
                 switch (n->kind) {
-                case G_INPUT:
-                case G_FLATTEN: memcpy(o, v, U * sizeof(double)); break;
-                case G_ACT:
+                case R_INPUT:
+                case R_FLATTEN: memcpy(o, v, U * sizeof(double)); break;
+                case R_ACT:
                     for (size_t u = 0; u < U; u++) o[u] = phi(n->act, v[u], G->slope, NULL);
                     break;
-                case G_SUM:
+                case R_SUM:
                     for (size_t u = 0; u < U; u++) o[u] = v[u] + val[n->in1][e * U + u];
                     break;
-                case G_GAP:
+                case R_GAP:
                     for (size_t c = 0; c < n->c; c++) {
                         double s = 0;
                         for (size_t p = 0; p < a->h * a->w; p++) s += v[p * a->c + c];
                         o[c] = s / (double)(a->h * a->w);
                     }
                     break;
-                case G_POOL:
+                case R_POOL:
                     for (size_t p = 0; p < n->h; p++)
                         for (size_t q = 0; q < n->w; q++)
                             for (size_t c = 0; c < n->c; c++) {
@@ -334,7 +213,7 @@ static void ref_kernels(const gnet *G, const double *x, size_t nex, double *K, d
                     for (size_t v = 0; v < U; v++) {
                         double s = NAN, t = NAN;
                         switch (n->kind) {
-                        case G_DENSE:
+                        case R_DENSE:
                             s = t = 0;
                             if (u == v) {
                                 double ss = 0, tt = 0;
@@ -346,7 +225,7 @@ static void ref_kernels(const gnet *G, const double *x, size_t nex, double *K, d
                                 t = s + sw2 * tt / (double)Ua;
                             }
                             break;
-                        case G_CONV: {
+                        case R_CONV: {
                             s = t = 0;
                             const size_t o1 = u % n->c, o2 = v % n->c;
                             if (o1 != o2) break;
@@ -373,7 +252,7 @@ static void ref_kernels(const gnet *G, const double *x, size_t nex, double *K, d
                             t = s + sw2 * tt / fan;
                             break;
                         }
-                        case G_ACT:
+                        case R_ACT:
                             if (channel(n, u) != channel(n, v)) break;   /* never read */
                             if (j * U + v < i * U + u) {                 /* symmetric */
                                 s = COV(S[id], N, j, v, i, u);
@@ -384,17 +263,17 @@ static void ref_kernels(const gnet *G, const double *x, size_t nex, double *K, d
                                      COV(Sa, Na, j, v, j, v), COV(Sa, Na, i, u, j, v), &s, &t);
                             t *= COV(Ta, Na, i, u, j, v);
                             break;
-                        case G_FLATTEN:
+                        case R_FLATTEN:
                             s = COV(Sa, Na, i, u, j, v);
                             t = COV(Ta, Na, i, u, j, v);
                             break;
-                        case G_SUM: {
+                        case R_SUM: {
                             const double *Sb = S[n->in1], *Tb = Th[n->in1];
                             s = COV(Sa, Na, i, u, j, v) + COV(Sb, Na, i, u, j, v);
                             t = COV(Ta, Na, i, u, j, v) + COV(Tb, Na, i, u, j, v);
                             break;
                         }
-                        case G_GAP: {
+                        case R_GAP: {
                             if (u != v) break;
                             const size_t P = a->h * a->w;
                             s = t = 0;
@@ -406,7 +285,7 @@ static void ref_kernels(const gnet *G, const double *x, size_t nex, double *K, d
                             s /= (double)(P * P), t /= (double)(P * P);
                             break;
                         }
-                        case G_POOL: {
+                        case R_POOL: {
                             if (u % n->c != v % n->c) break;
                             const size_t c = u % n->c, p1 = u / n->c, p2 = v / n->c;
                             s = t = 0;
@@ -436,8 +315,8 @@ static void ref_kernels(const gnet *G, const double *x, size_t nex, double *K, d
                         COV(Th[id], N, i, u, j, v) = t;
                     }
     }
-    const gnode *o = &G->n[G->cur];
-    const size_t U = units(o), N = nex * U;
+    const rnode *o = &G->n[G->cur];
+    const size_t U = rsize(o), N = nex * U;
     for (size_t i = 0; i < nex; i++)
         for (size_t j = 0; j < nex; j++) {
             double s = 0, t = 0;
@@ -461,103 +340,103 @@ static void ref_kernels(const gnet *G, const double *x, size_t nex, double *K, d
  * aligned nodes and the passage between them; known values (an activation
  * and a flatten on the input, the input in a sum); outputs that are images,
  * activations and dense layers. */
-static void arch(gnet *G, int which, tn_activation act)
+static void arch(rnet *G, int which, tn_activation act)
 {
     switch (which) {
     case 0:     /* plain CNN: SAME conv, pooling, strided VALID conv, flatten, dense */
         g_begin(G, 5, 6, 2);
-        g_conv(G, 3, 3, 3, 1, 1);
-        g_act(G, act);
-        g_pool(G, 2, 2, 2, 1);
-        g_conv(G, 4, 2, 3, 2, 0);
-        g_act(G, act);
-        g_flatten(G);
-        g_dense(G, 3);
+        r_conv(G, 3, 3, 3, 1, 1);
+        r_act(G, act);
+        r_pool(G, 2, 2, 2, 1);
+        r_conv(G, 4, 2, 3, 2, 0);
+        r_act(G, act);
+        r_flatten(G);
+        r_dense(G, 3);
         break;
     case 1: {   /* a residual block with a strided projection shortcut, GAP readout */
         g_begin(G, 6, 5, 2);
-        g_conv(G, 3, 3, 3, 1, 1);
+        r_conv(G, 3, 3, 3, 1, 1);
         const size_t in = g_current(G);
-        g_act(G, act);
-        g_conv(G, 4, 3, 2, 2, 1);
-        g_act(G, act);
-        g_conv(G, 4, 2, 2, 1, 1);
+        r_act(G, act);
+        r_conv(G, 4, 3, 2, 2, 1);
+        r_act(G, act);
+        r_conv(G, 4, 2, 2, 1, 1);
         const size_t main = g_current(G);
-        g_branch(G, in);
-        g_conv(G, 4, 1, 1, 2, 0);
-        g_sum(G, main);
-        g_act(G, act);
-        g_gap(G);
-        g_dense(G, 3);
+        r_branch(G, in);
+        r_conv(G, 4, 1, 1, 2, 0);
+        r_sum(G, main);
+        r_act(G, act);
+        r_gap(G);
+        r_dense(G, 3);
         break;
     }
     case 2: {   /* an identity shortcut, then pooling with stride 1 */
         g_begin(G, 4, 4, 3);
-        g_conv(G, 3, 3, 3, 1, 1);
+        r_conv(G, 3, 3, 3, 1, 1);
         const size_t in = g_current(G);
-        g_act(G, act);
-        g_conv(G, 3, 3, 3, 1, 1);
-        g_sum(G, in);
-        g_pool(G, 3, 3, 1, 1);
-        g_act(G, act);
-        g_flatten(G);
-        g_dense(G, 2);
+        r_act(G, act);
+        r_conv(G, 3, 3, 3, 1, 1);
+        r_sum(G, in);
+        r_pool(G, 3, 3, 1, 1);
+        r_act(G, act);
+        r_flatten(G);
+        r_dense(G, 2);
         break;
     }
     case 3:     /* an activation and a flatten on the input itself */
         g_begin(G, 2, 3, 2);
-        g_act(G, act);
-        g_flatten(G);
-        g_dense(G, 4);
-        g_act(G, act);
-        g_dense(G, 2);
+        r_act(G, act);
+        r_flatten(G);
+        r_dense(G, 4);
+        r_act(G, act);
+        r_dense(G, 2);
         break;
     case 4: {   /* a flat input into dense layers joined by a residual sum */
         g_begin(G, 0, 0, 5);
-        g_dense(G, 4);
+        r_dense(G, 4);
         const size_t in = g_current(G);
-        g_act(G, act);
-        g_dense(G, 4);
-        g_sum(G, in);
-        g_act(G, act);
-        g_dense(G, 3);
+        r_act(G, act);
+        r_dense(G, 4);
+        r_sum(G, in);
+        r_act(G, act);
+        r_dense(G, 3);
         break;
     }
     case 5:     /* the input added to a convolution, then global pooling */
         g_begin(G, 4, 3, 2);
-        g_conv(G, 2, 3, 3, 1, 1);
-        g_sum(G, 0);
-        g_gap(G);
-        g_dense(G, 2);
+        r_conv(G, 2, 3, 3, 1, 1);
+        r_sum(G, 0);
+        r_gap(G);
+        r_dense(G, 2);
         break;
     case 6:     /* ends with a convolution: the output is an image */
         g_begin(G, 4, 4, 2);
-        g_conv(G, 3, 3, 3, 1, 1);
-        g_act(G, act);
-        g_conv(G, 2, 2, 2, 1, 0);
+        r_conv(G, 3, 3, 3, 1, 1);
+        r_act(G, act);
+        r_conv(G, 2, 2, 2, 1, 0);
         break;
     case 7:     /* an activation on a flattened image, and a trailing activation */
         g_begin(G, 3, 4, 2);
-        g_conv(G, 3, 3, 3, 2, 1);
-        g_flatten(G);
-        g_act(G, act);
-        g_dense(G, 3);
-        g_act(G, act);
+        r_conv(G, 3, 3, 3, 2, 1);
+        r_flatten(G);
+        r_act(G, act);
+        r_dense(G, 3);
+        r_act(G, act);
         break;
     default:    /* a dense layer reading an image; pooling of the input */
         g_begin(G, 4, 4, 1);
-        g_pool(G, 2, 2, 2, 0);
-        g_conv(G, 2, 2, 2, 1, 1);
-        g_act(G, act);
-        g_dense(G, 3);
+        r_pool(G, 2, 2, 2, 0);
+        r_conv(G, 2, 2, 2, 1, 1);
+        r_act(G, act);
+        r_dense(G, 3);
         break;
     }
     g_init(G);
 }
 
-static size_t in_size(const gnet *G)
+static size_t in_size(const rnet *G)
 {
-    return units(&G->n[0]);
+    return rsize(&G->n[0]);
 }
 
 /*=====================================================================
@@ -582,7 +461,7 @@ START_TEST(recursion_matches_direct_loops)
     const int which = _i / 5;
     const tn_activation act = acts[_i % 5];
     if (act == TN_ACT_IDENTITY && which == 3) return;   /* no layer before the dense one */
-    gnet G;
+    rnet G;
     arch(&G, which, act);
     const size_t n1 = 3, n2 = 2, d = in_size(&G), n = n1 + n2;
     double *x = tu_random(n * d, 11 + (uint64_t)_i, 1.0);
@@ -992,7 +871,7 @@ END_TEST
  * a residual sum and a smooth activation (its Mehler workspace). */
 START_TEST(allocation_failures_change_nothing)
 {
-    gnet G;
+    rnet G;
     arch(&G, 1, TN_ACT_GELU);
     const size_t n1 = 3, n2 = 2, d = in_size(&G);
     double *x = tu_random((n1 + n2) * d, 9, 1.0), Kref[6], Tref[6];
