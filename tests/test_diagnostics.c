@@ -288,6 +288,37 @@ START_TEST(bad_input)
 }
 END_TEST
 
+/* A step whose parameters stay finite but whose outputs leave the doubles'
+ * range (SGD at 1e200 on MSE: theta_1 ~ 1e200, the outputs' squares
+ * overflow): the step is taken, the always-on statistics are there, and the
+ * predicted and reached losses are refused with TN_E_NUMERIC and a message,
+ * never returned as infinities (a fuzzed program found this). */
+START_TEST(overflowing_statistics_are_refused)
+{
+    const size_t w[] = {4, 1};
+    tn_net *net = tu_mlp(ctx, D, w, 2, TN_ACT_TANH, TN_PARAM_NTK, 1);
+    tn_trainer *tr;
+    TN_CK(ctx, tn_trainer_create(net, &tr));
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_OPTIMIZER, TN_OPT_SGD));
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_LOSS, TN_LOSS_MSE));
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_LEARNING_RATE, 1e200));
+    TN_CK(ctx, tn_trainer_set(tr, TN_TRAIN_DIAGNOSTICS, 1));
+    const double x[3] = {1, -2, 0.5}, y[1] = {3};
+    TN_CK(ctx, tn_trainer_step(tr, x, y, 1, NULL));
+    double v = 7;
+    TN_CK(ctx, tn_trainer_stat(tr, TN_STAT_LOSS, &v));
+    ck_assert(isfinite(v));
+    for (int s = TN_STAT_TAYLOR_PREDICTED; s <= TN_STAT_LOSS_REACHED; s++) {
+        v = 7;
+        ck_assert_int_eq(tn_trainer_stat(tr, (tn_train_stat)s, &v), TN_E_NUMERIC);
+        ck_assert_double_eq(v, 7);
+        ck_assert_ptr_nonnull(strstr(tn_ctx_errmsg(ctx), "overflowed"));
+    }
+    tn_trainer_free(tr);
+    tn_net_free(net);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("diagnostics");
@@ -298,6 +329,7 @@ int main(void)
     tcase_add_loop_test(tc, pattern_changes_match_signs, 0, 2);
     tcase_add_test(tc, exploration_counts_configurations_and_switches);
     tcase_add_test(tc, bad_input);
+    tcase_add_test(tc, overflowing_statistics_are_refused);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -4,6 +4,7 @@
 #include "../train/checkpoint.h"
 #include "../train/record.h"
 
+#include <math.h>
 #include <string.h>
 
 TN_API tn_status tn_trainer_create(tn_net *net, tn_trainer **out)
@@ -98,7 +99,16 @@ TN_API tn_status tn_trainer_stat(const tn_trainer *tr, tn_train_stat s, double *
     if (!(tr->stat_valid & 1u << (explore ? TN_STAT_PATTERN_CHANGE_STEP : s)))
         return tni_fail(tr->ctx, TN_E_STATE, "%s: statistic %d was not computed at the last step "
                         "(no step yet, TN_TRAIN_DIAGNOSTICS off, or no probe set)", fn, (int)s);
-    *value = explore ? tni_diagnostics_exploration(tr, s) : tr->stat[s];
+    const double v = explore ? tni_diagnostics_exploration(tr, s) : tr->stat[s];
+    /* A step can keep finite parameters yet move the network so far that
+     * its loss there, or the first-order prediction of it, is beyond the
+     * doubles: that is said, never handed on as an infinity. */
+    if (!isfinite(v))
+        return tni_fail(tr->ctx, TN_E_NUMERIC,
+                        "%s: statistic %d of the last step overflowed (the step moved the "
+                        "network's outputs beyond the range of doubles; lower the learning rate)",
+                        fn, (int)s);
+    *value = v;
     return TN_OK;
 }
 
