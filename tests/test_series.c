@@ -13,6 +13,9 @@
  * the largest coefficient for degree 8 with coefficients of size ~1. */
 #include "testutil.h"
 #include "kernel/series.h"
+#include "kernel/vmath.h"
+
+#include <float.h>
 
 #define PI 3.14159265358979323846
 #define DEG 8
@@ -176,12 +179,92 @@ START_TEST(reverse_is_transposed_toeplitz)
 }
 END_TEST
 
+/* Distance from got to the exact value ref in units of the last place of
+ * ref rounded to double (the smallest subnormal below DBL_MIN). */
+static double ulps(double got, long double ref)
+{
+    const double r = fabs((double)ref);
+    const double ulp = r < DBL_MIN ? 0x1p-1074 : nextafter(r, INFINITY) - r;
+    return (double)(fabsl((long double)got - ref) / ulp);
+}
+
+/* vmath.h's tanh and sech^2 against long double references (64-bit
+ * significands: their own error is 2^-11 of a double ulp) at 2 10^5
+ * arguments: log-spaced from 1e-300 to 800 (tiny, subnormal-scale and
+ * saturated arguments), and evenly spaced on [-25, 25], where the
+ * reduction switches k and tanh leaves 1.  Bounds, from the error budget:
+ * p = expm1(r) carries up to 1 ulp from Horner's rule; m = 2^k p + (2^k - 1)
+ * rounds once more, and where 2^k p nearly cancels 2^k - 1 (k = -1, a near
+ * 0.2) p's error counts up to twice in m's last place; 2 + m and the
+ * quotient round once each: tanh within 3 ulp.  For sech^2, count in units
+ * of 2^-53 relative (one ulp where a result lies just below a power of 2):
+ * e = 2^k (1 + p) is within 1.5 of them, 1 + e rounds once and its square
+ * doubles that and rounds again, and the quotient rounds once: 5.5 in all,
+ * so sech^2 within 6 ulp. */
+START_TEST(tanh_and_sech2_are_accurate)
+{
+    double worst_t = 0, worst_s = 0;
+    for (int i = 0; i < 200000; i++) {
+        const double x = i < 100000 ? (i % 2 ? -1 : 1) * pow(10.0, -300.0 + 302.903 * i / 100000.0)
+                                    : -25.0 + 50.0 * (i - 100000) / 100000.0;
+        double t, s;
+        tni_tanh_sech2(x, &t, &s);
+        const long double ch = coshl((long double)x);
+        const double et = ulps(t, tanhl((long double)x)), es = ulps(s, 1.0L / (ch * ch));
+        if (et > worst_t) worst_t = et;
+        if (es > worst_s) worst_s = es;
+        if (et > 3.0 || es > 6.0)
+            ck_abort_msg("x = %.17g: tanh %.17g (%.2f ulp), sech^2 %.17g (%.2f ulp)", x, t, et, s, es);
+    }
+    printf("tanh within %.2f ulp, sech^2 within %.2f ulp\n", worst_t, worst_s);
+
+    /* The edges: signed zeros, infinities, NaN, the clamp at 400. */
+    const double edge[] = {0.0, -0.0, INFINITY, -INFINITY, 400.0, nextafter(400.0, 1e3), 0x1p-1074};
+    const double want_t[] = {0.0, -0.0, 1.0, -1.0, 1.0, 1.0, 0x1p-1074};
+    const double want_s[] = {1.0, 1.0, 0.0, 0.0, 4.0 * exp(-800.0), 0.0, 1.0};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+        double t, s;
+        tni_tanh_sech2(edge[i], &t, &s);
+        ck_assert_msg(t == want_t[i] && signbit(t) == signbit(want_t[i]) && s == want_s[i],
+                      "x = %g: tanh %g, sech^2 %g", edge[i], t, s);
+    }
+    double t, s;
+    tni_tanh_sech2(NAN, &t, &s);
+    ck_assert(isnan(t) && isnan(s));
+}
+END_TEST
+
+/* The library evaluates them in its vector clones (AVX-512, AVX2 or SSE2,
+ * whichever this CPU runs); this test file is compiled for plain x86-64
+ * scalar code.  Both must give the same bits: that is what lets a run
+ * resume bit for bit on another machine. */
+START_TEST(vectorized_tanh_matches_scalar_bits)
+{
+    enum { N = 4099 };   /* not a multiple of any vector width: tails too */
+    double *z = malloc(N * sizeof(double)), *c = malloc(N * sizeof(double));
+    uint64_t seed = 5;
+    for (int i = 0; i < N; i++) z[i] = 30.0 * (tu_uniform(&seed) - 0.5) * pow(10.0, -(i % 7));
+    double *x = malloc(N * sizeof(double));
+    memcpy(x, z, N * sizeof(double));
+    tni_act_series(TN_ACT_TANH, 0.0, 0, N, z, N, c, N, NULL);
+    for (int i = 0; i < N; i++) {
+        double t, s;
+        tni_tanh_sech2(x[i], &t, &s);
+        ck_assert_msg(memcmp(&t, &z[i], sizeof t) == 0 && memcmp(&s, &c[i], sizeof s) == 0,
+                      "x = %.17g: vector %.17g %.17g, scalar %.17g %.17g", x[i], z[i], c[i], t, s);
+    }
+    free(x), free(z), free(c);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("series");
     TCase *tc = tcase_create("recurrences");
     tcase_add_loop_test(tc, recurrences_match_faa_di_bruno, 0, 5);
     tcase_add_test(tc, reverse_is_transposed_toeplitz);
+    tcase_add_test(tc, tanh_and_sech2_are_accurate);
+    tcase_add_test(tc, vectorized_tanh_matches_scalar_bits);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

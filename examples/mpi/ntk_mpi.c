@@ -89,6 +89,7 @@ static void save(const problem *p, const dist_matrix *K, const char *name)
 int main(int argc, char **argv)
 {
     dist_init(&argc, &argv);
+    dist_say("%s\n", tn_blas_info());   /* the kernel set every rank's GEMMs run on */
     problem p;
     char err[256];
     if (problem_parse(&p, argc, argv, err, sizeof err) != 0) {

@@ -238,6 +238,7 @@ static void save(const dist_matrix *A, const char *name)
 int main(int argc, char **argv)
 {
     dist_init(&argc, &argv);
+    dist_say("%s\n", tn_blas_info());   /* the kernel set every rank's GEMMs run on */
     problem p;
     char err[256];
     if (problem_parse(&p, argc, argv, err, sizeof err) != 0) {
