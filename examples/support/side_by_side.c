@@ -336,6 +336,20 @@ static void configure_trainer(tn_ctx *ctx, tn_trainer *tr, const cmp_config *cfg
 }
 
 /* One curve point after step `step` (recorded, successful). */
+/* A diagnostic statistic of the last step.  A model on its way to
+ * diverging can keep finite parameters while the network's loss at them,
+ * or its first-order prediction, leaves the doubles; the library refuses to
+ * hand that over (TN_E_NUMERIC), and the curves record it as inf: the run
+ * goes on to the step that fails, where the model is marked diverged. */
+static double step_stat(tn_ctx *ctx, tn_trainer *tr, tn_train_stat s)
+{
+    double v = NAN;
+    const tn_status st = tn_trainer_stat(tr, s, &v);
+    if (st == TN_E_NUMERIC) return INFINITY;
+    ex_check_status(ctx, st, "tn_trainer_stat", __FILE__, __LINE__);
+    return v;
+}
+
 static void record_point(tn_ctx *ctx, tn_trainer *tr, const shared *sh, cmp_result *res,
                          size_t step, size_t epoch, double *loss_sum, size_t *rows_sum,
                          double t_start)
@@ -360,8 +374,8 @@ static void record_point(tn_ctx *ctx, tn_trainer *tr, const shared *sh, cmp_resu
     pt->pattern_change_step = pt->pattern_change_init = NAN;
     EX_CHECK(ctx, tn_trainer_stat(tr, TN_STAT_LOSS, &pt->batch_loss));
     if (cfg->diagnostics) {
-        EX_CHECK(ctx, tn_trainer_stat(tr, TN_STAT_TAYLOR_PREDICTED, &pt->taylor_predicted));
-        EX_CHECK(ctx, tn_trainer_stat(tr, TN_STAT_LOSS_REACHED, &pt->loss_reached));
+        pt->taylor_predicted = step_stat(ctx, tr, TN_STAT_TAYLOR_PREDICTED);
+        pt->loss_reached = step_stat(ctx, tr, TN_STAT_LOSS_REACHED);
         if (cfg->probe_n) {
             EX_CHECK(ctx, tn_trainer_stat(tr, TN_STAT_PATTERN_CHANGE_STEP,
                                           &pt->pattern_change_step));

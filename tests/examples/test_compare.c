@@ -373,6 +373,32 @@ static void test_divergence(const cmp_config *cfg)
     cmp_run_free(&run);
 }
 
+/* A model whose parameters and own loss stay finite while the network's
+ * loss at those parameters leaves the doubles -- the linearized model with
+ * cross-entropy at a huge rate (its outputs grow by about the rate a step,
+ * the 3-layer network's by its square) -- as the default CNN-THIN compare's
+ * relin-K10 does on its way to diverging: the library refuses the overflowed
+ * statistics (TN_E_NUMERIC), the curves record inf, and the run goes on. */
+static void test_statistics_overflow(const cmp_config *cfg)
+{
+    cmp_config c = *cfg;
+    c.lr = 1e200;
+    c.optimizer = TN_OPT_SGD;
+    c.loss = TN_LOSS_SOFTMAX_XENT;
+    c.diagnostics = 1;
+    const cmp_model models[1] = {cmp_model_make(CMP_LINEARIZED, 1, 0)};
+    cmp_run run;
+    cmp_run_models(&c, &data.train, &data.test, models, 1, &run);
+    const cmp_result *r = &run.results[0];
+    size_t overflowed = 0;
+    for (size_t p = 0; p < r->n_points; p++) {
+        ck_assert(isfinite(r->points[p].batch_loss));
+        overflowed += isinf(r->points[p].loss_reached) && isinf(r->points[p].taylor_predicted);
+    }
+    ck_assert_msg(overflowed > 0, "no recorded point overflowed (%zu points)", r->n_points);
+    cmp_run_free(&run);
+}
+
 /* The convolutional architectures of --arch: the parameter counts their
  * definitions (support/nets.h) give, and through compare's machinery a
  * re-linearized model with K = 1 equal to full training (the whole
@@ -505,6 +531,12 @@ START_TEST(divergence_is_reported)
 }
 END_TEST
 
+START_TEST(overflowing_statistics_are_recorded_as_inf)
+{
+    test_statistics_overflow(&cfg);
+}
+END_TEST
+
 START_TEST(architectures)
 {
     test_architectures(&cfg);
@@ -522,6 +554,7 @@ int main(void)
     tcase_add_test(tc, metrics_match_hand_computations);
     tcase_add_test(tc, jobs_do_not_change_the_numbers);
     tcase_add_test(tc, divergence_is_reported);
+    tcase_add_test(tc, overflowing_statistics_are_recorded_as_inf);
     tcase_add_test(tc, architectures);
     suite_add_tcase(suite, tc);
     return tu_run(suite);
