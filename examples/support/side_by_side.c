@@ -350,7 +350,18 @@ static double step_stat(tn_ctx *ctx, tn_trainer *tr, tn_train_stat s)
     return v;
 }
 
-static void record_point(tn_ctx *ctx, tn_trainer *tr, const shared *sh, cmp_result *res,
+/* Marks a model diverged after `step`, with the library's message. */
+static void set_diverged(tn_ctx *ctx, cmp_result *res, size_t step, const char *what)
+{
+    res->diverged = 1;
+    res->diverged_step = step;
+    snprintf(res->message, sizeof res->message, "%s%s", what, tn_ctx_errmsg(ctx));
+}
+
+/* Records a curve point after `step`; returns 1 when the model's outputs on
+ * the eval images overflow (TN_E_NUMERIC from tn_trainer_predict: its
+ * parameters are finite, its function is not), which ends its training. */
+static int record_point(tn_ctx *ctx, tn_trainer *tr, const shared *sh, cmp_result *res,
                          size_t step, size_t epoch, double *loss_sum, size_t *rows_sum,
                          double t_start)
 {
@@ -364,11 +375,19 @@ static void record_point(tn_ctx *ctx, tn_trainer *tr, const shared *sh, cmp_resu
     *loss_sum = 0.0;
     *rows_sum = 0;
     pt->eval_loss = pt->eval_accuracy = pt->fs_distance = NAN;
+    int overflowed = 0;
     if (en) {
         double *out = res->eval_out + res->n_points * en * O;
-        EX_CHECK(ctx, tn_trainer_predict(tr, test->x, en, out));
-        pt->eval_loss = cmp_loss(cfg->loss, out, test->y, en, O, cfg->alpha);
-        pt->eval_accuracy = (double)ex_count_correct(out, en, O, test->labels) / (double)en;
+        const tn_status st = tn_trainer_predict(tr, test->x, en, out);
+        if (st == TN_E_NUMERIC) {
+            overflowed = 1;
+            set_diverged(ctx, res, step, "its outputs overflow: ");   /* before the next call's message */
+            for (size_t e = 0; e < en * O; e++) out[e] = NAN;
+        } else {
+            EX_CHECK(ctx, st);
+            pt->eval_loss = cmp_loss(cfg->loss, out, test->y, en, O, cfg->alpha);
+            pt->eval_accuracy = (double)ex_count_correct(out, en, O, test->labels) / (double)en;
+        }
     }
     pt->batch_loss = pt->taylor_predicted = pt->loss_reached = NAN;
     pt->pattern_change_step = pt->pattern_change_init = NAN;
@@ -385,6 +404,7 @@ static void record_point(tn_ctx *ctx, tn_trainer *tr, const shared *sh, cmp_resu
     }
     pt->seconds = ex_now() - t_start;
     res->n_points++;
+    return overflowed;
 }
 
 /* The trained model's loss on the whole data set, in chunks (the mean over
@@ -395,7 +415,10 @@ static double dataset_loss(tn_ctx *ctx, tn_trainer *tr, const ex_dataset *ds)
     for (size_t i = 0; i < ds->n; i += EX_EVAL_CHUNK) {
         const size_t rows = ds->n - i < EX_EVAL_CHUNK ? ds->n - i : EX_EVAL_CHUNK;
         double l;
-        EX_CHECK(ctx, tn_trainer_loss(tr, ds->x + i * ds->d, ds->y + i * ds->classes, rows, &l));
+        const tn_status st =
+            tn_trainer_loss(tr, ds->x + i * ds->d, ds->y + i * ds->classes, rows, &l);
+        if (st == TN_E_NUMERIC) return NAN;   /* the caller says why */
+        EX_CHECK(ctx, st);
         total += l * (double)rows;
     }
     return total / (double)ds->n;
@@ -543,9 +566,7 @@ static void train_one(shared *sh, tn_ctx *ctx, const tn_net *init, size_t index)
                 /* Not a bug: a model (say a high-order Taylor model at a large
                  * learning rate) left the region where it is finite.  The
                  * parameters are those before the step; the others go on. */
-                res->diverged = 1;
-                res->diverged_step = step;
-                snprintf(res->message, sizeof res->message, "%s", tn_ctx_errmsg(ctx));
+                set_diverged(ctx, res, step, "");
                 break;
             }
             EX_CHECK(ctx, st);
@@ -557,8 +578,9 @@ static void train_one(shared *sh, tn_ctx *ctx, const tn_net *init, size_t index)
             }
             loss_sum += loss * (double)rows;
             rows_sum += rows;
-            if (rec)
-                record_point(ctx, tr, sh, res, step, epoch, &loss_sum, &rows_sum, t_resumed);
+            if (rec && record_point(ctx, tr, sh, res, step, epoch, &loss_sum, &rows_sum,
+                                    t_resumed))
+                break;
             lock(sh);
             sh->mp[index].steps = step;
             progress_line(sh, 0);
@@ -586,10 +608,20 @@ static void train_one(shared *sh, tn_ctx *ctx, const tn_net *init, size_t index)
     res->param_distance = res->mask_change = NAN;
     res->test_out = ex_xmalloc(test->n, O * sizeof(double));
     if (!res->diverged) {
-        EX_CHECK(ctx, tn_trainer_predict(tr, test->x, test->n, res->test_out));
+        const tn_status st = tn_trainer_predict(tr, test->x, test->n, res->test_out);
+        if (st == TN_E_NUMERIC) set_diverged(ctx, res, res->steps, "its outputs overflow: ");
+        else EX_CHECK(ctx, st);
+    }
+    if (!res->diverged) {
         res->test_accuracy =
             (double)ex_count_correct(res->test_out, test->n, O, test->labels) / (double)test->n;
         res->train_loss = dataset_loss(ctx, tr, train);
+        if (isnan(res->train_loss)) {
+            set_diverged(ctx, res, res->steps, "its loss on the training set overflows: ");
+            res->test_accuracy = NAN;
+        }
+    }
+    if (!res->diverged) {
         double *d = ex_xmalloc(P, sizeof(double));
         for (size_t i = 0; i < P; i++) d[i] = res->theta[i] - sh->run->theta0[i];
         res->param_distance = norm2(d, P) / norm2(sh->run->theta0, P);

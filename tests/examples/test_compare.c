@@ -399,6 +399,38 @@ static void test_statistics_overflow(const cmp_config *cfg)
     cmp_run_free(&run);
 }
 
+/* A model whose parameters and training loss stay finite while its outputs
+ * on the eval images overflow -- as the default WRN compare's relin-K10 did
+ * on its way to diverging -- is marked diverged after the step, with the
+ * library's message, and nothing aborts.  Here: eval images 1e150 times the
+ * training images, so the linearized model's logits on them (linear in the
+ * input, to the biases) overflow while those on the batches are ~1e160. */
+static void test_outputs_overflow(const cmp_config *cfg)
+{
+    cmp_config c = *cfg;
+    c.lr = 1e160;
+    c.optimizer = TN_OPT_SGD;
+    c.loss = TN_LOSS_SOFTMAX_XENT;
+    c.record_every = 1;
+    ex_dataset big = data.test;
+    big.x = malloc(big.n * big.d * sizeof(double));
+    for (size_t i = 0; i < big.n * big.d; i++) big.x[i] = 1e150 * data.test.x[i];
+    const cmp_model models[1] = {cmp_model_make(CMP_LINEARIZED, 1, 0)};
+    cmp_run run;
+    cmp_run_models(&c, &data.train, &big, models, 1, &run);
+    const cmp_result *r = &run.results[0];
+    ck_assert_msg(r->diverged && r->steps == r->diverged_step && r->n_points == r->steps,
+                  "diverged %d at step %zu after %zu steps, %zu points", r->diverged,
+                  r->diverged_step, r->steps, r->n_points);
+    ck_assert_msg(strstr(r->message, "its outputs overflow: tn_trainer_predict") == r->message,
+                  "%s", r->message);
+    const cmp_point *last = &r->points[r->n_points - 1];
+    ck_assert(isfinite(last->batch_loss) && isnan(last->eval_loss));
+    ck_assert(isnan(r->test_accuracy) && isnan(r->train_loss) && isnan(r->fs_distance));
+    cmp_run_free(&run);
+    free(big.x);
+}
+
 /* The convolutional architectures of --arch: the parameter counts their
  * definitions (support/nets.h) give, and through compare's machinery a
  * re-linearized model with K = 1 equal to full training (the whole
@@ -537,6 +569,12 @@ START_TEST(overflowing_statistics_are_recorded_as_inf)
 }
 END_TEST
 
+START_TEST(overflowing_outputs_end_the_model)
+{
+    test_outputs_overflow(&cfg);
+}
+END_TEST
+
 START_TEST(architectures)
 {
     test_architectures(&cfg);
@@ -555,6 +593,7 @@ int main(void)
     tcase_add_test(tc, jobs_do_not_change_the_numbers);
     tcase_add_test(tc, divergence_is_reported);
     tcase_add_test(tc, overflowing_statistics_are_recorded_as_inf);
+    tcase_add_test(tc, overflowing_outputs_end_the_model);
     tcase_add_test(tc, architectures);
     suite_add_tcase(suite, tc);
     return tu_run(suite);
