@@ -142,6 +142,32 @@ typedef struct progress_log {
     int monotone;
 } progress_log;
 
+/* Two threads give one thread's kernel: the structured method's feature
+ * copies run in ranges of examples then, and its GEMMs in bands.  200
+ * inputs (past the 64 ranges of the copy), full and traced, x2 = x1 and
+ * not; to rounding (1e-13 of the largest entry: the bands change no sum,
+ * but a BLAS may round a band's edge differently). */
+START_TEST(two_threads_give_one_threads_kernel)
+{
+    tn_net *net = make_net(TN_ACT_TANH, TN_PARAM_NTK, 9);
+    const size_t n1 = 200, n2 = 70, O = tn_net_output_dim(net);
+    double *x1 = tu_random(n1 * D, 50, 1.0), *x2 = tu_random(n2 * D, 51, 1.0);
+    for (int full = 0; full < 2; full++)
+        for (int cross = 0; cross < 2; cross++) {
+            const size_t m = cross ? n2 : n1, size = n1 * m * (full ? O * O : 1);
+            TN_CK(ctx, tn_ctx_set_threads(ctx, 1));
+            double *K1 = kernel(net, TN_NTK_STRUCTURED, full, x1, n1, cross ? x2 : NULL, n2, 0);
+            TN_CK(ctx, tn_ctx_set_threads(ctx, 2));
+            double *K2 = kernel(net, TN_NTK_STRUCTURED, full, x1, n1, cross ? x2 : NULL, n2, 0);
+            ck_assert_msg(tu_rel_err(K2, K1, size, 1.0) < 1e-13, "full %d cross %d: %g", full,
+                          cross, tu_rel_err(K2, K1, size, 1.0));
+            free(K1), free(K2);
+        }
+    free(x1), free(x2);
+    tn_net_free(net);
+}
+END_TEST
+
 static int on_progress(void *user, double f)
 {
     progress_log *p = user;
@@ -282,6 +308,7 @@ int main(void)
     tcase_add_loop_test(tc, methods_agree, 0, 32);
     tcase_add_loop_test(tc, matches_finite_difference_jacobians, 0, 16);
     tcase_add_loop_test(tc, tiling_matches_untiled, 0, 12);
+    tcase_add_test(tc, two_threads_give_one_threads_kernel);
     tcase_add_test(tc, progress_and_cancellation);
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, auto_prefers_structured_for_mlps);
