@@ -341,16 +341,24 @@ static void test_jobs_independent(const cmp_config *cfg, const cmp_run *a)
     cmp_run_free(&b);
 }
 
+/* The configuration at plain SGD with a learning rate made to overflow
+ * something, and the given loss. */
+static cmp_config at_huge_rate(const cmp_config *cfg, double lr, int loss)
+{
+    cmp_config c = *cfg;
+    c.lr = lr;
+    c.optimizer = TN_OPT_SGD;
+    c.loss = loss;
+    return c;
+}
+
 /* A learning rate that overflows: the models are reported as diverged,
  * with NaN metrics and "nan" in the CSV, and nothing aborts. */
 static void test_divergence(const cmp_config *cfg)
 {
-    cmp_config c = *cfg;
-    c.lr = 1e250;
-    c.optimizer = TN_OPT_SGD;
     /* Squared error: outputs of 1e250 square to infinity (cross-entropy
      * stays finite for a linear model, whose gradient is bounded). */
-    c.loss = TN_LOSS_MSE;
+    const cmp_config c = at_huge_rate(cfg, 1e250, TN_LOSS_MSE);
     const cmp_model models[2] = {cmp_model_make(CMP_FULL, 0, 0),
                                  cmp_model_make(CMP_LINEARIZED, 1, 0)};
     cmp_run run;
@@ -381,10 +389,7 @@ static void test_divergence(const cmp_config *cfg)
  * statistics (TN_E_NUMERIC), the curves record inf, and the run goes on. */
 static void test_statistics_overflow(const cmp_config *cfg)
 {
-    cmp_config c = *cfg;
-    c.lr = 1e200;
-    c.optimizer = TN_OPT_SGD;
-    c.loss = TN_LOSS_SOFTMAX_XENT;
+    cmp_config c = at_huge_rate(cfg, 1e200, TN_LOSS_SOFTMAX_XENT);
     c.diagnostics = 1;
     const cmp_model models[1] = {cmp_model_make(CMP_LINEARIZED, 1, 0)};
     cmp_run run;
@@ -407,10 +412,7 @@ static void test_statistics_overflow(const cmp_config *cfg)
  * input, to the biases) overflow while those on the batches are ~1e160. */
 static void test_outputs_overflow(const cmp_config *cfg)
 {
-    cmp_config c = *cfg;
-    c.lr = 1e160;
-    c.optimizer = TN_OPT_SGD;
-    c.loss = TN_LOSS_SOFTMAX_XENT;
+    cmp_config c = at_huge_rate(cfg, 1e160, TN_LOSS_SOFTMAX_XENT);
     c.record_every = 1;
     ex_dataset big = data.test;
     big.x = malloc(big.n * big.d * sizeof(double));
