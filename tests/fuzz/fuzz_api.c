@@ -118,10 +118,12 @@ static void train(tn_ctx *ctx, tn_net *net, bytes *b, size_t n, const double *x)
     if (FUZZ_CALL(ctx, tn_trainer_create(net, &tr)) != TN_OK) return;
     const unsigned settings = below(b, 8);
     for (unsigned s = 0; s < settings; s++) {
-        static const int params[] = {100, 101, 102, 103, 104, 105, 106, 107, 108,
-                                     200, 201, 300, 301, 400, 999};
+        static const int params[] = {100, 101, 102, 103, 104, 105, 106, 107, 108, 200,
+                                     201, 300, 301, 400, 401, 402, 403, 404, 405, 999};
         const int p = params[below(b, sizeof params / sizeof params[0])];
-        const double v = p == 200 ? (double)below(b, 4) : p == 101 ? (double)below(b, 6) : value(b);
+        const double v = p == 200 ? (double)below(b, 4) : p == 101 ? (double)below(b, 6)
+                         : p == 401 ? (double)below(b, 2) : p == 405 ? (double)below(b, 5)
+                                                            : value(b);
         FUZZ_CALL(ctx, tn_trainer_set(tr, (tn_train_param)p, v));
     }
     if (below(b, 3) == 0) FUZZ_CALL(ctx, tn_trainer_set_probe(tr, x, n));
@@ -152,11 +154,16 @@ static void train(tn_ctx *ctx, tn_net *net, bytes *b, size_t n, const double *x)
         free(out);
         free(y);
     }
-    for (int s = 0; s <= TN_STAT_GRAD_NORM; s++) {
+    for (int s = 0; s <= TN_STAT_UNITS_EVER_SWITCHED; s++) {
         double v;
         if (FUZZ_CALL(ctx, tn_trainer_stat(tr, (tn_train_stat)s, &v)) == TN_OK)
             FUZZ_REQUIRE(isfinite(v), "statistic %d = %g", s, v);
     }
+    /* The regret of whatever was recorded (TN_TRAIN_RECORD_TAYLOR above). */
+    double regret, optimum;
+    if (FUZZ_CALL(ctx, tn_trainer_regret(tr, &regret, &optimum)) == TN_OK)
+        FUZZ_REQUIRE(isfinite(regret) && isfinite(optimum), "regret %g, optimum %g", regret,
+                     optimum);
     free(before);
     tn_trainer_free(tr);
 }
@@ -214,6 +221,22 @@ static void kernels(tn_ctx *ctx, tn_net *net, bytes *b, size_t n, const double *
         fuzz_require_finite(nngp, n * n, "nngp");
         fuzz_require_finite(ntk, n * n, "ntk");
     }
+    /* Monte Carlo kernels over 1 to 3 fresh initializations; the net's own
+     * parameters stay as they are. */
+    const size_t P = tn_net_num_params(net);
+    double *before = malloc(P * sizeof(double)), *mc = malloc(side * side * sizeof(double));
+    if (before == NULL || mc == NULL || tn_net_get_params(net, before, P) != TN_OK) abort();
+    const int with_nngp = (int)below(b, 2);
+    if (FUZZ_CALL(ctx, tn_ntk_monte_carlo(k, u8(b), 1 + below(b, 3), x, n, NULL, 0,
+                                          with_nngp ? mc : NULL, K)) == TN_OK) {
+        double full = 0;
+        tn_ntk_get(k, TN_NTK_OUTPUTS, &full);
+        const size_t m = full == TN_NTK_FULL ? side : n;
+        fuzz_require_finite(K, m * m, "Monte Carlo ntk");
+        if (with_nngp) fuzz_require_finite(mc, m * m, "Monte Carlo nngp");
+    }
+    check_params_unchanged(net, before, P, "tn_ntk_monte_carlo");
+    free(before), free(mc);
     free(nngp), free(ntk), free(K);
     tn_ntk_free(k);
 }
