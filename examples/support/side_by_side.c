@@ -335,7 +335,6 @@ static void configure_trainer(tn_ctx *ctx, tn_trainer *tr, const cmp_config *cfg
     EX_CHECK(ctx, tn_trainer_set(tr, TN_TRAIN_REEXPAND_EVERY, (double)m->reexpand));
 }
 
-/* One curve point after step `step` (recorded, successful). */
 /* A diagnostic statistic of the last step.  A model on its way to
  * diverging can keep finite parameters while the network's loss at them,
  * or its first-order prediction, leaves the doubles; the library refuses to
@@ -358,9 +357,10 @@ static void set_diverged(tn_ctx *ctx, cmp_result *res, size_t step, const char *
     snprintf(res->message, sizeof res->message, "%s%s", what, tn_ctx_errmsg(ctx));
 }
 
-/* Records a curve point after `step`; returns 1 when the model's outputs on
- * the eval images overflow (TN_E_NUMERIC from tn_trainer_predict: its
- * parameters are finite, its function is not), which ends its training. */
+/* Records a curve point after step `step` (a successful step); returns 1
+ * when the model's outputs on the eval images overflow (TN_E_NUMERIC from
+ * tn_trainer_predict: its parameters are finite, its function is not),
+ * which ends its training. */
 static int record_point(tn_ctx *ctx, tn_trainer *tr, const shared *sh, cmp_result *res,
                          size_t step, size_t epoch, double *loss_sum, size_t *rows_sum,
                          double t_start)
@@ -381,7 +381,8 @@ static int record_point(tn_ctx *ctx, tn_trainer *tr, const shared *sh, cmp_resul
         const tn_status st = tn_trainer_predict(tr, test->x, en, out);
         if (st == TN_E_NUMERIC) {
             overflowed = 1;
-            set_diverged(ctx, res, step, "its outputs overflow: ");   /* before the next call's message */
+            /* Now, before the next call replaces the context's message. */
+            set_diverged(ctx, res, step, "its outputs overflow: ");
             for (size_t e = 0; e < en * O; e++) out[e] = NAN;
         } else {
             EX_CHECK(ctx, st);
