@@ -143,9 +143,8 @@ typedef struct progress_log {
 } progress_log;
 
 /* Two threads give one thread's kernel: the structured method's feature
- * copies run in ranges of examples then, and its GEMMs in bands.  200
- * inputs (past the 64 ranges of the copy), full and traced, x2 = x1 and
- * not; to rounding (1e-13 of the largest entry: the bands change no sum,
+ * copies run in two ranges of examples then, and its GEMMs in bands.  200
+ * and 70 inputs, full and traced, x2 = x1 and not; to rounding (1e-13 of the largest entry: the bands change no sum,
  * but a BLAS may round a band's edge differently). */
 START_TEST(two_threads_give_one_threads_kernel)
 {

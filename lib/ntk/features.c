@@ -150,9 +150,12 @@ static void collect(void *user, size_t node, const double *input, const double *
     const tni_shape *in = input_shape(v->g, node);
     const size_t rows = v->rows, nin = tni_shape_size(in), size = n->size;
     if (plan->gram[m]) {
-        const size_t parts = rows < 64 ? 1 : 64;   /* ranges of at least one example */
-        gram_copy c = {input, cot_out, v->f->X[m], v->f->G[m], rows, nin, size, sets, parts};
-        tni_parallel(v->threads, parts, gram_copy_range, &c, NULL);
+        /* One range per thread, as the patches of net/window.c. */
+        const int t = tni_threads_usable(v->threads);
+        const size_t parts = (size_t)t < rows ? (size_t)t : rows;
+        gram_copy c = {input, cot_out, v->f->X[m], v->f->G[m], rows, nin, size, sets,
+                       parts ? parts : 1};
+        tni_parallel(t, c.parts, gram_copy_range, &c, NULL);
         return;
     }
     const tni_kind_ops *k = tni_kind_of(n);
