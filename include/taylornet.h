@@ -411,7 +411,9 @@ typedef enum tn_ntk_param {
     TN_NTK_METHOD = 100,        /**< TN_NTK_AUTO (default), _STRUCTURED, _JACOBIAN, _VECTOR_PRODUCTS */
     TN_NTK_OUTPUTS = 101,       /**< TN_NTK_TRACE (default) or TN_NTK_FULL */
     TN_NTK_MEMORY_BUDGET = 102  /**< bytes of workspace beyond the output; tiles below it.
-                                   Default 256 MiB, at least 1 MiB */
+                                   Default 256 MiB, at least 1 MiB.  The handle keeps
+                                   its workspace from one tn_ntk_compute to the next;
+                                   setting another budget, or tn_ntk_free, frees it */
 } tn_ntk_param;
 enum { TN_NTK_AUTO = 0, TN_NTK_STRUCTURED = 1, TN_NTK_JACOBIAN = 2, TN_NTK_VECTOR_PRODUCTS = 3 };
 enum { TN_NTK_TRACE = 0, TN_NTK_FULL = 1 };

@@ -136,6 +136,51 @@ START_TEST(tiling_matches_untiled)
 }
 END_TEST
 
+/* One handle serves calls of every shape: it keeps its workspace (feature
+ * sets, temporaries) from one call to the next, relaid for each.  Each
+ * call must give, bit for bit, what a new handle with the same settings
+ * gives: larger after smaller, full after traced, Jacobian routes after
+ * Gram ones, a tiling budget after none and back. */
+START_TEST(one_handle_serves_calls_of_every_shape)
+{
+    const size_t d = 40, w[] = {64, 64, 5}, O = 5;
+    tn_net *net = tu_mlp(ctx, d, w, 3, TN_ACT_TANH, TN_PARAM_NTK, 51);
+    double *x1 = tu_random(120 * d, 6, 1.0), *x2 = tu_random(50 * d, 7, 1.0);
+    static const struct {
+        int method, full;
+        size_t n1, n2;      /* n2 = 0: x2 = x1 */
+        double budget;      /* 0: the default */
+    } calls[] = {
+        {TN_NTK_STRUCTURED, 0, 40, 0, 0},   {TN_NTK_STRUCTURED, 0, 120, 0, 0},
+        {TN_NTK_STRUCTURED, 1, 120, 50, 0}, {TN_NTK_JACOBIAN, 0, 30, 0, 0},
+        {TN_NTK_AUTO, 1, 60, 50, 0},        {TN_NTK_STRUCTURED, 0, 120, 0, 1 << 20},
+        {TN_NTK_STRUCTURED, 1, 120, 50, 1 << 20}, {TN_NTK_STRUCTURED, 0, 120, 0, 0},
+    };
+    tn_ntk *k;
+    TN_CK(ctx, tn_ntk_create(net, &k));
+    double default_budget;
+    TN_CK(ctx, tn_ntk_get(k, TN_NTK_MEMORY_BUDGET, &default_budget));
+    for (size_t c = 0; c < sizeof calls / sizeof calls[0]; c++) {
+        const size_t n1 = calls[c].n1, n2 = calls[c].n2, m2 = n2 ? n2 : n1;
+        const size_t size = n1 * m2 * (calls[c].full ? O * O : 1);
+        const double budget = calls[c].budget > 0 ? calls[c].budget : default_budget;
+        TN_CK(ctx, tn_ntk_set(k, TN_NTK_METHOD, calls[c].method));
+        TN_CK(ctx, tn_ntk_set(k, TN_NTK_OUTPUTS, calls[c].full ? TN_NTK_FULL : TN_NTK_TRACE));
+        TN_CK(ctx, tn_ntk_set(k, TN_NTK_MEMORY_BUDGET, budget));
+        double *K = malloc(size * sizeof(double));
+        TN_CK(ctx, tn_ntk_compute(k, x1, n1, n2 ? x2 : NULL, n2, K));
+        double *ref = kernel(net, calls[c].method, calls[c].full, x1, n1, n2 ? x2 : NULL, n2,
+                             budget);
+        ck_assert_msg(memcmp(K, ref, size * sizeof(double)) == 0,
+                      "call %zu: the kept handle's kernel differs from a new handle's", c);
+        free(K), free(ref);
+    }
+    tn_ntk_free(k);
+    free(x1), free(x2);
+    tn_net_free(net);
+}
+END_TEST
+
 typedef struct progress_log {
     int calls, cancel_at;
     double last;
@@ -308,6 +353,7 @@ int main(void)
     tcase_add_loop_test(tc, matches_finite_difference_jacobians, 0, 16);
     tcase_add_loop_test(tc, tiling_matches_untiled, 0, 12);
     tcase_add_test(tc, two_threads_give_one_threads_kernel);
+    tcase_add_test(tc, one_handle_serves_calls_of_every_shape);
     tcase_add_test(tc, progress_and_cancellation);
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, auto_prefers_structured_for_mlps);

@@ -50,6 +50,8 @@ TN_API tn_status tn_ntk_set(tn_ntk *k, tn_ntk_param p, double v)
             return tni_fail(k->ctx, TN_E_INVALID_ARG,
                             "%s: memory budget %g must be a whole number of bytes >= %zu", fn, v,
                             TNI_NTK_MIN_BUDGET);
+        /* What was kept for the old budget may exceed the new one. */
+        if ((size_t)v != k->budget) tni_ntk_release_work(k);
         k->budget = (size_t)v;
         return TN_OK;
     }
@@ -142,6 +144,7 @@ TN_API void tn_ntk_free(tn_ntk *k)
 {
     if (tni_check_handle(k, TNI_MAGIC_NTK) != TN_OK) return;
     tni_tape_free(k->tape);
+    tni_ntk_release_work(k);
     k->magic = TNI_MAGIC_DEAD;
     tni_free(k);
 }

@@ -71,23 +71,36 @@ double tni_features_doubles(const tni_ntk_plan *plan, const tni_graph *g, size_t
            (double)jacobian_tmp(plan, g, O);
 }
 
-tn_status tni_features_alloc(tn_ctx *ctx, const tni_ntk_plan *plan, const tni_graph *g, size_t O,
-                             size_t rows, tni_features *f)
+tn_status tni_features_reserve(tn_ctx *ctx, const tni_ntk_plan *plan, const tni_graph *g,
+                               size_t O, size_t rows, tni_features *f)
 {
-    memset(f, 0, sizeof *f);
     const double total = tni_features_doubles(plan, g, O, rows);
-    f->X = tni_alloc(ctx, plan->count, sizeof(double *));
-    f->G = tni_alloc(ctx, plan->count, sizeof(double *));
-    f->store = total < (double)(SIZE_MAX / sizeof(double))
-                   ? tni_alloc(ctx, (size_t)total, sizeof(double))
-                   : NULL;
-    if (f->X == NULL || f->G == NULL || f->store == NULL) {
-        tni_features_free(f);
-        return tni_fail(ctx, TN_E_NOMEM, "tn_ntk_compute: out of memory for features of %zu rows",
-                        rows);
+    if (total >= (double)(SIZE_MAX / sizeof(double))) goto nomem;
+    if (f->nodes < plan->count) {
+        double **X = tni_alloc(ctx, plan->count, sizeof(double *));
+        double **G = tni_alloc(ctx, plan->count, sizeof(double *));
+        if (X == NULL || G == NULL) {
+            tni_free(X);
+            tni_free(G);
+            goto nomem;
+        }
+        tni_free(f->X);
+        tni_free(f->G);
+        f->X = X;
+        f->G = G;
+        f->nodes = plan->count;
     }
+    if (f->cap < (size_t)total) {
+        double *store = tni_alloc(ctx, (size_t)total, sizeof(double));
+        if (store == NULL) goto nomem;
+        tni_free(f->store);
+        f->store = store;
+        f->cap = (size_t)total;
+    }
+    f->rows = 0;
     double *p = f->store;
     for (size_t m = 0; m < plan->count; m++) {
+        f->X[m] = f->G[m] = NULL;
         if (!plan->gram[m]) continue;
         f->X[m] = p;
         p += rows * tni_shape_size(input_shape(g, plan->id[m]));
@@ -96,6 +109,9 @@ tn_status tni_features_alloc(tn_ctx *ctx, const tni_ntk_plan *plan, const tni_gr
     }
     f->J = p;
     return TN_OK;
+nomem:
+    return tni_fail(ctx, TN_E_NOMEM, "tn_ntk_compute: out of memory for features of %zu rows",
+                    rows);
 }
 
 void tni_features_free(tni_features *f)

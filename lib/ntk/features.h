@@ -1,17 +1,9 @@
-/* features.h -- per-example gradient factors of a tile of examples (ntk.h):
- * for each node formed by Gram products its input X and output cotangents G,
- * for the others their columns of the Jacobian J. */
+/* features.h -- per-example gradient factors of a tile of examples
+ * (tni_features, ntk.h). */
 #ifndef TNI_FEATURES_H
 #define TNI_FEATURES_H
 
 #include "ntk.h"
-
-typedef struct tni_features {
-    size_t rows;                /* examples held */
-    double **X, **G;            /* per plan node (Gram nodes only): rows x in, (rows O) x size */
-    double *J;                  /* (rows O) x plan->cols, row (i, c) */
-    double *store;
-} tni_features;
 
 /* Doubles of factors per example. */
 double tni_features_per_example(const tni_ntk_plan *plan, const tni_graph *g, size_t O);
@@ -19,8 +11,10 @@ double tni_features_per_example(const tni_ntk_plan *plan, const tni_graph *g, si
  * cotangents of the sweep, per-example temporaries (not the tape). */
 double tni_features_doubles(const tni_ntk_plan *plan, const tni_graph *g, size_t O, size_t rows);
 
-tn_status tni_features_alloc(tn_ctx *ctx, const tni_ntk_plan *plan, const tni_graph *g, size_t O,
-                             size_t rows, tni_features *f);
+/* Lays f out for `rows` examples of the plan, in its own memory when that
+ * is large enough (f zeroed the first time), else in a new allocation. */
+tn_status tni_features_reserve(tn_ctx *ctx, const tni_ntk_plan *plan, const tni_graph *g,
+                               size_t O, size_t rows, tni_features *f);
 void tni_features_free(tni_features *f);
 
 /* f <- the factors of the rows of x (rows <= f's capacity), at the net's

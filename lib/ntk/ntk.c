@@ -143,18 +143,27 @@ int tni_ntk_choose(const tn_ntk *k, size_t n1, size_t n2, int symmetric, double 
 
 /* ---- the tile driver ----------------------------------------------------- */
 
+void tni_ntk_release_work(tn_ntk *k)
+{
+    tni_features_free(&k->sets[0]);
+    tni_features_free(&k->sets[1]);
+    tni_free(k->tmp);
+    k->tmp = NULL;
+    k->tmp_cap = 0;
+}
+
 typedef struct tile_set {
-    tni_features f;
-    size_t start;       /* first row held, or SIZE_MAX */
+    tni_features *f;    /* one of the handle's kept sets */
+    size_t start;       /* first row held in this call, or SIZE_MAX */
 } tile_set;
 
 static tn_status tile_set_fill(tn_ntk *k, const tni_ntk_plan *plan, const double *x, size_t start,
                                size_t rows, tile_set *ts)
 {
-    if (ts->start == start && ts->f.rows == rows) return TN_OK;
+    if (ts->start == start && ts->f->rows == rows) return TN_OK;
     ts->start = SIZE_MAX;
     const size_t d = tni_net_input_size(k->net);
-    TNI_TRY(tni_features_compute(k, plan, x + start * d, rows, &ts->f));
+    TNI_TRY(tni_features_compute(k, plan, x + start * d, rows, ts->f));
     ts->start = start;
     return TN_OK;
 }
@@ -165,12 +174,12 @@ static void block(tn_ntk *k, const tni_ntk_plan *plan, const tile_set *A, const 
                   int diag, double *Kb, size_t ldk, double *tmp)
 {
     const tni_graph *g = tni_net_graph(k->net);
-    const size_t O = tni_net_output_dim(k->net), a = A->f.rows, b = B->f.rows;
+    const size_t O = tni_net_output_dim(k->net), a = A->f->rows, b = B->f->rows;
     const size_t rows = k->full ? a * O : a, cols = k->full ? b * O : b;
     const int threads = k->ctx->threads;
     for (size_t i = 0; i < rows; i++) memset(Kb + i * ldk, 0, cols * sizeof(double));
-    tni_structured_block(threads, plan, g, O, k->full, &A->f, &B->f, diag, Kb, ldk, tmp);
-    tni_jacobian_block(threads, O, plan->cols, k->full, A->f.J, a, B->f.J, b, diag, Kb, ldk);
+    tni_structured_block(threads, plan, g, O, k->full, A->f, B->f, diag, Kb, ldk, tmp);
+    tni_jacobian_block(threads, O, plan->cols, k->full, A->f->J, a, B->f->J, b, diag, Kb, ldk);
     if (!k->full) {
         const double invO = 1.0 / (double)O;
         for (size_t i = 0; i < rows; i++)
@@ -199,12 +208,24 @@ static tn_status tiled(tn_ntk *k, int route, const double *x1, size_t n1, const 
                         k->budget, need);
     }
     const size_t ta = t < n1 ? t : n1, tb = t < n2 ? t : n2;
-    tile_set A = {{0}, SIZE_MAX}, B = {{0}, SIZE_MAX};
-    const size_t ntmp = tni_structured_tmp_doubles(&plan, g, ta, tb, O, k->full);
-    double *tmp = tni_alloc(ctx, ntmp ? ntmp : 1, sizeof(double));
-    tn_status st = tmp ? TN_OK : tni_fail(ctx, TN_E_NOMEM, "tn_ntk_compute: out of memory");
-    if (st == TN_OK) st = tni_features_alloc(ctx, &plan, g, O, ta, &A.f);
-    if (st == TN_OK && !symmetric) st = tni_features_alloc(ctx, &plan, g, O, tb, &B.f);
+    tile_set A = {&k->sets[0], SIZE_MAX}, B = {&k->sets[1], SIZE_MAX};
+    size_t ntmp = tni_structured_tmp_doubles(&plan, g, ta, tb, O, k->full);
+    if (ntmp == 0) ntmp = 1;
+    tn_status st = TN_OK;
+    if (ntmp > k->tmp_cap) {
+        tni_free(k->tmp);
+        k->tmp_cap = 0;
+        k->tmp = tni_alloc(ctx, ntmp, sizeof(double));
+        if (k->tmp) k->tmp_cap = ntmp;
+        else st = tni_fail(ctx, TN_E_NOMEM, "tn_ntk_compute: out of memory");
+    }
+    double *tmp = k->tmp;
+    if (st == TN_OK) st = tni_features_reserve(ctx, &plan, g, O, ta, A.f);
+    int b_ready = 0;
+    if (st == TN_OK && !symmetric) {
+        st = tni_features_reserve(ctx, &plan, g, O, tb, B.f);
+        b_ready = 1;
+    }
     const size_t ldk = k->full ? n2 * O : n2, scale = k->full ? O : 1;
     const size_t tiles1 = (n1 + ta - 1) / ta, tiles2 = (n2 + tb - 1) / tb;
     const double total = symmetric ? 0.5 * (double)tiles1 * (double)(tiles1 + 1)
@@ -218,8 +239,10 @@ static tn_status tiled(tn_ntk *k, int route, const double *x1, size_t n1, const 
             const int diag = symmetric && jb == ia;
             /* Symmetric: the A tile's set serves the diagonal; B is refilled
              * below it.  When all of x2 fits one tile it is filled once. */
-            if (symmetric && !diag && B.f.store == NULL)
-                st = tni_features_alloc(ctx, &plan, g, O, tb, &B.f);
+            if (!diag && !b_ready) {
+                st = tni_features_reserve(ctx, &plan, g, O, tb, B.f);
+                b_ready = 1;
+            }
             if (st == TN_OK && !diag) st = tile_set_fill(k, &plan, x2, jb, b, &B);
             if (st != TN_OK) break;
             block(k, &plan, &A, diag ? &A : &B, diag, K + ia * scale * ldk + jb * scale, ldk, tmp);
@@ -227,9 +250,6 @@ static tn_status tiled(tn_ntk *k, int route, const double *x1, size_t n1, const 
             st = tni_progress(ctx, "tn_ntk_compute", done / total);
         }
     }
-    tni_features_free(&A.f);
-    tni_features_free(&B.f);
-    tni_free(tmp);
     tni_ntk_plan_free(&plan);
     return st;
 }

@@ -20,6 +20,17 @@
 
 #include "../net/net.h"
 
+/* Per-example gradient factors of a tile of examples (features.c): for
+ * each node formed by Gram products its input X and output cotangents G,
+ * for the others their columns of the Jacobian J. */
+typedef struct tni_features {
+    size_t rows;                /* examples held */
+    double **X, **G;            /* per plan node (Gram nodes only): rows x in, (rows O) x size */
+    double *J;                  /* (rows O) x plan->cols, row (i, c) */
+    double *store;
+    size_t cap, nodes;          /* doubles of store, entries of X and G */
+} tni_features;
+
 struct tn_ntk {
     uint32_t magic;
     tn_ctx *ctx;
@@ -27,8 +38,18 @@ struct tn_ntk {
     int method;                 /* TN_NTK_AUTO, ... */
     int full;                   /* TN_NTK_FULL */
     size_t budget;              /* bytes of workspace */
+    /* The workspace, kept from one call to the next (within the budget;
+     * freed when the budget changes and by tn_ntk_free): a kernel computed
+     * again, or a prediction's kernels one after another, would otherwise
+     * fault in every page of it again, serially in the kernel. */
     tni_tape *tape;
+    tni_features sets[2];       /* the x1 tile's factors, the x2 tile's */
+    double *tmp;                /* the Gram products' temporaries */
+    size_t tmp_cap;
 };
+
+/* Frees the kept workspace (the tape stays). */
+void tni_ntk_release_work(tn_ntk *k);
 
 /* The nodes with parameters, in order, and how each one's part is formed. */
 typedef struct tni_ntk_plan {
