@@ -14,6 +14,7 @@
 #include "allocfail.h"
 
 #include <dirent.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -599,6 +600,63 @@ START_TEST(net_load)
 }
 END_TEST
 
+/*=====================================================================
+ * Large blocks
+ *===================================================================*/
+
+/* The VmFlags line of the mapping of /proc/self/smaps that holds address a
+ * (into buf; "" when not found). */
+static void vm_flags_of(const void *a, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (f == NULL) return;
+    char line[512];
+    int inside = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            inside = (uintptr_t)a >= lo && (uintptr_t)a < hi;
+        } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            snprintf(buf, cap, "%s", line + 8);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* A block of 8 MiB or more is zeroed and counted like any other, and on a
+ * Linux with transparent huge pages its whole 2 MiB spans are advised for
+ * them (smaps shows "hg" among the mapping's flags: the advice itself,
+ * whatever pages the kernel then finds). */
+START_TEST(large_blocks_ask_for_huge_pages)
+{
+    const size_t bytes = (size_t)24 << 20;
+    size_t before, after;
+    TN_CK(ctx, tn_ctx_get_memory(ctx, &before, NULL));
+    unsigned char *p = tni_alloc(ctx, bytes, 1);
+    ck_assert_ptr_nonnull(p);
+    TN_CK(ctx, tn_ctx_get_memory(ctx, &after, NULL));
+    ck_assert_uint_eq(after - before, bytes);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < bytes; i++) nonzero += p[i] != 0;
+    ck_assert_uint_eq(nonzero, 0);
+    memset(p, 0x5a, bytes);
+#if defined(__linux__)
+    if (access("/sys/kernel/mm/transparent_hugepage/enabled", R_OK) == 0) {
+        const uintptr_t span = (uintptr_t)2 << 20;
+        const void *inner = (const void *)(((uintptr_t)p + span - 1) & ~(span - 1));
+        char flags[512];
+        vm_flags_of(inner, flags, sizeof flags);
+        ck_assert_msg(strstr(flags, " hg") != NULL, "the block's mapping has flags '%s'", flags);
+    }
+#endif
+    tni_free(p);
+    TN_CK(ctx, tn_ctx_get_memory(ctx, &after, NULL));
+    ck_assert_uint_eq(after, before);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("alloc");
@@ -619,6 +677,7 @@ int main(void)
     tcase_add_loop_test(tc, taylor_evaluate, 0, 2);
     tcase_add_test(tc, net_save);
     tcase_add_loop_test(tc, net_load, 0, 2);
+    tcase_add_test(tc, large_blocks_ask_for_huge_pages);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
