@@ -91,10 +91,11 @@ tn_status tni_features_reserve(tn_ctx *ctx, const tni_ntk_plan *plan, const tni_
         f->nodes = plan->count;
     }
     if (f->cap < (size_t)total) {
-        double *store = tni_alloc(ctx, (size_t)total, sizeof(double));
-        if (store == NULL) goto nomem;
+        /* The old store first: the budget bounds the two sets together. */
         tni_free(f->store);
-        f->store = store;
+        f->cap = 0;
+        f->store = tni_alloc(ctx, (size_t)total, sizeof(double));
+        if (f->store == NULL) goto nomem;
         f->cap = (size_t)total;
     }
     f->rows = 0;

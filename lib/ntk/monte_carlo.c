@@ -75,6 +75,8 @@ tn_status tni_ntk_monte_carlo(tn_ntk *k, uint64_t seed, size_t samples, const do
         st = TN_E_NOMEM;
         goto done;
     }
+    /* The samples' kernels on k's settings and k's kept workspace (handed
+     * back below, however it was relaid), with a tape of the copy's own. */
     tn_ntk inner = *k;
     inner.net = net;
     inner.tape = NULL;
@@ -132,6 +134,9 @@ tn_status tni_ntk_monte_carlo(tn_ntk *k, uint64_t seed, size_t samples, const do
         }
     }
     tni_tape_free(inner.tape);
+    memcpy(k->sets, inner.sets, sizeof k->sets);
+    k->tmp = inner.tmp;
+    k->tmp_cap = inner.tmp_cap;
 
 done:
     tni_free(f1);
