@@ -274,7 +274,10 @@ def main(argv):
     print("%-50s %12s %12s %10s %8s" % ("workload", "ours ms", "PyTorch ms", "ratio", "target"))
     for label, key, target in rows:
         o, t = float(ours[key]), th[key]
-        print("%-50s %12.2f %12.2f %9.1fx %8s" % (label, o * 1e3, t * 1e3, t / o, target))
+        # Two decimals below 10x: the step's margin is a few percent.
+        r = t / o
+        print("%-50s %12.2f %12.2f %9s %8s" % (label, o * 1e3, t * 1e3,
+                                              ("%.2fx" if r < 10 else "%.1fx") % r, target))
     print("(ratio: PyTorch's time over ours; best of %d, but one PyTorch run of the NTK and of "
           "the Taylor forward at k > 4)" % reps)
     return 0
