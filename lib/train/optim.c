@@ -28,21 +28,65 @@ typedef struct update_job {
     double *ss, *fz;            /* per block */
 } update_job;
 
-/* The update loops keep every setting in a local and every array behind
- * restrict, and carry no sum, so the compiler vectorizes them (sqrt too,
- * with -fno-math-errno: lib/meson.build).  The sums -- grad_i^2, and v * 0
- * for every value v written (0, or NaN once one is not finite) -- are then
- * taken over the block while it is in cache, in 8 lanes added in a fixed
- * order, so the result is the same whatever the vector width. */
-TNI_VECTOR_CLONES static void sgd_range(const update_job *j, size_t lo, size_t hi)
+#define LANES 8
+
+/* The sums each pass takes over a block [lo, hi): ss = sum of grad_i^2, and
+ * fz = sum of v * 0 over every value v written (0, or NaN once one is not
+ * finite).  Lane l takes the elements lo + l + 8 q, lane 0 also the tail
+ * past the last multiple of 8, and the lanes are added in order, so the
+ * result is the same whatever the vector width.
+ *
+ * FUSED runs an update BODY (a statement on element i) with the sums in the
+ * same loop: the lane arrays are independent accumulators, so the compiler
+ * vectorizes the lane loop without reordering any sum, and nothing is read
+ * back after it is written.  (Reading the block back for the sums, as this
+ * file once did, was a quarter of the update's time: the update is bound
+ * by memory, and the step's GEMMs leave none of it in cache.)  The loops
+ * keep every setting in a local and every array behind restrict, and sqrt
+ * vectorizes with -fno-math-errno (lib/meson.build). */
+#define FUSED(BODY, WRITTEN_TIMES_0)                                                  \
+    do {                                                                              \
+        double s_[LANES] = {0}, f_[LANES] = {0};                                      \
+        size_t q_ = lo;                                                               \
+        for (; q_ + LANES <= hi; q_ += LANES)                                         \
+            for (size_t l_ = 0; l_ < LANES; l_++) {                                   \
+                const size_t i = q_ + l_;                                             \
+                BODY;                                                                 \
+                s_[l_] += grad[i] * grad[i];                                          \
+                f_[l_] += WRITTEN_TIMES_0;                                            \
+            }                                                                         \
+        for (size_t i = q_; i < hi; i++) {                                            \
+            BODY;                                                                     \
+            s_[0] += grad[i] * grad[i];                                               \
+            f_[0] += WRITTEN_TIMES_0;                                                 \
+        }                                                                             \
+        double a_ = 0.0, b_ = 0.0;                                                    \
+        for (size_t l_ = 0; l_ < LANES; l_++) {                                       \
+            a_ += s_[l_];                                                             \
+            b_ += f_[l_];                                                             \
+        }                                                                             \
+        *ss = a_;                                                                     \
+        *fz = b_;                                                                     \
+    } while (0)
+
+TNI_VECTOR_CLONES static void sums_range(const update_job *j, size_t lo, size_t hi, double *ss,
+                                         double *fz)
+{
+    const double *restrict grad = j->grad;
+    FUSED((void)0, 0.0);
+}
+
+TNI_VECTOR_CLONES static void sgd_range(const update_job *j, size_t lo, size_t hi, double *ss,
+                                        double *fz)
 {
     const double gs = j->gs, wd = j->o->weight_decay, lr = j->o->lr;
     const double *restrict theta = j->theta, *restrict grad = j->grad;
     double *restrict tn = j->theta_new;
-    for (size_t i = lo; i < hi; i++) tn[i] = theta[i] - lr * (gs * grad[i] + wd * theta[i]);
+    FUSED(tn[i] = theta[i] - lr * (gs * grad[i] + wd * theta[i]), tn[i] * 0.0);
 }
 
-TNI_VECTOR_CLONES static void momentum_range(const update_job *j, size_t lo, size_t hi)
+TNI_VECTOR_CLONES static void momentum_range(const update_job *j, size_t lo, size_t hi,
+                                             double *ss, double *fz)
 {
     const double gs = j->gs, wd = j->o->weight_decay, lr = j->o->lr, mu = j->o->momentum;
     const double *restrict theta = j->theta, *restrict grad = j->grad, *restrict s0 = j->s0;
@@ -50,25 +94,28 @@ TNI_VECTOR_CLONES static void momentum_range(const update_job *j, size_t lo, siz
     /* b = g at the first step, else mu b + g; theta -= lr (g + mu b) for
      * Nesterov, lr b otherwise */
 #define MOMENTUM(B, STEP)                                                     \
-    for (size_t i = lo; i < hi; i++) {                                        \
-        const double g = gs * grad[i] + wd * theta[i];                        \
-        const double b = (B);                                                 \
-        s0n[i] = b;                                                           \
-        tn[i] = theta[i] - lr * (STEP);                                       \
-    }
+    FUSED(                                                                    \
+        {                                                                     \
+            const double g = gs * grad[i] + wd * theta[i];                    \
+            const double b = (B);                                             \
+            s0n[i] = b;                                                       \
+            tn[i] = theta[i] - lr * (STEP);                                   \
+        },                                                                    \
+        tn[i] * 0.0 + s0n[i] * 0.0)
     const int first = j->o->t == 1, nesterov = j->o->kind == TN_OPT_NESTEROV;
     if (first && nesterov)
-        MOMENTUM(g, g + mu * b)
+        MOMENTUM(g, g + mu * b);
     else if (first)
-        MOMENTUM(g, b)
+        MOMENTUM(g, b);
     else if (nesterov)
-        MOMENTUM(mu * s0[i] + g, g + mu * b)
+        MOMENTUM(mu * s0[i] + g, g + mu * b);
     else
-        MOMENTUM(mu * s0[i] + g, b)
+        MOMENTUM(mu * s0[i] + g, b);
 #undef MOMENTUM
 }
 
-TNI_VECTOR_CLONES static void rmsprop_range(const update_job *j, size_t lo, size_t hi)
+TNI_VECTOR_CLONES static void rmsprop_range(const update_job *j, size_t lo, size_t hi,
+                                            double *ss, double *fz)
 {
     const double gs = j->gs, wd = j->o->weight_decay, lr = j->o->lr, mu = j->o->momentum;
     const double al = j->o->beta2, eps = j->o->eps;
@@ -76,25 +123,30 @@ TNI_VECTOR_CLONES static void rmsprop_range(const update_job *j, size_t lo, size
     const double *restrict s1 = j->s1;
     double *restrict tn = j->theta_new, *restrict s0n = j->s0_new, *restrict s1n = j->s1_new;
     if (mu > 0.0)
-        for (size_t i = lo; i < hi; i++) {
-            const double g = gs * grad[i] + wd * theta[i];
-            const double v = al * s0[i] + (1.0 - al) * g * g;
-            const double b = mu * s1[i] + g / (sqrt(v) + eps);
-            s0n[i] = v;
-            s1n[i] = b;
-            tn[i] = theta[i] - lr * b;
-        }
+        FUSED(
+            {
+                const double g = gs * grad[i] + wd * theta[i];
+                const double v = al * s0[i] + (1.0 - al) * g * g;
+                const double b = mu * s1[i] + g / (sqrt(v) + eps);
+                s0n[i] = v;
+                s1n[i] = b;
+                tn[i] = theta[i] - lr * b;
+            },
+            tn[i] * 0.0 + s0n[i] * 0.0 + s1n[i] * 0.0);
     else
-        for (size_t i = lo; i < hi; i++) {
-            const double g = gs * grad[i] + wd * theta[i];
-            const double v = al * s0[i] + (1.0 - al) * g * g;
-            s0n[i] = v;
-            s1n[i] = s1[i];
-            tn[i] = theta[i] - lr * (g / (sqrt(v) + eps));
-        }
+        FUSED(
+            {
+                const double g = gs * grad[i] + wd * theta[i];
+                const double v = al * s0[i] + (1.0 - al) * g * g;
+                s0n[i] = v;
+                s1n[i] = s1[i];
+                tn[i] = theta[i] - lr * (g / (sqrt(v) + eps));
+            },
+            tn[i] * 0.0 + s0n[i] * 0.0 + s1n[i] * 0.0);
 }
 
-TNI_VECTOR_CLONES static void adam_range(const update_job *j, size_t lo, size_t hi)
+TNI_VECTOR_CLONES static void adam_range(const update_job *j, size_t lo, size_t hi, double *ss,
+                                         double *fz)
 {
     const double gs = j->gs, wd = j->o->weight_decay, b2 = j->o->beta2, eps = j->o->eps;
     const double step = j->step, sqrt_bc2 = j->sqrt_bc2;
@@ -105,74 +157,22 @@ TNI_VECTOR_CLONES static void adam_range(const update_job *j, size_t lo, size_t 
     const double *restrict s1 = j->s1;
     double *restrict tn = j->theta_new, *restrict s0n = j->s0_new, *restrict s1n = j->s1_new;
 #define ADAM(M)                                                                    \
-    for (size_t i = lo; i < hi; i++) {                                             \
-        const double g = gs * grad[i] + wd * theta[i];                             \
-        const double d = g - s0[i];                                                \
-        const double m = (M);                                                      \
-        const double v = b2 * s1[i] + (1.0 - b2) * g * g;                          \
-        s0n[i] = m;                                                                \
-        s1n[i] = v;                                                                \
-        tn[i] = theta[i] - step * (m / (sqrt(v) / sqrt_bc2 + eps));                \
-    }
+    FUSED(                                                                         \
+        {                                                                          \
+            const double g = gs * grad[i] + wd * theta[i];                         \
+            const double d = g - s0[i];                                            \
+            const double m = (M);                                                  \
+            const double v = b2 * s1[i] + (1.0 - b2) * g * g;                      \
+            s0n[i] = m;                                                            \
+            s1n[i] = v;                                                            \
+            tn[i] = theta[i] - step * (m / (sqrt(v) / sqrt_bc2 + eps));            \
+        },                                                                         \
+        tn[i] * 0.0 + s0n[i] * 0.0 + s1n[i] * 0.0)
     if (w < 0.5)
-        ADAM(s0[i] + w * d)
+        ADAM(s0[i] + w * d);
     else
-        ADAM(g - d * wc)
+        ADAM(g - d * wc);
 #undef ADAM
-}
-
-#define LANES 8
-#if defined(__GNUC__)
-typedef double lanes_t __attribute__((vector_size(LANES * sizeof(double))));
-/* (a macro: a function returning the 64-byte vector would change the ABI
- * between the clones) */
-#define LOAD_LANES(v, p) memcpy(&(v), (p), sizeof(v))
-#endif
-
-/* *ss = sum of grad_i^2 and *fz = sum of v * 0 over the arrays v (any may be
- * NULL) on [lo, hi): lane l takes the elements lo + l + 8 q, lane 0 also the
- * tail past the last multiple of 8 (the order the scalar loop had). */
-TNI_VECTOR_CLONES static void block_sums(const double *grad, const double *v0, const double *v1,
-                                         const double *v2, size_t lo, size_t hi, double *ss,
-                                         double *fz)
-{
-    const double *vs[3] = {v0, v1, v2};
-    double s[LANES] = {0}, f[LANES] = {0};
-    size_t i = lo;
-#if defined(__GNUC__)
-    lanes_t sv = {0}, fv = {0};
-    for (; i + LANES <= hi; i += LANES) {
-        lanes_t g;
-        LOAD_LANES(g, grad + i);
-        sv += g * g;
-    }
-    memcpy(s, &sv, sizeof s);
-    for (int k = 0; k < 3; k++) {
-        if (vs[k] == NULL) continue;
-        for (size_t e = lo; e + LANES <= hi; e += LANES) {
-            lanes_t v;
-            LOAD_LANES(v, vs[k] + e);
-            fv += v * 0.0;
-        }
-    }
-    memcpy(f, &fv, sizeof f);
-#endif
-    for (; i < hi; i++) s[0] += grad[i] * grad[i];
-    for (int k = 0; k < 3; k++) {
-        if (vs[k] == NULL) continue;
-        size_t e = lo;
-#if defined(__GNUC__)
-        e += (hi - lo) / LANES * LANES;
-#endif
-        for (; e < hi; e++) f[0] += vs[k][e] * 0.0;
-    }
-    double a = 0.0, b = 0.0;
-    for (size_t l = 0; l < LANES; l++) {
-        a += s[l];
-        b += f[l];
-    }
-    *ss = a;
-    *fz = b;
 }
 
 static void update_block(void *arg, size_t b, double *scratch)
@@ -180,31 +180,18 @@ static void update_block(void *arg, size_t b, double *scratch)
     (void)scratch;
     const update_job *j = arg;
     const size_t lo = b * j->block, hi = lo + j->block < j->P ? lo + j->block : j->P;
-    const double *outs[3] = {NULL, NULL, NULL};
-    if (j->update) {
-        outs[0] = j->theta_new;
-        switch (j->o->kind) {
-        case TN_OPT_SGD:
-            sgd_range(j, lo, hi);
-            break;
-        case TN_OPT_MOMENTUM:
-        case TN_OPT_NESTEROV:
-            momentum_range(j, lo, hi);
-            outs[1] = j->s0_new;
-            break;
-        case TN_OPT_RMSPROP:
-            rmsprop_range(j, lo, hi);
-            outs[1] = j->s0_new;
-            outs[2] = j->s1_new;
-            break;
-        default:
-            adam_range(j, lo, hi);
-            outs[1] = j->s0_new;
-            outs[2] = j->s1_new;
-            break;
-        }
+    double *ss = &j->ss[b], *fz = &j->fz[b];
+    if (!j->update) {
+        sums_range(j, lo, hi, ss, fz);
+        return;
     }
-    block_sums(j->grad, outs[0], outs[1], outs[2], lo, hi, &j->ss[b], &j->fz[b]);
+    switch (j->o->kind) {
+    case TN_OPT_SGD: sgd_range(j, lo, hi, ss, fz); break;
+    case TN_OPT_MOMENTUM:
+    case TN_OPT_NESTEROV: momentum_range(j, lo, hi, ss, fz); break;
+    case TN_OPT_RMSPROP: rmsprop_range(j, lo, hi, ss, fz); break;
+    default: adam_range(j, lo, hi, ss, fz); break;
+    }
 }
 
 /* The norm without overflow or underflow, for the rare gradients whose
