@@ -207,14 +207,26 @@ START_TEST(threaded_series_equal_serial)
             double *z = tu_random(len, 40 + deg, 2.0), *z2 = malloc(len * sizeof(double));
             double *c = calloc(len, sizeof(double)), *c2 = calloc(len, sizeof(double));
             memcpy(z2, z, len * sizeof(double));
-            tni_act_series(acts[a], 0.1, deg, count, z, count, c, count, scratch);
+            tni_act_series(acts[a], 0.1, deg, count, z, count, c, count, scratch, 0);
             for (int threads = 2; threads <= 4; threads++) {
                 double *z3 = malloc(len * sizeof(double)), *c3 = calloc(len, sizeof(double));
                 memcpy(z3, z2, len * sizeof(double));
                 tni_act_series_threaded(threads, acts[a], 0.1, deg, count, z3, count, c3, count,
-                                        scratch);
+                                        scratch, 0);
                 ck_assert_mem_eq(z3, z, len * sizeof(double));
                 ck_assert_mem_eq(c3, c, len * sizeof(double));
+                /* From a given base (y_0 in z's order-0 row, c_0 in c's, the
+                 * rest of c unset): the same bits, on 1 to 3 threads. */
+                if (tni_act_base_reusable(acts[a]) && deg > 0) {
+                    memcpy(z3, z2, len * sizeof(double));
+                    memcpy(z3, z, count * sizeof(double));
+                    for (size_t e = 0; e < len; e++) c3[e] = NAN;
+                    memcpy(c3, c, count * sizeof(double));
+                    tni_act_series_threaded(threads - 1, acts[a], 0.1, deg, count, z3, count, c3,
+                                            count, scratch, 1);
+                    ck_assert_mem_eq(z3, z, len * sizeof(double));
+                    ck_assert_mem_eq(c3, c, len * sizeof(double));
+                }
                 /* Reverse, on cotangents g. */
                 const int lin = tni_act_is_linear_pieces(acts[a]);
                 double *g = tu_random(len, 77, 1.0), *g2 = malloc(len * sizeof(double));

@@ -144,7 +144,7 @@ START_TEST(recurrences_match_faa_di_bruno)
     memcpy(cf, z, sizeof z);
     double *scratch = malloc(tni_act_scratch_size(DEG) * sizeof(double));
     double fdb_scratch[3 * (DEG + 1)];
-    tni_act_series(act, 0.0, DEG, COUNT, z, COUNT, c, COUNT, scratch);
+    tni_act_series(act, 0.0, DEG, COUNT, z, COUNT, c, COUNT, scratch, 0);
     which wy = {act, 0}, wc = {act, 1};
     tni_series_faa_di_bruno(scaled_table, &wy, DEG, COUNT, zf, COUNT, fdb_scratch);
     tni_series_faa_di_bruno(scaled_table, &wc, DEG, COUNT, cf, COUNT, fdb_scratch);
@@ -255,7 +255,7 @@ START_TEST(vectorized_tanh_matches_scalar_bits)
     for (int i = 0; i < N; i++) z[i] = 30.0 * (tu_uniform(&seed) - 0.5) * pow(10.0, -(i % 7));
     double *x = malloc(N * sizeof(double));
     memcpy(x, z, N * sizeof(double));
-    tni_act_series(TN_ACT_TANH, 0.0, 0, N, z, N, c, N, NULL);
+    tni_act_series(TN_ACT_TANH, 0.0, 0, N, z, N, c, N, NULL, 0);
     for (int i = 0; i < N; i++) {
         double t, s;
         tni_tanh_sech2(x[i], &t, &s);

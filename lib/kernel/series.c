@@ -18,6 +18,11 @@ int tni_act_is_linear_pieces(tn_activation act)
     return act == TN_ACT_IDENTITY || act == TN_ACT_RELU || act == TN_ACT_LEAKY_RELU;
 }
 
+int tni_act_base_reusable(tn_activation act)
+{
+    return act == TN_ACT_TANH || act == TN_ACT_SIGMOID;
+}
+
 size_t tni_act_scratch_size(size_t deg)
 {
     return 6 * (deg + 1) * CH;
@@ -125,13 +130,16 @@ static void order0(tn_activation act, double slope, size_t n, double *z, double 
 /* Orders 0..deg of a smooth activation for n <= CH elements held in chunk
  * arrays: Z (input, kept), Y and C (output), A and B auxiliary series. */
 static void smooth_chunk(tn_activation act, size_t deg, size_t n,
-                         const double *Z, double *Y, double *C, double *A, double *B)
+                         const double *Z, double *Y, double *C, double *A, double *B,
+                         int base_given)
 {
-    if (act == TN_ACT_TANH) {
+    if (base_given) {
+        /* y_0 and c_0 are in Y and C already (tni_act_base_reusable). */
+    } else if (act == TN_ACT_TANH) {
         memcpy(ROW(Y, 0), ROW(Z, 0), n * sizeof(double));
         tanh_rows(n, ROW(Y, 0), ROW(C, 0));
     }
-    for (size_t e = 0; e < n; e++) {
+    for (size_t e = 0; e < n && !base_given; e++) {
         const double x = ROW(Z, 0)[e];
         double *y0 = ROW(Y, 0) + e, *c0 = ROW(C, 0) + e;
         switch (act) {
@@ -216,7 +224,8 @@ static void smooth_chunk(tn_activation act, size_t deg, size_t n,
 }
 
 void tni_act_series(tn_activation act, double slope, size_t deg, size_t count,
-                    double *z, size_t stride, double *c, size_t cstride, double *scratch)
+                    double *z, size_t stride, double *c, size_t cstride, double *scratch,
+                    int base_given)
 {
     if (deg == 0 || tni_act_is_linear_pieces(act)) {
         order0(act, slope, count, z, c);
@@ -233,7 +242,11 @@ void tni_act_series(tn_activation act, double slope, size_t deg, size_t count,
     for (size_t e0 = 0; e0 < count; e0 += CH) {
         const size_t n = count - e0 < CH ? count - e0 : CH;
         for (size_t j = 0; j <= deg; j++) memcpy(ROW(Z, j), z + j * stride + e0, n * sizeof(double));
-        smooth_chunk(act, deg, n, Z, Y, C, A, B);
+        if (base_given) {
+            memcpy(ROW(Y, 0), ROW(Z, 0), n * sizeof(double));
+            memcpy(ROW(C, 0), c + e0, n * sizeof(double));
+        }
+        smooth_chunk(act, deg, n, Z, Y, C, A, B, base_given);
         for (size_t j = 0; j <= deg; j++) {
             memcpy(z + j * stride + e0, ROW(Y, j), n * sizeof(double));
             memcpy(c + j * cstride + e0, ROW(C, j), n * sizeof(double));
@@ -304,6 +317,7 @@ typedef struct series_job {
     const double *cr;
     double *c;
     size_t cstride;
+    int base_given;
 } series_job;
 
 static size_t ranges(int threads, size_t count, size_t deg)
@@ -324,19 +338,20 @@ static void series_range(void *arg, size_t p, double *scratch)
     tni_split_range(j->count, j->parts, CH, p, &a, &b);
     if (b > a)
         tni_act_series(j->act, j->slope, j->deg, b - a, j->z + a, j->stride, j->c + a, j->cstride,
-                       scratch);
+                       scratch, j->base_given);
 }
 
 void tni_act_series_threaded(int threads, tn_activation act, double slope, size_t deg,
                              size_t count, double *z, size_t stride, double *c, size_t cstride,
-                             double *scratch)
+                             double *scratch, int base_given)
 {
     const size_t parts = ranges(threads, count, deg);
     if (threads <= 1 || parts <= 1) {
-        tni_act_series(act, slope, deg, count, z, stride, c, cstride, scratch);
+        tni_act_series(act, slope, deg, count, z, stride, c, cstride, scratch, base_given);
         return;
     }
-    series_job j = {act, 0, slope, 0, 0, deg, count, parts, z, stride, NULL, c, cstride};
+    series_job j = {act, 0, slope, 0, 0, deg, count, parts, z, stride, NULL, c, cstride,
+                    base_given};
     tni_parallel(threads, parts, series_range, &j, scratch);
 }
 
@@ -361,6 +376,6 @@ void tni_act_series_reverse_threaded(int threads, int linear, size_t lo, size_t 
         return;
     }
     series_job j = {TN_ACT_IDENTITY, linear, 0.0, lo, din, dout, count, parts, g, stride, c,
-                    NULL, cstride};
+                    NULL, cstride, 0};
     tni_parallel(threads, parts, reverse_range, &j, NULL);
 }

@@ -31,9 +31,20 @@ size_t tni_act_scratch_size(size_t deg);
 
 /* In place: z (orders 0..deg) becomes y; c receives c_0..c_deg (only c_0 for
  * the linear-pieces activations).  slope is the leaky-ReLU slope.
- * deg <= TNI_MAX_ORDER; scratch holds tni_act_scratch_size(deg) doubles. */
+ * deg <= TNI_MAX_ORDER; scratch holds tni_act_scratch_size(deg) doubles.
+ * base_given (only where tni_act_base_reusable): z's order-0 row already
+ * holds y_0 and c's holds c_0, from an earlier call on the same z_0; only
+ * orders 1..deg are computed, to the same bits. */
 void tni_act_series(tn_activation act, double slope, size_t deg, size_t count,
-                    double *z, size_t stride, double *c, size_t cstride, double *scratch);
+                    double *z, size_t stride, double *c, size_t cstride, double *scratch,
+                    int base_given);
+
+/* The activations whose orders >= 1 need nothing of z_0 but y_0 and c_0
+ * (tanh and the sigmoid: c = 1 - y^2, y - y^2), so a cached base point
+ * saves their transcendental order-0 work.  The others' recurrences carry
+ * auxiliary series of z_0 (erf, GELU, softplus), or their order 0 is
+ * already as cheap as a copy (the linear pieces). */
+int tni_act_base_reusable(tn_activation act);
 
 /* Reverse of tni_act_series, in place on the cotangents g (stride apart):
  * g_i <- sum_{j=i..dout} c_{j-i} g_j for i = lo..din (the transposed
@@ -49,7 +60,7 @@ void tni_act_series_reverse(int linear, size_t lo, size_t din, size_t dout, size
  * when everything runs on the calling thread. */
 void tni_act_series_threaded(int threads, tn_activation act, double slope, size_t deg,
                              size_t count, double *z, size_t stride, double *c, size_t cstride,
-                             double *scratch);
+                             double *scratch, int base_given);
 void tni_act_series_reverse_threaded(int threads, int linear, size_t lo, size_t din, size_t dout,
                                      size_t count, double *g, size_t stride, const double *c,
                                      size_t cstride);

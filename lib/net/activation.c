@@ -3,7 +3,14 @@
  * Attributes: the tn_activation.  Forward saves the series c of phi'(z(t));
  * reverse applies the transposed Toeplitz Jacobian dy_j/dz_i = c_{j-i}
  * (kernel/series.c) and never reads its input, so the engine lets it
- * overwrite its input whenever nothing else reads that. */
+ * overwrite its input whenever nothing else reads that.
+ *
+ * Saved per example: c_0..c_order (c_0 alone for the linear pieces), then,
+ * at order >= 1 for tanh and the sigmoid, y_0: when the base point is
+ * cached (TNI_BASE_CACHED) y_0 and c_0 are those of the last pass, and
+ * only orders >= 1 are computed (tni_act_base_reusable).  That was the
+ * tanh of every unit in every step of a linearized model trained on a
+ * fixed batch. */
 #include "graph.h"
 #include "../kernel/dual.h"
 #include "../kernel/quadrature.h"
@@ -45,9 +52,15 @@ static size_t act_out_degree(const tni_node *n, const size_t *din, size_t order)
     return order;
 }
 
+/* y_0 is kept after c_0..c_order for the cached base (above). */
+static int keeps_y0(const tni_node *n, size_t order)
+{
+    return order >= 1 && tni_act_base_reusable(act_of(n));
+}
+
 static size_t act_saved_doubles(const tni_node *n, size_t order)
 {
-    return n->size * (linear_pieces(n) ? 1 : order + 1);
+    return n->size * ((linear_pieces(n) ? 1 : order + 1) + (keeps_y0(n, order) ? 1 : 0));
 }
 
 static size_t act_scratch_doubles(const tni_node *n, const tni_shape *const *in, size_t rows,
@@ -66,8 +79,15 @@ static void act_forward(const tni_node *n, tni_node_io *io)
     if (io->dout > io->din[0])
         memset(io->out + (io->din[0] + 1) * blk, 0,
                (io->dout - io->din[0]) * blk * sizeof(double));
+    /* y_0 after c_0..c_order; reused only where this node's output has
+     * orders >= 1 (an input of degree 0 gives y_0 alone). */
+    const int keep = keeps_y0(n, io->order) && io->dout >= 1;
+    double *y0 = keep ? io->saved + (io->order + 1) * blk : NULL;
+    const int reuse = keep && (io->flags & TNI_BASE_CACHED);
+    if (reuse) memcpy(io->out, y0, blk * sizeof(double));
     tni_act_series_threaded(io->threads, act_of(n), n->scale[0], io->dout, blk, io->out, blk,
-                            io->saved, blk, io->scratch);
+                            io->saved, blk, io->scratch, reuse);
+    if (keep && !reuse && (io->flags & TNI_KEEP_BASE)) memcpy(y0, io->out, blk * sizeof(double));
 }
 
 static void act_reverse(const tni_node *n, tni_node_io *io)
