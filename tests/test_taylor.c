@@ -360,12 +360,31 @@ END_TEST
 /* ---- caching: the order-0 blocks are reused only for the same batch, base
  * and order; a batch changed in place (same pointer), a rebase or fewer
  * rows are never served stale results (order changes: test_modes.c).
- * _i: GELU (its order-0 values recomputed from the cached inputs), tanh and
- * the sigmoid (y_0 and c_0 themselves reused: activation.c). */
+ * _i % 3: GELU (its order-0 values recomputed from the cached inputs), tanh
+ * and the sigmoid (y_0 and c_0 themselves reused: activation.c); _i >= 3:
+ * a residual net, whose first activation has its own buffer (its input is
+ * also the sum's) and whose second works in place over the sum. */
+static tn_net *residual_net(tn_activation act, uint64_t seed)
+{
+    const size_t shape[1] = {D};
+    size_t branch;
+    tn_net *net = NULL;
+    TN_CK(ctx, tn_net_create(ctx, shape, 1, &net));
+    TN_CK(ctx, tn_net_add_dense(net, 5));
+    TN_CK(ctx, tn_net_current(net, &branch));
+    TN_CK(ctx, tn_net_add_activation(net, act));
+    TN_CK(ctx, tn_net_add_dense(net, 5));
+    TN_CK(ctx, tn_net_add_sum(net, branch));
+    TN_CK(ctx, tn_net_add_activation(net, act));
+    TN_CK(ctx, tn_net_add_dense(net, 2));
+    TN_CK(ctx, tn_net_init(net, seed));
+    return net;
+}
+
 START_TEST(base_cache_is_used_and_never_stale)
 {
     static const tn_activation acts[] = {TN_ACT_GELU, TN_ACT_TANH, TN_ACT_SIGMOID};
-    tn_net *net = net3(acts[_i], TN_PARAM_NTK, 90);
+    tn_net *net = _i < 3 ? net3(acts[_i], TN_PARAM_NTK, 90) : residual_net(acts[_i % 3], 90);
     const size_t P = tn_net_num_params(net);
     double *x = tu_random(N * D, 91, 1.0), *th = tu_random(P, 92, 0.3);
     double *theta0 = malloc(P * sizeof(double)), y[N * 2], yfresh[N * 2];
@@ -523,7 +542,7 @@ int main(void)
     tcase_add_loop_test(tc, gradient_at_base_is_full_gradient, 0, 16);
     tcase_add_loop_test(tc, second_order_is_exact_for_identity_net, 0, 2);
     tcase_add_loop_test(tc, relu_expansion_equals_frozen_mask_net, 0, 4);
-    tcase_add_loop_test(tc, base_cache_is_used_and_never_stale, 0, 3);
+    tcase_add_loop_test(tc, base_cache_is_used_and_never_stale, 0, 6);
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, huge_terms_give_finite_norms);
     suite_add_tcase(s, tc);

@@ -25,7 +25,7 @@ static void scale_block(size_t m, size_t n, double beta, double *C, size_t ldc)
  * op(A)^T over the same memory, as the Fortran BLAS interface issues it:
  * with C stored by columns BLIS 0.9.0 runs the step's shapes 2-4% faster on
  * the skx kernels (27-49% on the 10-wide readout), and never slower on
- * haswell or zen3 (docs/performance.md).  The sums are the same; only
+ * haswell or zen3 (docs/guide/performance.md).  The sums are the same; only
  * which operand is packed as which changes. */
 static void gemm1(tni_trans ta, tni_trans tb, size_t m, size_t n, size_t k, double alpha,
                   const double *A, size_t lda, const double *B, size_t ldb, double beta,

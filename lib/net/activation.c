@@ -58,6 +58,13 @@ static int keeps_y0(const tni_node *n, size_t order)
     return order >= 1 && tni_act_base_reusable(act_of(n));
 }
 
+/* Reused only where the output has orders >= 1 (an input of degree 0
+ * gives y_0 alone, computed every pass). */
+static int act_keeps_base(const tni_node *n, size_t order, size_t dout)
+{
+    return keeps_y0(n, order) && dout >= 1;
+}
+
 static size_t act_saved_doubles(const tni_node *n, size_t order)
 {
     return n->size * ((linear_pieces(n) ? 1 : order + 1) + (keeps_y0(n, order) ? 1 : 0));
@@ -79,9 +86,7 @@ static void act_forward(const tni_node *n, tni_node_io *io)
     if (io->dout > io->din[0])
         memset(io->out + (io->din[0] + 1) * blk, 0,
                (io->dout - io->din[0]) * blk * sizeof(double));
-    /* y_0 after c_0..c_order; reused only where this node's output has
-     * orders >= 1 (an input of degree 0 gives y_0 alone). */
-    const int keep = keeps_y0(n, io->order) && io->dout >= 1;
+    const int keep = act_keeps_base(n, io->order, io->dout);
     double *y0 = keep ? io->saved + (io->order + 1) * blk : NULL;
     const int reuse = keep && (io->flags & TNI_BASE_CACHED);
     if (reuse) memcpy(io->out, y0, blk * sizeof(double));
@@ -379,6 +384,7 @@ const tni_kind_ops tni_activation_ops = {
     .resolve = act_resolve,
     .out_degree = act_out_degree,
     .saved_doubles = act_saved_doubles,
+    .keeps_base = act_keeps_base,
     .scratch_doubles = act_scratch_doubles,
     .forward = act_forward,
     .reverse = act_reverse,

@@ -186,6 +186,11 @@ static size_t scratch_for(const tni_graph *g, size_t rows, size_t order)
     return most;
 }
 
+static int keeps_base(const tni_kind_ops *k, const tni_node *nd, size_t order, size_t dout)
+{
+    return k->keeps_base != NULL && k->keeps_base(nd, order, dout);
+}
+
 /* Plans the forward arena for (batch, order, flags); with base non-NULL also
  * points the tape's buffers into it.  Returns doubles needed (0: overflow). */
 static size_t plan_forward(tni_tape *tp, size_t batch, size_t order, unsigned flags, double *base)
@@ -241,7 +246,8 @@ static size_t plan_forward(tni_tape *tp, size_t batch, size_t order, unsigned fl
         const tni_node *nd = &g->nodes[i];
         const tni_kind_ops *k = tni_kind_of(nd);
         const size_t sv = k->saved_doubles ? mul3(&z, batch, k->saved_doubles(nd, order), 1) : 0;
-        const size_t bs = tp->in_place[i] && (flags & TNI_KEEP_BASE)
+        const size_t bs = tp->in_place[i] && (flags & TNI_KEEP_BASE) &&
+                                  !keeps_base(k, nd, order, tp->deg[i])
                               ? mul3(&z, batch, g->nodes[nd->input[0]].size, 1)
                               : 0;
         if (base) {
@@ -396,14 +402,19 @@ tn_status tni_engine_forward(tni_tape *tp, const double *theta0, const double *d
             const size_t blk0 = batch * g->nodes[nd->input[0]].size;
             if (tp->in_place[i]) {
                 /* The input's order-0 block is about to be overwritten: keep
-                 * it for the next cached pass, or bring it back for this one. */
-                if (flags & TNI_BASE_CACHED)
+                 * it for the next cached pass, or bring it back for this one
+                 * (no block: the node keeps its own order-0 output). */
+                if (tp->base[i] && (flags & TNI_BASE_CACHED))
                     memcpy(io.out, tp->base[i], blk0 * sizeof(double));
-                else if (flags & TNI_KEEP_BASE)
+                else if (tp->base[i] && (flags & TNI_KEEP_BASE))
                     memcpy(tp->base[i], io.out, blk0 * sizeof(double));
             } else {
-                /* Its own buffer: start from a copy of the input. */
-                memcpy(io.out, io.in[0], (io.din[0] + 1) * blk0 * sizeof(double));
+                /* Its own buffer: start from a copy of the input (but its
+                 * order 0 on a cached pass of a node that keeps its own). */
+                const size_t from =
+                    (flags & TNI_BASE_CACHED) && keeps_base(k, nd, order, tp->deg[i]) ? 1 : 0;
+                memcpy(io.out + from * blk0, io.in[0] + from * blk0,
+                       (io.din[0] + 1 - from) * blk0 * sizeof(double));
             }
             io.in[0] = io.out;
         }

@@ -90,7 +90,8 @@ typedef struct tni_graph {
 enum {
     /* Keep what is needed to skip the order-0 work next time: no block is
      * reused within the pass, and the input of every in-place node is saved
-     * at order 0 (one block copy each). */
+     * at order 0 (one block copy each), unless the kind keeps its own
+     * order-0 output (keeps_base). */
     TNI_KEEP_BASE = 1u,
     /* The tape's order-0 blocks are current for this (theta0, x, batch,
      * order): the last forward on this tape had the same ones and
@@ -230,6 +231,11 @@ typedef struct tni_kind_ops {
     size_t (*out_degree)(const tni_node *n, const size_t *din, size_t order);
     /* Doubles per example forward keeps for reverse (NULL: none). */
     size_t (*saved_doubles)(const tni_node *n, size_t order);
+    /* In-place kinds (NULL: no): 1 when, at this order and output degree,
+     * the node keeps its own order-0 output for a cached pass
+     * (TNI_BASE_CACHED) and never reads its input's order-0 block then, so
+     * the engine neither saves nor restores that block for it. */
+    int (*keeps_base)(const tni_node *n, size_t order, size_t dout);
     /* Doubles of scratch forward and reverse need for `rows` example rows
      * (rows = sets x batch in reverse) at `order` (NULL: none). */
     size_t (*scratch_doubles)(const tni_node *n, const tni_shape *const *in, size_t rows,

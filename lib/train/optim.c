@@ -4,7 +4,6 @@
 #include "../kernel/parallel.h"
 
 #include <math.h>
-#include <string.h>
 
 int tni_opt_state_count(const tni_opt *o)
 {
