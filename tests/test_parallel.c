@@ -297,6 +297,114 @@ START_TEST(optimizer_step_is_the_same_on_any_thread_count)
 }
 END_TEST
 
+/* The update by direct scalar loops over torch.optim's formulas (optim.h),
+ * and the norm by the order optim.c documents: per block of 8192, eight
+ * lanes (lane l the elements lo + l + 8 q, lane 0 then the ragged tail),
+ * the lanes added in order, the blocks added in order. */
+static double lanes_norm(const double *g, size_t P)
+{
+    const size_t block = 8192;
+    double total = 0.0;
+    for (size_t lo = 0; lo < P; lo += block) {
+        const size_t hi = lo + block < P ? lo + block : P, full = lo + (hi - lo) / 8 * 8;
+        double lane[8] = {0};
+        for (size_t i = lo; i < full; i++) lane[(i - lo) % 8] += g[i] * g[i];
+        for (size_t i = full; i < hi; i++) lane[0] += g[i] * g[i];
+        double s = 0.0;
+        for (int l = 0; l < 8; l++) s += lane[l];
+        total += s;
+    }
+    return sqrt(total);
+}
+
+START_TEST(optimizer_step_equals_direct_loops_bit_for_bit)
+{
+    /* The vectorized update (whichever clone the CPU runs) computes each
+     * element as the scalar formula does, rounding for rounding (no fused
+     * multiply-add: -ffp-contract=off), and sums its norm in the documented
+     * lanes: a checkpoint resumed by another build or machine goes on with
+     * the same bits. */
+    const size_t P = 3 * 8192 + 1007;      /* a ragged tail of 7 */
+    double *theta = tu_random(P, 11, 1.0);
+    double *s0 = tu_random(P, 13, 1e-3), *s1 = tu_random(P, 14, 1e-3);
+    for (size_t i = 0; i < P; i++) {
+        s0[i] = fabs(s0[i]);
+        s1[i] = fabs(s1[i]);
+    }
+    double *out[3], *ref[3];
+    for (int v = 0; v < 3; v++) {
+        out[v] = calloc(P, sizeof(double));
+        ref[v] = calloc(P, sizeof(double));
+    }
+    for (int kind = TN_OPT_SGD; kind <= TN_OPT_ADAM; kind++)
+        for (int t = 1; t <= 2; t++)
+            for (int mu_on = 0; mu_on < 2; mu_on++) {
+                const double lr = 1e-2, mu = mu_on ? 0.9 : 0.0, b1 = 0.9, b2 = 0.999;
+                const double eps = 1e-8, wd = 1e-4;
+                tni_opt o = {kind, lr, mu, b1, b2, eps, wd, (uint64_t)t};
+                /* A gradient of its own for each case: twenty norms, each a
+                 * sum whose rounding depends on the order of its terms. */
+                double *grad = tu_random(P, (uint64_t)(100 + 4 * kind + 2 * t + mu_on), 1e-2);
+                for (size_t i = P - 7; i < P; i++) grad[i] *= 100.0;   /* the ragged tail counts */
+                const double norm = lanes_norm(grad, P);
+                for (size_t i = 0; i < P; i++) {
+                    const double g = grad[i] + wd * theta[i];
+                    double tn = 0, n0 = 0, n1 = 0;
+                    switch (kind) {
+                    case TN_OPT_SGD: tn = theta[i] - lr * g; break;
+                    case TN_OPT_MOMENTUM:
+                    case TN_OPT_NESTEROV: {
+                        const double b = t == 1 ? g : mu * s0[i] + g;
+                        n0 = b;
+                        tn = theta[i] - lr * (kind == TN_OPT_NESTEROV ? g + mu * b : b);
+                        break;
+                    }
+                    case TN_OPT_RMSPROP: {
+                        const double v = b2 * s0[i] + (1.0 - b2) * g * g;
+                        n0 = v;
+                        if (mu > 0) {
+                            n1 = mu * s1[i] + g / (sqrt(v) + eps);
+                            tn = theta[i] - lr * n1;
+                        } else {
+                            n1 = s1[i];
+                            tn = theta[i] - lr * (g / (sqrt(v) + eps));
+                        }
+                        break;
+                    }
+                    default: {
+                        const double w = 1.0 - b1, d = g - s0[i];
+                        const double m = w < 0.5 ? s0[i] + w * d : g - d * (1.0 - w);
+                        const double v = b2 * s1[i] + (1.0 - b2) * g * g;
+                        const double step = lr / (1.0 - pow(b1, t));
+                        n0 = m;
+                        n1 = v;
+                        tn = theta[i] - step * (m / (sqrt(v) / sqrt(1.0 - pow(b2, t)) + eps));
+                    }
+                    }
+                    ref[0][i] = tn;
+                    ref[1][i] = n0;
+                    ref[2][i] = n1;
+                }
+                double gnorm;
+                ck_assert_int_eq(tni_opt_step(&o, 1, P, 0.0, theta, grad, s0, s1, out[0],
+                                              out[1], out[2], &gnorm),
+                                 TNI_OPT_OK);
+                ck_assert_msg(gnorm == norm, "optimizer %d: norm %.17g, lanes give %.17g", kind,
+                              gnorm, norm);
+                const int ns = kind == TN_OPT_SGD ? 0 : kind <= TN_OPT_NESTEROV ? 1 : 2;
+                for (int v = 0; v <= ns; v++)
+                    for (size_t i = 0; i < P; i++)
+                        ck_assert_msg(memcmp(&out[v][i], &ref[v][i], sizeof(double)) == 0,
+                                      "optimizer %d t %d mu %g: vector %d element %zu is %.17g, "
+                                      "the direct loop gives %.17g",
+                                      kind, t, mu, v, i, out[v][i], ref[v][i]);
+                free(grad);
+            }
+    for (int v = 0; v < 3; v++) free(out[v]), free(ref[v]);
+    free(theta), free(s0), free(s1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("parallel");
@@ -309,6 +417,7 @@ int main(void)
     tcase_add_test(tc, banded_products_agree_with_direct_loops);
     tcase_add_test(tc, threaded_series_equal_serial);
     tcase_add_test(tc, optimizer_step_is_the_same_on_any_thread_count);
+    tcase_add_test(tc, optimizer_step_equals_direct_loops_bit_for_bit);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
