@@ -106,13 +106,21 @@ static inline size_t bu_mlp_step_gemms(bu_gemm *g, size_t B, size_t d, const siz
     return ng;
 }
 
-/* Seconds for one pass over the shapes with BLIS directly (best of reps),
- * on the best kernel set, `threads` threads through a local rntm_t.  Each
- * rep times the pass twice: with C stored by rows (C = op(A) op(B)) and by
- * columns (C^T = op(B)^T op(A)^T, how the Fortran BLAS interface and the
- * library issue it); the faster storage order is the reference, so no
- * ratio is flattered by a slow form of the same product. */
-static inline double bu_gemm_seconds(const bu_gemm *g, size_t count, int threads, int reps)
+/* The reference: the shapes' products with BLIS directly, on the best
+ * kernel set, `threads` threads through a local rntm_t, on operands kept
+ * from one pass to the next.  Each pass times the shapes twice: with C
+ * stored by rows (C = op(A) op(B)) and by columns (C^T = op(B)^T op(A)^T,
+ * how the Fortran BLAS interface and the library issue it); the faster
+ * storage order is the reference, so no ratio is flattered by a slow form
+ * of the same product. */
+typedef struct bu_gemm_ref {
+    const bu_gemm *g;
+    size_t count;
+    double *A, *B, *C;
+    rntm_t rntm;
+} bu_gemm_ref;
+
+static inline void bu_gemm_ref_init(bu_gemm_ref *r, const bu_gemm *g, size_t count, int threads)
 {
     size_t maxa = 0, maxb = 0, maxc = 0;
     for (size_t i = 0; i < count; i++) {
@@ -120,38 +128,62 @@ static inline double bu_gemm_seconds(const bu_gemm *g, size_t count, int threads
         if (g[i].k * g[i].n > maxb) maxb = g[i].k * g[i].n;
         if (g[i].m * g[i].n > maxc) maxc = g[i].m * g[i].n;
     }
-    double *A = calloc(maxa, sizeof(double)), *B = calloc(maxb, sizeof(double)),
-           *C = calloc(maxc, sizeof(double));
-    for (size_t i = 0; i < maxa; i++) A[i] = (double)(i % 17) * 0.01;
-    for (size_t i = 0; i < maxb; i++) B[i] = (double)(i % 13) * 0.01;
-    rntm_t rntm;
-    bli_rntm_init(&rntm);
-    bli_rntm_set_num_threads(threads, &rntm);
+    r->g = g;
+    r->count = count;
+    r->A = calloc(maxa, sizeof(double));
+    r->B = calloc(maxb, sizeof(double));
+    r->C = calloc(maxc, sizeof(double));
+    for (size_t i = 0; i < maxa; i++) r->A[i] = (double)(i % 17) * 0.01;
+    for (size_t i = 0; i < maxb; i++) r->B[i] = (double)(i % 13) * 0.01;
+    for (size_t i = 0; i < maxc; i++) r->C[i] = 0.0;     /* its pages, before any timing */
+    bli_rntm_init(&r->rntm);
+    bli_rntm_set_num_threads(threads, &r->rntm);
+}
+
+/* Seconds for one pass over the shapes, in the faster storage order. */
+static inline double bu_gemm_ref_time(bu_gemm_ref *r)
+{
     double one = 1.0, zero = 0.0, best = 1e30;
-    for (int r = 0; r < reps; r++) {
-        for (int by_cols = 0; by_cols < 2; by_cols++) {
-            const double t0 = bu_now();
-            for (size_t i = 0; i < count; i++) {
-                const bu_gemm *s = &g[i];
-                /* Row-major operands as the library stores them. */
-                const inc_t lda = (inc_t)(s->ta ? s->m : s->k), ldb = (inc_t)(s->tb ? s->k : s->n);
-                const trans_t ta = s->ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE;
-                const trans_t tb = s->tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE;
-                cntx_t *cntx = (cntx_t *)tni_kernels_best_cntx();
-                if (by_cols)
-                    bli_dgemm_ex(tb, ta, (dim_t)s->n, (dim_t)s->m, (dim_t)s->k, &one, B, 1, ldb,
-                                 A, 1, lda, &zero, C, 1, (inc_t)s->n, cntx, &rntm);
-                else
-                    bli_dgemm_ex(ta, tb, (dim_t)s->m, (dim_t)s->n, (dim_t)s->k, &one, A, lda, 1,
-                                 B, ldb, 1, &zero, C, (inc_t)s->n, 1, cntx, &rntm);
-            }
-            const double t = bu_now() - t0;
-            if (t < best) best = t;
+    cntx_t *cntx = (cntx_t *)tni_kernels_best_cntx();
+    for (int by_cols = 0; by_cols < 2; by_cols++) {
+        const double t0 = bu_now();
+        for (size_t i = 0; i < r->count; i++) {
+            const bu_gemm *s = &r->g[i];
+            /* Row-major operands as the library stores them. */
+            const inc_t lda = (inc_t)(s->ta ? s->m : s->k), ldb = (inc_t)(s->tb ? s->k : s->n);
+            const trans_t ta = s->ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE;
+            const trans_t tb = s->tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE;
+            if (by_cols)
+                bli_dgemm_ex(tb, ta, (dim_t)s->n, (dim_t)s->m, (dim_t)s->k, &one, r->B, 1, ldb,
+                             r->A, 1, lda, &zero, r->C, 1, (inc_t)s->n, cntx, &r->rntm);
+            else
+                bli_dgemm_ex(ta, tb, (dim_t)s->m, (dim_t)s->n, (dim_t)s->k, &one, r->A, lda, 1,
+                             r->B, ldb, 1, &zero, r->C, (inc_t)s->n, 1, cntx, &r->rntm);
         }
+        const double t = bu_now() - t0;
+        if (t < best) best = t;
     }
-    free(A);
-    free(B);
-    free(C);
+    return best;
+}
+
+static inline void bu_gemm_ref_free(bu_gemm_ref *r)
+{
+    free(r->A);
+    free(r->B);
+    free(r->C);
+}
+
+/* Seconds for one pass over the shapes (best of reps). */
+static inline double bu_gemm_seconds(const bu_gemm *g, size_t count, int threads, int reps)
+{
+    bu_gemm_ref r;
+    bu_gemm_ref_init(&r, g, count, threads);
+    double best = 1e30;
+    for (int i = 0; i < reps; i++) {
+        const double t = bu_gemm_ref_time(&r);
+        if (t < best) best = t;
+    }
+    bu_gemm_ref_free(&r);
     return best;
 }
 
