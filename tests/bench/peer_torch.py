@@ -28,6 +28,15 @@ The workloads (the same inputs on both sides; peer_ours.c lists them):
 Targets (issue 10): the step faster than PyTorch's; order 4 >= 50x faster
 than nested jvp; the NTK >= 300x faster than the Jacobian contraction.
 
+The step's margin is a few percent, less than a shared machine's drift over
+the minutes between the two sides' runs, so the table is followed by the
+step timed again in one process, in turns (ours through the Python binding
+of bindings/python, then PyTorch's, STEP_PAIRS times): the best of each side,
+the medians, and how many pairs each side won.  PyTorch's step time scatters
+widely there (its gradients are new tensors each step, whose pages the
+machine may have to fault in again); the best times compare the two at
+their fastest.
+
 PyTorch is never a build or test dependency: without an interpreter that
 imports torch and functorch (this one, else the system's /usr/bin/python3,
 which has Debian's python3-torch), the benchmark says so and is skipped
@@ -45,6 +54,7 @@ SKIP = 77
 B, D, WIDTHS = 256, 784, (1024, 1024, 1024, 10)
 NTK_N, NTK_WIDTHS = 256, (512, 512, 512, 10)
 MAX_ORDER = 6
+STEP_PAIRS = 40
 
 
 def torch_python():
@@ -214,6 +224,51 @@ def torch_ntk(torch, functorch, n=NTK_N):
     return best_time(ntk, 1, False)   # one run: it takes seconds to minutes
 
 
+def steps_in_turns(library, pairs):
+    """The full step of both sides in one process, in turns: ours (the
+    library `library` through the Python binding of bindings/python), then
+    PyTorch's, `pairs` times, after one untimed step each.  The two sides'
+    BLIS do not meet: the library's is its own, linked in with hidden
+    symbols; PyTorch's is libblas.so.3.  Returns both lists of seconds."""
+    import torch
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+    os.environ["TAYLORNET_LIBRARY"] = library
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "..", "bindings", "python"))
+    import numpy
+    import taylornet
+
+    x, labels = inputs(torch)
+    model = mlp(torch, WIDTHS, torch.nn.ReLU)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def theirs():
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), labels).backward()
+        opt.step()
+    ctx = taylornet.Context(threads=1)
+    net = taylornet.Network.mlp(ctx, D, WIDTHS, "relu", seed=1)
+    trainer = taylornet.Trainer(net, loss="softmax_xent", optimizer="momentum",
+                                learning_rate=1e-3)
+    xo = numpy.ascontiguousarray(x.numpy())
+    yo = numpy.zeros((B, WIDTHS[-1]))
+    yo[numpy.arange(B), labels.numpy()] = 1.0
+
+    def ours():
+        trainer.step(xo, yo)
+    res = {"info": taylornet.blas_info(), "ours": [], "torch": []}
+    ours()
+    theirs()
+    for _ in range(pairs):
+        for key, fn in (("ours", ours), ("torch", theirs)):
+            t0 = time.perf_counter()
+            fn()
+            res[key].append(time.perf_counter() - t0)
+    return res
+
+
 def torch_side(reps):
     import torch
     import functorch
@@ -234,6 +289,9 @@ def main(argv):
     if len(argv) >= 2 and argv[1] == "--torch":
         print(json.dumps(torch_side(int(argv[2]))))
         return 0
+    if len(argv) >= 2 and argv[1] == "--steps-in-turns":
+        print(json.dumps(steps_in_turns(argv[2], int(argv[3]))))
+        return 0
     if len(argv) < 2:
         print(__doc__.strip().splitlines()[3].strip(), file=sys.stderr)
         return 2
@@ -250,12 +308,17 @@ def main(argv):
                OMP_NUM_THREADS="1")
     if preload:
         env["LD_PRELOAD"] = preload
-    child = subprocess.run([py, os.path.abspath(__file__), "--torch", str(reps)], env=env,
-                           capture_output=True, text=True)
-    if child.returncode != 0:
-        print(child.stderr, file=sys.stderr)
+
+    def torch_run(*args):
+        child = subprocess.run([py, os.path.abspath(__file__), *args], env=env,
+                               capture_output=True, text=True)
+        if child.returncode != 0:
+            print(child.stderr, file=sys.stderr)
+            return None
+        return json.loads(child.stdout.strip().splitlines()[-1])
+    th = torch_run("--torch", str(reps))
+    if th is None:
         return 1
-    th = json.loads(child.stdout.strip().splitlines()[-1])
 
     print("libtaylornet against PyTorch %s, one thread, double, same run" % th["version"])
     print("  ours:    %s (timed by tests/bench/peer_ours, C)" % ours["info"])
@@ -280,6 +343,28 @@ def main(argv):
                                               ("%.2fx" if r < 10 else "%.1fx") % r, target))
     print("(ratio: PyTorch's time over ours; best of %d, but one PyTorch run of the NTK and of "
           "the Taylor forward at k > 4)" % reps)
+
+    # The step's margin is a few percent, less than this machine's drift
+    # over the minutes between the two sides' runs above: time the two
+    # steps again in one process, in turns, so both see the same machine.
+    lib = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(argv[1]))), "lib",
+                       "libtaylornet.so.0")
+    turns = torch_run("--steps-in-turns", lib, str(STEP_PAIRS))
+    if turns is None:
+        print("\nfull step in turns: not run (the child above failed to load the library "
+              "through bindings/python)")
+        return 0
+    o, t = turns["ours"], turns["torch"]
+    ahead = sum(b > a for a, b in zip(o, t))
+    ratios = sorted(b / a for a, b in zip(o, t))
+    print()
+    print("full step in turns, one process (ours through the Python binding: %s), %d pairs:"
+          % (turns["info"], STEP_PAIRS))
+    print("  best:   ours %.2f ms, PyTorch %.2f ms, ratio %.3fx" % (
+        min(o) * 1e3, min(t) * 1e3, min(t) / min(o)))
+    print("  median: ours %.2f ms, PyTorch %.2f ms; median of the pairs' ratios %.3fx" % (
+        sorted(o)[len(o) // 2] * 1e3, sorted(t)[len(t) // 2] * 1e3, ratios[len(ratios) // 2]))
+    print("  ours faster in %d of %d pairs" % (ahead, STEP_PAIRS))
     return 0
 
 
