@@ -488,6 +488,95 @@ START_TEST(sharded_steps_equal_whole_batch)
 }
 END_TEST
 
+/* Without a hook the trainer writes the new parameters over the gradient
+ * (optim.h; one array less for the memory to move); with one it writes
+ * them apart, since the gradient came through the hook once.  A hook that
+ * changes nothing thus shows that the two paths give the same bits, for
+ * every optimizer, with and without clipping, and for gradients whose sum
+ * of squares leaves double's range, where the update over the gradient
+ * cannot take the norm and the trainer forms the gradient again: the norm
+ * reported must be the scaled loop's on both paths.  The net is ReLU
+ * without biases (sigma_b = 0), so f(c x) = c f(x): inputs and residuals of
+ * size c = 1e100 give a gradient of size 1e200 (squares overflow) and a
+ * finite loss; c = 1e-130 gives 1e-260 (squares underflow). */
+static tn_status identity_hook(void *user, double *grad, size_t len, double *loss)
+{
+    (void)user, (void)grad, (void)len, (void)loss;
+    return TN_OK;
+}
+
+static tn_net *homogeneous_net(tn_ctx *c)
+{
+    tn_net *net = NULL;
+    TN_CK(c, tn_net_create(c, &D, 1, &net));
+    TN_CK(c, tn_net_add_dense(net, 7));
+    TN_CK(c, tn_net_add_activation(net, TN_ACT_RELU));
+    TN_CK(c, tn_net_add_dense(net, O));
+    TN_CK(c, tn_net_set(net, TN_NET_SIGMA_B, 0.0));
+    TN_CK(c, tn_net_init(net, 5));
+    return net;
+}
+
+START_TEST(update_over_the_gradient_equals_the_update_apart)
+{
+    const double scales[] = {1.0, 1e100, 1e-130};
+    for (int kind = TN_OPT_SGD; kind <= TN_OPT_ADAM; kind++)
+        for (int clip = 0; clip < 2; clip++)
+            for (int sc = 0; sc < 3; sc++) {
+                const double c = scales[sc];
+                tn_net *net = homogeneous_net(ctx), *twin = homogeneous_net(ctx);
+                const size_t P = tn_net_num_params(net);
+                double *x = tu_random(N * D, 5, c), *y = tu_random(N * O, 6, c), f[8 * 3];
+                TN_CK(ctx, tn_net_forward(net, x, N, f));
+                for (size_t i = 0; i < N * O; i++) y[i] += f[i];    /* residuals of size c */
+                tn_trainer *tr, *tw;
+                TN_CK(ctx, tn_trainer_create(net, &tr));
+                TN_CK(ctx, tn_trainer_create(twin, &tw));
+                tn_trainer *both[] = {tr, tw};
+                /* SGD and momentum step by lr g, g of size c^2: lr 1e-2 / c^2 */
+                const double lr = kind <= TN_OPT_NESTEROV ? 1e-2 / c / c : 1e-2;
+                for (int k = 0; k < 2; k++) {
+                    TN_CK(ctx, tn_trainer_set(both[k], TN_TRAIN_OPTIMIZER, kind));
+                    TN_CK(ctx, tn_trainer_set(both[k], TN_TRAIN_LEARNING_RATE, lr));
+                    /* weight decay at unit scale only: lr wd theta would not fit
+                     * the others' learning rates */
+                    TN_CK(ctx, tn_trainer_set(both[k], TN_TRAIN_WEIGHT_DECAY,
+                                              c == 1.0 ? 1e-3 : 0.0));
+                    if (clip) TN_CK(ctx, tn_trainer_set(both[k], TN_TRAIN_CLIP_NORM, 1e-3));
+                }
+                TN_CK(ctx, tn_trainer_set_gradient_hook(tw, identity_hook, NULL));
+                for (int s = 0; s < 3; s++) {
+                    double l_tr, l_tw, gn_tr, gn_tw;
+                    /* RMSProp and Adam square a gradient of 1e200: both paths
+                     * must refuse that step alike */
+                    const tn_status st = tn_trainer_step(tr, x, y, N, &l_tr);
+                    ck_assert_int_eq(tn_trainer_step(tw, x, y, N, &l_tw), st);
+                    double *a = tu_params(ctx, net), *b = tu_params(ctx, twin);
+                    ck_assert_msg(memcmp(a, b, P * sizeof(double)) == 0,
+                                  "optimizer %d clip %d scale %g step %d: parameters differ",
+                                  kind, clip, c, s);
+                    free(a), free(b);
+                    if (st != TN_OK) {
+                        ck_assert_int_eq(st, TN_E_NUMERIC);
+                        ck_assert(kind >= TN_OPT_RMSPROP && c > 1.0);
+                        break;
+                    }
+                    TN_CK(ctx, tn_trainer_stat(tr, TN_STAT_GRAD_NORM, &gn_tr));
+                    TN_CK(ctx, tn_trainer_stat(tw, TN_STAT_GRAD_NORM, &gn_tw));
+                    ck_assert_msg(gn_tr == gn_tw && isfinite(gn_tr) && gn_tr > 0,
+                                  "optimizer %d clip %d scale %g step %d: norm %.17g over the "
+                                  "gradient, %.17g apart", kind, clip, c, s, gn_tr, gn_tw);
+                    /* the norm is of the size the scale gives it */
+                    ck_assert_msg(gn_tr > 1e-6 * c * c && gn_tr < 1e6 * c * c,
+                                  "scale %g: norm %g", c, gn_tr);
+                }
+                free(x), free(y);
+                tn_trainer_free(tr), tn_trainer_free(tw);
+                tn_net_free(net), tn_net_free(twin);
+            }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hook");
@@ -500,6 +589,7 @@ int main(void)
     tcase_add_test(tc, failing_hook_changes_nothing);
     tcase_add_test(tc, non_finite_loss_still_reaches_the_hook);
     tcase_add_test(tc, set_gradient_hook_arguments);
+    tcase_add_test(tc, update_over_the_gradient_equals_the_update_apart);
     tcase_add_loop_test(tc, sharded_steps_equal_whole_batch, 0, 10);
     suite_add_tcase(s, tc);
     return tu_run(s);

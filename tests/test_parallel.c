@@ -293,6 +293,29 @@ START_TEST(optimizer_step_is_the_same_on_any_thread_count)
     ck_assert_int_eq(tni_opt_step(&o, 2, P, 0.0, theta, grad, NULL, NULL, tn, NULL, NULL, &gnorm),
                      TNI_OPT_OVERFLOW);
     ck_assert_double_eq_tol(gnorm, 1e300, 1e285);    /* the scaled norm: no overflow */
+    /* Written over the gradient, a sum of squares that is not finite or
+     * underflows cannot be looked into: TNI_OPT_REDO.  Apart, the scaled
+     * loop gives the norm of a gradient whose squares all underflow to 0;
+     * a gradient of zeros has norm 0 either way. */
+    o.lr = 1e-2;
+    const double bad[] = {1e300, NAN, INFINITY, 1e-300};
+    for (int k = 0; k < 4; k++) {
+        for (size_t i = 0; i < P; i++) grad[i] = k == 3 ? 1e-300 : 0.5;
+        grad[P / 3] = bad[k];
+        memcpy(tn, grad, P * sizeof(double));
+        ck_assert_int_eq(tni_opt_step(&o, 2, P, 0.0, theta, tn, NULL, NULL, tn, NULL, NULL,
+                                      &gnorm),
+                         TNI_OPT_REDO);
+    }
+    const int apart = tni_opt_step(&o, 2, P, 0.0, theta, grad, NULL, NULL, tn, NULL, NULL,
+                                   &gnorm);
+    ck_assert_int_eq(apart, TNI_OPT_OK);
+    /* the scaled loop's rounding: a few ulp per term over P terms */
+    ck_assert_double_eq_tol(gnorm, 1e-300 * sqrt((double)P), 1e-12 * 1e-300 * sqrt((double)P));
+    memset(tn, 0, P * sizeof(double));
+    ck_assert_int_eq(tni_opt_step(&o, 2, P, 0.0, theta, tn, NULL, NULL, tn, NULL, NULL, &gnorm),
+                     TNI_OPT_OK);
+    ck_assert_double_eq(gnorm, 0.0);
     free(tn), free(theta), free(grad), free(s0), free(s1);
 }
 END_TEST
@@ -392,12 +415,23 @@ START_TEST(optimizer_step_equals_direct_loops_bit_for_bit)
                 ck_assert_msg(gnorm == norm, "optimizer %d: norm %.17g, lanes give %.17g", kind,
                               gnorm, norm);
                 const int ns = kind == TN_OPT_SGD ? 0 : kind <= TN_OPT_NESTEROV ? 1 : 2;
-                for (int v = 0; v <= ns; v++)
-                    for (size_t i = 0; i < P; i++)
-                        ck_assert_msg(memcmp(&out[v][i], &ref[v][i], sizeof(double)) == 0,
-                                      "optimizer %d t %d mu %g: vector %d element %zu is %.17g, "
-                                      "the direct loop gives %.17g",
-                                      kind, t, mu, v, i, out[v][i], ref[v][i]);
+                for (int over = 0; over < 2; over++) {
+                    if (over) {
+                        /* the new parameters written over the gradient */
+                        memcpy(out[0], grad, P * sizeof(double));
+                        for (int v = 1; v < 3; v++) memset(out[v], 0, P * sizeof(double));
+                        ck_assert_int_eq(tni_opt_step(&o, 2, P, 0.0, theta, out[0], s0, s1,
+                                                      out[0], out[1], out[2], &gnorm),
+                                         TNI_OPT_OK);
+                        ck_assert(gnorm == norm);
+                    }
+                    for (int v = 0; v <= ns; v++)
+                        for (size_t i = 0; i < P; i++)
+                            ck_assert_msg(memcmp(&out[v][i], &ref[v][i], sizeof(double)) == 0,
+                                          "optimizer %d t %d mu %g over %d: vector %d element "
+                                          "%zu is %.17g, the direct loop gives %.17g",
+                                          kind, t, mu, over, v, i, out[v][i], ref[v][i]);
+                }
                 free(grad);
             }
     for (int v = 0; v < 3; v++) free(out[v]), free(ref[v]);

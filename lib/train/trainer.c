@@ -343,14 +343,30 @@ tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, siz
         if (!isfinite(L)) return loss_not_finite(tr, fn, L);
     }
     /* Norm, clipping, update and the finiteness checks in one pass over
-     * the parameters (two with clipping): optim.h. */
+     * the parameters (two with clipping): optim.h.  The new parameters are
+     * written over the gradient, which nothing reads after the update: one
+     * array less for the memory to move.  When the gradient then turned out
+     * to need a closer look (TNI_OPT_REDO: not finite, or a norm out of
+     * double's range), reverse mode forms it again, the same bits, and the
+     * update runs with the new parameters apart.  With a hook the gradient
+     * came through the hook (a collective, once per step), so the update
+     * always runs apart. */
     tni_opt o = tr->opt;
     o.t = tr->opt.t + 1;
     const int ns = tni_opt_state_count(&o);
-    double gnorm;
-    switch (tni_opt_step(&o, tr->ctx->threads, tr->P, tr->clip, tni_net_theta(tr->net), tr->grad,
-                         tr->state[0], tr->state[1], tr->theta_new, tr->state_new[0],
-                         tr->state_new[1], &gnorm)) {
+    double gnorm, *theta_new = tr->hook ? tr->theta_new : tr->grad;
+    int found = tni_opt_step(&o, tr->ctx->threads, tr->P, tr->clip, tni_net_theta(tr->net),
+                             tr->grad, tr->state[0], tr->state[1], theta_new, tr->state_new[0],
+                             tr->state_new[1], &gnorm);
+    if (found == TNI_OPT_REDO) {
+        st = model_reverse(tr);
+        if (st != TN_OK) return st;
+        theta_new = tr->theta_new;
+        found = tni_opt_step(&o, tr->ctx->threads, tr->P, tr->clip, tni_net_theta(tr->net),
+                             tr->grad, tr->state[0], tr->state[1], theta_new, tr->state_new[0],
+                             tr->state_new[1], &gnorm);
+    }
+    switch (found) {
     case TNI_OPT_GRAD_NOT_FINITE:
         return tni_fail(tr->ctx, TN_E_NUMERIC,
                         "%s: the gradient is not finite; parameters and state unchanged", fn);
@@ -364,7 +380,7 @@ tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, siz
     double stat[6] = {L, 0, 0, 0, 0, gnorm};
     unsigned valid = 1u << TN_STAT_LOSS | 1u << TN_STAT_GRAD_NORM;
     if (tr->diagnostics) {
-        st = tni_diagnostics_step(tr, x, y, n, tr->theta_new, stat, &valid);
+        st = tni_diagnostics_step(tr, x, y, n, theta_new, stat, &valid);
         if (st != TN_OK) return st;
     }
     /* The Taylor record's entry, last: nothing after it can fail. */
@@ -372,8 +388,9 @@ tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, siz
         st = tni_record_prepare(tr, x, y, n);
         if (st != TN_OK) return st;
     }
-    /* Commit: nothing above touched what the caller can see. */
-    tni_net_swap_theta(tr->net, &tr->theta_new);
+    /* Commit: nothing above touched what the caller can see.  The old
+     * parameters' array takes the place of the one the new ones came in. */
+    tni_net_swap_theta(tr->net, theta_new == tr->grad ? &tr->grad : &tr->theta_new);
     for (int i = 0; i < ns; i++) {
         double *t = tr->state[i];
         tr->state[i] = tr->state_new[i];
