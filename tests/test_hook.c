@@ -495,7 +495,8 @@ END_TEST
  * every optimizer, with and without clipping, and for gradients whose sum
  * of squares leaves double's range, where the update over the gradient
  * cannot take the norm and the trainer forms the gradient again: the norm
- * reported must be the scaled loop's on both paths.  The net is ReLU
+ * reported must be the scaled loop's on both paths (reverse mode runs
+ * twice then, at every order).  The net is ReLU
  * without biases (sigma_b = 0), so f(c x) = c f(x): inputs and residuals of
  * size c = 1e100 give a gradient of size 1e200 (squares overflow) and a
  * finite loss; c = 1e-130 gives 1e-260 (squares underflow). */
@@ -520,6 +521,7 @@ static tn_net *homogeneous_net(tn_ctx *c)
 START_TEST(update_over_the_gradient_equals_the_update_apart)
 {
     const double scales[] = {1.0, 1e100, 1e-130};
+    for (int order = 0; order <= 2; order++)   /* the full model, order 1 and 2 */
     for (int kind = TN_OPT_SGD; kind <= TN_OPT_ADAM; kind++)
         for (int clip = 0; clip < 2; clip++)
             for (int sc = 0; sc < 3; sc++) {
@@ -543,6 +545,7 @@ START_TEST(update_over_the_gradient_equals_the_update_apart)
                     TN_CK(ctx, tn_trainer_set(both[k], TN_TRAIN_WEIGHT_DECAY,
                                               c == 1.0 ? 1e-3 : 0.0));
                     if (clip) TN_CK(ctx, tn_trainer_set(both[k], TN_TRAIN_CLIP_NORM, 1e-3));
+                    TN_CK(ctx, tn_trainer_set(both[k], TN_TRAIN_ORDER, order));
                 }
                 TN_CK(ctx, tn_trainer_set_gradient_hook(tw, identity_hook, NULL));
                 for (int s = 0; s < 3; s++) {
@@ -553,8 +556,8 @@ START_TEST(update_over_the_gradient_equals_the_update_apart)
                     ck_assert_int_eq(tn_trainer_step(tw, x, y, N, &l_tw), st);
                     double *a = tu_params(ctx, net), *b = tu_params(ctx, twin);
                     ck_assert_msg(memcmp(a, b, P * sizeof(double)) == 0,
-                                  "optimizer %d clip %d scale %g step %d: parameters differ",
-                                  kind, clip, c, s);
+                                  "order %d optimizer %d clip %d scale %g step %d: parameters "
+                                  "differ", order, kind, clip, c, s);
                     free(a), free(b);
                     if (st != TN_OK) {
                         ck_assert_int_eq(st, TN_E_NUMERIC);
