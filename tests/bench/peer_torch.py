@@ -151,8 +151,9 @@ def inputs(torch):
     return x, torch.arange(B) % 10
 
 
-def torch_step(torch, reps):
-    """The full step: model(x), the loss, backward(), optimizer.step()."""
+def torch_step_fn(torch):
+    """The full step as a function: model(x), the loss, backward(),
+    optimizer.step()."""
     x, labels = inputs(torch)
     model = mlp(torch, WIDTHS, torch.nn.ReLU)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
@@ -162,7 +163,11 @@ def torch_step(torch, reps):
         opt.zero_grad(set_to_none=True)
         loss_fn(model(x), labels).backward()
         opt.step()
-    return best_time(step, reps)
+    return step
+
+
+def torch_step(torch, reps):
+    return best_time(torch_step_fn(torch), reps)
 
 
 def torch_taylor(torch, functorch, name, act, reps, max_order=MAX_ORDER):
@@ -240,14 +245,7 @@ def steps_in_turns(library, pairs):
     import taylornet
 
     x, labels = inputs(torch)
-    model = mlp(torch, WIDTHS, torch.nn.ReLU)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def theirs():
-        opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), labels).backward()
-        opt.step()
+    theirs = torch_step_fn(torch)
     ctx = taylornet.Context(threads=1)
     net = taylornet.Network.mlp(ctx, D, WIDTHS, "relu", seed=1)
     trainer = taylornet.Trainer(net, loss="softmax_xent", optimizer="momentum",
