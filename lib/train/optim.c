@@ -144,9 +144,9 @@ enum { CHUNK = 512 };
 #else
 #define BODY_INLINE static inline
 #endif
-#define BODY_PARAMS                                                                  \
-    const update_job *j, size_t lo, size_t hi, block_sums *out,               \
-        const double *theta, const double *grad, const double *s0, const double *s1, \
+#define BODY_PARAMS                                                                       \
+    const update_job *j, size_t lo, size_t hi, block_sums *out,                           \
+        const double *theta, const double *grad, const double *s0, const double *s1,      \
         double *tn, double *s0n, double *s1n
 
 BODY_INLINE void sums_body(BODY_PARAMS)
@@ -251,23 +251,23 @@ BODY_INLINE void adam_body(BODY_PARAMS)
  * parameters written over the gradient (gt), element by element after it
  * is read: one array less to bring into the cache, since the gradient's
  * lines are there already (tni_opt_step). */
-#define APART_PARAMS                                                                        \
-    const update_job *j, size_t lo, size_t hi, block_sums *out,                      \
+#define APART_PARAMS                                                                      \
+    const update_job *j, size_t lo, size_t hi, block_sums *out,                           \
         const double *restrict theta, const double *restrict grad, const double *restrict s0, \
-        const double *restrict s1, double *restrict tn, double *restrict s0n,               \
+        const double *restrict s1, double *restrict tn, double *restrict s0n,             \
         double *restrict s1n
 #define OVER_PARAMS                                                                       \
-    const update_job *j, size_t lo, size_t hi, block_sums *out,                    \
+    const update_job *j, size_t lo, size_t hi, block_sums *out,                           \
         const double *restrict theta, double *restrict gt, const double *restrict s0,     \
         const double *restrict s1, double *restrict s0n, double *restrict s1n
 #define RULE(name)                                                                        \
     TNI_VECTOR_CLONES static void name##_apart(APART_PARAMS)                              \
     {                                                                                     \
-        name##_body(j, lo, hi, out, theta, grad, s0, s1, tn, s0n, s1n);                \
+        name##_body(j, lo, hi, out, theta, grad, s0, s1, tn, s0n, s1n);                   \
     }                                                                                     \
     TNI_VECTOR_CLONES static void name##_over(OVER_PARAMS)                                \
     {                                                                                     \
-        name##_body(j, lo, hi, out, theta, gt, s0, s1, gt, s0n, s1n);                  \
+        name##_body(j, lo, hi, out, theta, gt, s0, s1, gt, s0n, s1n);                     \
     }
 RULE(sgd)
 RULE(momentum)
