@@ -44,8 +44,8 @@ enum { TNI_OPT_OK = 0, TNI_OPT_GRAD_NOT_FINITE = 1, TNI_OPT_OVERFLOW = 2, TNI_OP
  * are written over the gradient, each element after it is read (the update
  * is bound by memory, and this spares it the reads that bring a fresh
  * output array into the cache: momentum moves 6 arrays instead of 7; on
- * the step benchmark's 2.91 M parameters, one thread, cold, 3.1-3.4 ms
- * became 2.35-2.6, SGD 1.7 -> 1.0-1.4, Adam 4.3 -> 3.6).
+ * the step benchmark's 2.91 M parameters, one thread, cold, 3.1-3.6 ms
+ * became 2.35-2.7, SGD 1.7 -> 1.0-1.4, Adam 4.3 -> 3.6).
  * The results are the same bits.  Without clipping, the norm and the
  * finiteness of grad then come from the plain sum of squares alone; when
  * that sum is not finite or too small for the norm (the cases the scaled
