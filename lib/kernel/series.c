@@ -127,19 +127,16 @@ static void order0(tn_activation act, double slope, size_t n, double *z, double 
     }
 }
 
-/* Orders 0..deg of a smooth activation for n <= CH elements held in chunk
- * arrays: Z (input, kept), Y and C (output), A and B auxiliary series. */
-static void smooth_chunk(tn_activation act, size_t deg, size_t n,
-                         const double *Z, double *Y, double *C, double *A, double *B,
-                         int base_given)
+/* Order 0 of a smooth activation (smooth_chunk's arrays): y_0, c_0 and the
+ * auxiliary series' first terms. */
+static void smooth_order0(tn_activation act, size_t n, const double *Z, double *Y, double *C,
+                          double *A, double *B)
 {
-    if (base_given) {
-        /* y_0 and c_0 are in Y and C already (tni_act_base_reusable). */
-    } else if (act == TN_ACT_TANH) {
+    if (act == TN_ACT_TANH) {
         memcpy(ROW(Y, 0), ROW(Z, 0), n * sizeof(double));
         tanh_rows(n, ROW(Y, 0), ROW(C, 0));
     }
-    for (size_t e = 0; e < n && !base_given; e++) {
+    for (size_t e = 0; e < n; e++) {
         const double x = ROW(Z, 0)[e];
         double *y0 = ROW(Y, 0) + e, *c0 = ROW(C, 0) + e;
         switch (act) {
@@ -170,6 +167,16 @@ static void smooth_chunk(tn_activation act, size_t deg, size_t n,
             break;
         }
     }
+}
+
+/* Orders 0..deg of a smooth activation for n <= CH elements held in chunk
+ * arrays: Z (input, kept), Y and C (output), A and B auxiliary series.
+ * base_given: y_0 and c_0 are in Y and C already (tni_act_base_reusable). */
+static void smooth_chunk(tn_activation act, size_t deg, size_t n,
+                         const double *Z, double *Y, double *C, double *A, double *B,
+                         int base_given)
+{
+    if (!base_given) smooth_order0(act, n, Z, Y, C, A, B);
     if (act == TN_ACT_GELU) {
         /* GELU keeps Phi in C during the recurrence (Y = Z * Phi needs it),
          * then turns C into phi' = Phi + Z * density at the end. */

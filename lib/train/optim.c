@@ -149,17 +149,6 @@ enum { CHUNK = 512 };
         const double *theta, const double *grad, const double *s0, const double *s1,      \
         double *tn, double *s0n, double *s1n
 
-BODY_INLINE void sums_body(BODY_PARAMS)
-{
-    (void)j; (void)theta; (void)s0; (void)s1; (void)tn; (void)s0n; (void)s1n;
-    lanes s = {0};
-    bit_lanes n = {0};
-    add_squares(&s, &n, grad + lo, hi - lo);
-    out->ss = lanes_sum(&s);
-    out->fz = 0.0;
-    out->nz = bit_lanes_or(&n);
-}
-
 BODY_INLINE void sgd_body(BODY_PARAMS)
 {
     (void)s0; (void)s1; (void)s0n; (void)s1n;
@@ -275,9 +264,16 @@ RULE(rmsprop)
 RULE(adam)
 #undef RULE
 
-TNI_VECTOR_CLONES static void sums_apart(APART_PARAMS)
+/* The sums alone (the norm pass before a clipped update): nothing written. */
+TNI_VECTOR_CLONES static void sums_range(const double *grad, size_t lo, size_t hi,
+                                         block_sums *out)
 {
-    sums_body(j, lo, hi, out, theta, grad, s0, s1, tn, s0n, s1n);
+    lanes s = {0};
+    bit_lanes n = {0};
+    add_squares(&s, &n, grad + lo, hi - lo);
+    out->ss = lanes_sum(&s);
+    out->fz = 0.0;
+    out->nz = bit_lanes_or(&n);
 }
 
 static void update_block(void *arg, size_t b, double *scratch)
@@ -285,8 +281,7 @@ static void update_block(void *arg, size_t b, double *scratch)
     (void)scratch;
     const update_job *j = arg;
     const size_t lo = b * j->block, hi = lo + j->block < j->P ? lo + j->block : j->P;
-    /* by kind (TN_OPT_* are 0..4, fixed by the API); the sums-only pass
-     * never writes */
+    /* by kind (TN_OPT_* are 0..4, fixed by the API) */
     _Static_assert(TN_OPT_SGD == 0 && TN_OPT_MOMENTUM == 1 && TN_OPT_NESTEROV == 2 &&
                        TN_OPT_RMSPROP == 3 && TN_OPT_ADAM == 4,
                    "rule tables are indexed by TN_OPT_*");
@@ -296,7 +291,7 @@ static void update_block(void *arg, size_t b, double *scratch)
                                                 rmsprop_over, adam_over};
     block_sums *out = &j->sums[b];
     if (!j->update)
-        sums_apart(j, lo, hi, out, j->theta, j->grad, j->s0, j->s1, NULL, NULL, NULL);
+        sums_range(j->grad, lo, hi, out);
     else if (j->theta_new == j->grad)
         over[j->o->kind](j, lo, hi, out, j->theta, j->theta_new, j->s0, j->s1, j->s0_new,
                          j->s1_new);

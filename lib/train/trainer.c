@@ -301,6 +301,15 @@ static tn_status model_reverse(tn_trainer *tr)
     return tni_expansion_reverse(&tr->ex, tr->cot, tr->grad, 0);
 }
 
+/* The optimizer step from tr->grad into theta_new (tr->theta_new, or
+ * tr->grad itself) and the next state: optim.h. */
+static int update(tn_trainer *tr, const tni_opt *o, double *theta_new, double *gnorm)
+{
+    return tni_opt_step(o, tr->ctx->threads, tr->P, tr->clip, tni_net_theta(tr->net), tr->grad,
+                        tr->state[0], tr->state[1], theta_new, tr->state_new[0],
+                        tr->state_new[1], gnorm);
+}
+
 static tn_status loss_not_finite(tn_trainer *tr, const char *fn, double L)
 {
     return tni_fail(tr->ctx, TN_E_NUMERIC,
@@ -355,16 +364,12 @@ tn_status tni_trainer_step(tn_trainer *tr, const double *x, const double *y, siz
     o.t = tr->opt.t + 1;
     const int ns = tni_opt_state_count(&o);
     double gnorm, *theta_new = tr->hook ? tr->theta_new : tr->grad;
-    int found = tni_opt_step(&o, tr->ctx->threads, tr->P, tr->clip, tni_net_theta(tr->net),
-                             tr->grad, tr->state[0], tr->state[1], theta_new, tr->state_new[0],
-                             tr->state_new[1], &gnorm);
+    int found = update(tr, &o, theta_new, &gnorm);
     if (found == TNI_OPT_REDO) {
         st = model_reverse(tr);
         if (st != TN_OK) return st;
         theta_new = tr->theta_new;
-        found = tni_opt_step(&o, tr->ctx->threads, tr->P, tr->clip, tni_net_theta(tr->net),
-                             tr->grad, tr->state[0], tr->state[1], theta_new, tr->state_new[0],
-                             tr->state_new[1], &gnorm);
+        found = update(tr, &o, theta_new, &gnorm);
     }
     switch (found) {
     case TNI_OPT_GRAD_NOT_FINITE:
